@@ -1,0 +1,1 @@
+"""Tree-sitter analysis: discovery, languages, work units, anchoring. No agents, no LSP."""

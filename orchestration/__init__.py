@@ -1,0 +1,1 @@
+"""The engine: workflow scripts, sandbox, scheduler, providers, journal, runs. No LSP."""

@@ -1,0 +1,86 @@
+"""The one interface every model provider implements, and the faults it may raise.
+
+The scheduler calls `Provider.call` from a worker thread after it has reserved the
+call's worst case in the budget and a concurrency slot; the journal stores the result
+before the script sees it. Providers never talk to the journal or the budget themselves.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Callable, Protocol, runtime_checkable
+
+from refute.orchestration.model import CallRequest, CallResult
+
+
+class ProviderError(Exception):
+    """A call failed. `retryable` says whether the scheduler may try it again."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimited(ProviderError):
+    """429: lower concurrency, wait `retry_after` seconds, try again."""
+
+    retryable = True
+
+
+class Overloaded(ProviderError):
+    """529 (or 5xx): lower concurrency, back off with jitter, try again."""
+
+    retryable = True
+
+
+class SpendLimitReached(ProviderError):
+    """The account's spend limit: never retried, the run stops calling."""
+
+
+class CallTimeout(ProviderError):
+    retryable = True
+
+
+class Truncated(ProviderError):
+    """The model hit max_tokens: the answer is incomplete and is not parsed as empty."""
+
+
+class Refused(ProviderError):
+    """The model refused to answer (stop_reason "refusal")."""
+
+
+class InvalidOutput(ProviderError):
+    """Structured output did not validate against the schema (after retries)."""
+
+
+class NotConfigured(ProviderError):
+    """No model is configured: the message names what to set."""
+
+
+@dataclass
+class CallContext:
+    """What a provider may use while serving one call."""
+
+    cancelled: threading.Event  # set when the run is cancelled: stop as soon as possible
+    timeout_s: float  # per-call timeout
+    workspace: str  # absolute path; agent tools are confined to it
+    on_rate_limit: Callable[[float | None], None] = lambda retry_after: None  # tell the scheduler
+
+
+@runtime_checkable
+class Provider(Protocol):
+    name: str  # "scripted" | "anthropic": the label on everything it produced
+
+    def call(self, request: CallRequest, ctx: CallContext) -> CallResult:
+        """Serve one call or raise a ProviderError."""
+        ...
+
+    def worst_case(self, request: CallRequest) -> tuple[int, float]:
+        """(tokens, usd) this call can cost at most: reserved in the budget before dispatch."""
+        ...
+
+    def close(self) -> None:
+        ...

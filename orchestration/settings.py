@@ -1,0 +1,106 @@
+"""Engine settings: small, flat, typed, with defaults.
+
+The language server fills them from initialization options and `workspace/configuration`
+(section "refute", camelCase keys); the CLI from flags and REFUTE_* environment
+variables. Unknown keys are reported, not silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+MAX_CONCURRENCY = 16  # the product's hard ceiling; a setting may only lower it
+MAX_CALLS_PER_RUN = 1000
+
+
+@dataclass
+class EngineSettings:
+    provider: str = "anthropic"  # "anthropic" | "scripted"
+    # Models per role; cheap where quality allows (refuters read and judge, editors write).
+    model_default: str = "claude-sonnet-4-5"
+    model_finder: str = "claude-sonnet-4-5"
+    model_refuter: str = "claude-haiku-4-5"
+    model_editor: str = "claude-sonnet-4-5"
+    max_concurrency: int = MAX_CONCURRENCY
+    max_calls: int = MAX_CALLS_PER_RUN
+    call_timeout_s: float = 120.0
+    idle_timeout_s: float = 600.0  # a run with no progress for this long is marked stalled
+    budget_tokens: int | None = None
+    budget_usd: float | None = None
+    max_unit_tokens: int = 1500
+    excludes: list[str] = field(default_factory=list)  # extra gitignore-style patterns
+    # Anthropic provider
+    anthropic_base_url: str | None = None  # a gateway or self-hosted endpoint
+    anthropic_client: str = "api"  # api | bedrock | vertex | foundry
+    anthropic_region: str | None = None  # cloud region (bedrock/vertex)
+    inference_geo: str | None = None  # regional inference, e.g. "us"
+    batch: bool = False  # Message Batches at half price for runs that can wait
+    # Scripted provider: "path/to/fixture.json" or "package.module:function"
+    scripted_fixture: str | None = None
+    scripted_latency_s: float = 0.0
+    # Language server: ask before a run whose plan exceeds either threshold
+    approval_threshold_calls: int = 200
+    approval_threshold_usd: float = 5.0
+
+    def __post_init__(self) -> None:
+        self.max_concurrency = max(1, min(int(self.max_concurrency), MAX_CONCURRENCY))
+        self.max_calls = max(1, min(int(self.max_calls), MAX_CALLS_PER_RUN))
+
+    def model_for(self, role: str) -> str:
+        return getattr(self, f"model_{role}", None) or self.model_default
+
+    def updated(self, values: dict[str, Any]) -> tuple["EngineSettings", list[str]]:
+        """A copy with `values` applied (snake_case or camelCase keys, nested dicts
+        flattened: {"models": {"finder": x}} -> model_finder). Returns unknown keys."""
+        known = {f.name: f for f in fields(self)}
+        current = {name: getattr(self, name) for name in known}
+        unknown: list[str] = []
+        for key, value in _flatten(values):
+            name = _snake(key)
+            if name.startswith("models_"):
+                name = "model_" + name[len("models_"):]
+            if name not in known:
+                unknown.append(key)
+                continue
+            current[name] = value
+        return EngineSettings(**current), unknown
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "EngineSettings":
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get("REFUTE_" + f.name.upper())
+            if raw is None:
+                continue
+            values[f.name] = _coerce(raw, f.type)
+        return cls(**values)
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
+def _flatten(values: dict[str, Any], prefix: str = ""):
+    for key, value in values.items():
+        name = f"{prefix}_{key}" if prefix else key
+        if isinstance(value, dict):
+            yield from _flatten(value, name)
+        else:
+            yield name, value
+
+
+def _coerce(raw: str, type_name: Any) -> Any:
+    t = str(type_name)
+    if t.startswith("bool"):
+        return raw.lower() in ("1", "true", "yes", "on")
+    if t.startswith("int"):
+        return int(raw)
+    if t.startswith("float"):
+        return float(raw)
+    if t.startswith("list"):
+        return [p for p in raw.split(",") if p]
+    return raw

@@ -1,0 +1,1 @@
+"""Language server and CLI front ends: the only layer that knows LSP."""

@@ -1,0 +1,1 @@
+"""pygls language server, one module per feature."""
