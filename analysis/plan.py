@@ -1,0 +1,162 @@
+"""Planning a workspace: discovery plus the work units of every kept file.
+
+Units are cached by content: the key is the file's bytes hash, its path, language, the
+unit budget and the splitter version, so planning an unchanged tree again only reads
+and hashes files. The cache is a diskcache under `<root>/.refute/state/cache/` unless
+`cache_dir` says otherwise; a cache that cannot be opened or written is skipped (the
+plan is still right, only slower).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from refute.analysis.discover import Discovery, Skipped, SourceFile, discover
+from refute.analysis.units import WorkUnit, split_text
+
+SPLITTER_VERSION = 1  # bump when units.py changes what it produces
+DEFAULT_CACHE_DIR = Path(".refute") / "state" / "cache"
+_CACHE_SIZE_LIMIT = 512 * 1024 * 1024
+
+
+@dataclass
+class WorkspacePlan:
+    root: str
+    files: list[SourceFile]
+    skipped: list[Skipped]
+    units: list[WorkUnit]
+    max_unit_tokens: int
+    cache_hits: int = 0
+    cache_misses: int = 0
+    errors: list[Skipped] = field(default_factory=list)  # files that changed while planning
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(unit.tokens for unit in self.units)
+
+    def units_for(self, path: str) -> list[WorkUnit]:
+        return [unit for unit in self.units if unit.path == path]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "root": self.root,
+            "max_unit_tokens": self.max_unit_tokens,
+            "files": [f.to_dict() for f in self.files],
+            "skipped": [s.to_dict() for s in self.skipped + self.errors],
+            "units": [u.to_dict() for u in self.units],
+            "total_tokens": self.total_tokens,
+            "cache": {"hits": self.cache_hits, "misses": self.cache_misses},
+        }
+
+
+def _open_cache(directory: Path):
+    try:
+        import diskcache
+
+        directory.mkdir(parents=True, exist_ok=True)
+        return diskcache.Cache(str(directory), size_limit=_CACHE_SIZE_LIMIT)
+    except Exception:  # unwritable or corrupt cache: plan without it
+        return None
+
+
+def normalize_paths(root: Path, paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Workspace-relative POSIX paths; raises ValueError for a path outside the workspace
+    and FileNotFoundError for one that does not exist."""
+    out: list[str] = []
+    for raw in paths:
+        candidate = Path(raw)
+        absolute = (candidate if candidate.is_absolute() else root / candidate).resolve()
+        try:
+            rel = absolute.relative_to(root)
+        except ValueError:
+            raise ValueError(f"path is outside the workspace {root}: {raw}") from None
+        if not absolute.exists():
+            raise FileNotFoundError(f"no such file or folder in the workspace: {raw}")
+        out.append(rel.as_posix() if str(rel) != "." else "")
+    return out
+
+
+def plan_workspace(
+    root: str | os.PathLike[str],
+    *,
+    paths: Iterable[str | os.PathLike[str]] = (),
+    selection: tuple[int, int] | None = None,
+    max_unit_tokens: int = 1500,
+    cache_dir: str | os.PathLike[str] | None = None,
+    extra_ignores: Iterable[str] = (),
+    use_cache: bool = True,
+) -> WorkspacePlan:
+    """Files, skipped files and work units of a workspace (or of `paths` inside it).
+
+    `selection=(start_line, end_line)`, 0-based inclusive, needs exactly one file in
+    `paths` and keeps only the units that overlap those lines."""
+    root_path = Path(root).resolve()
+    if not root_path.is_dir():
+        raise NotADirectoryError(f"workspace root is not a folder: {root}")
+    rel_paths = normalize_paths(root_path, paths)
+    if selection is not None:
+        if len(rel_paths) != 1 or not (root_path / rel_paths[0]).is_file():
+            raise ValueError("a selection needs exactly one file in paths")
+        start_line, end_line = int(selection[0]), int(selection[1])
+        if start_line < 0 or end_line < start_line:
+            raise ValueError(f"bad selection {selection}: need 0 <= start_line <= end_line")
+    found: Discovery = discover(root_path, extra_ignores, paths=[p for p in rel_paths if p])
+    skipped = list(found.skipped)
+    known = {f.path for f in found.files} | {s.path for s in skipped}
+    for rel in rel_paths:
+        if rel and (root_path / rel).is_file() and rel not in known:
+            skipped.append(Skipped(rel, "ignored (.gitignore)"))
+
+    cache = _open_cache(Path(cache_dir) if cache_dir else root_path / DEFAULT_CACHE_DIR) if use_cache else None
+    units: list[WorkUnit] = []
+    errors: list[Skipped] = []
+    hits = misses = 0
+    to_store: list[tuple[str, list[WorkUnit]]] = []
+    try:
+        for source in found.files:
+            try:
+                data = Path(source.abs_path).read_bytes()
+                text = data.decode("utf-8")
+            except OSError as exc:
+                errors.append(Skipped(source.path, f"unreadable ({exc.strerror})"))
+                continue
+            except UnicodeDecodeError:
+                errors.append(Skipped(source.path, "not UTF-8 (changed while planning)"))
+                continue
+            key = "units/v%d/%s/%s/%s/%d" % (
+                SPLITTER_VERSION, hashlib.sha256(data).hexdigest(), source.path, source.language, max_unit_tokens)
+            file_units = None
+            if cache is not None:
+                try:
+                    file_units = cache.get(key)
+                except Exception:
+                    file_units = None
+            if file_units is None:
+                misses += 1
+                file_units = split_text(source.path, text, source.language, max_unit_tokens)
+                to_store.append((key, file_units))
+            else:
+                hits += 1
+            units.extend(file_units)
+        if cache is not None and to_store:
+            try:
+                with cache.transact():  # one transaction: per-key commits are slow
+                    for key, value in to_store:
+                        cache.set(key, value)
+            except Exception:
+                pass  # a full or read-only cache costs speed, never correctness
+    finally:
+        if cache is not None:
+            cache.close()
+
+    if selection is not None:
+        units = [u for u in units if u.end_line >= start_line and u.start_line <= end_line]
+    skipped.sort(key=lambda s: s.path)
+    return WorkspacePlan(
+        root=str(root_path), files=found.files, skipped=skipped, units=units,
+        max_unit_tokens=max_unit_tokens, cache_hits=hits, cache_misses=misses, errors=errors,
+    )

@@ -1,0 +1,176 @@
+"""Language-server responsiveness while a 1,000-call run streams findings.
+
+Measures hover and codeAction latency (client-side round trip, p50/p99) on a file with
+findings, first idle, then while a scripted run of ~990 agent calls streams findings
+into the editor, in one process, side by side. Targets: p99 <= 50 ms under load and a
+load/idle p99 ratio <= 2.
+
+    .venv/bin/python bench/lsp_latency.py [--files 330] [--latency 0.02] [--samples 300]
+
+The scripted provider answers every call (labelled "scripted"); no model is involved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lsprotocol import types
+from pygls.uris import from_fs_path
+from pytest_lsp import client_capabilities, make_test_lsp_client
+
+ANSWERS = '''
+def answer(request):
+    label = request.get("label") or ""
+    if label.startswith("audit:find "):
+        path = label[len("audit:find "):].strip()
+        return {"findings": [{"path": path, "quote": "eval(expr)", "title": "eval of input",
+                              "explanation": "expr is evaluated as code", "severity": "error",
+                              "category": "security", "fix": {"old": "eval(expr)", "new": "ast.literal_eval(expr)"}}]}
+    return {"verdict": "confirmed", "reason": "expr comes from the caller", "evidence": "eval(expr)"}
+'''
+
+TARGET = "target.py"
+TARGET_TEXT = "import ast\n\n\ndef parse(expr):\n    return eval(expr)\n"
+
+
+def make_workspace(root: Path, files: int) -> Path:
+    (root / ".refute").mkdir(parents=True)
+    (root / ".refute" / "bench_answers.py").write_text(ANSWERS, "utf-8")
+    (root / TARGET).write_text(TARGET_TEXT, "utf-8")
+    pkg = root / "pkg"
+    pkg.mkdir()
+    for i in range(files - 1):
+        (pkg / f"m{i:04d}.py").write_text(f"def parse_{i}(expr):\n    return eval(expr)\n", "utf-8")
+    return root
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, int(round(q / 100 * (len(ordered) - 1)))))
+    return ordered[index]
+
+
+async def measure(client, uri: str, samples: int, until=None) -> tuple[list[float], list[float]]:
+    """Alternate hover and codeAction requests; returns (hover ms, codeAction ms)."""
+    hover_ms: list[float] = []
+    action_ms: list[float] = []
+    position = types.Position(4, 13)  # inside eval(expr)
+    for _ in range(samples):
+        if until is not None and until():
+            break
+        t0 = time.perf_counter()
+        hover = await client.text_document_hover_async(
+            types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=position))
+        hover_ms.append((time.perf_counter() - t0) * 1000)
+        assert hover is not None, "hover found no finding: the benchmark would measure nothing"
+        diags = [d for d in client.diagnostics.get(uri, []) if d.source == "refute"]
+        t0 = time.perf_counter()
+        actions = await client.text_document_code_action_async(types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(position, position),
+            context=types.CodeActionContext(diagnostics=diags)))
+        action_ms.append((time.perf_counter() - t0) * 1000)
+        assert actions, "no code actions: the benchmark would measure nothing"
+        await asyncio.sleep(0.005)  # a person's editor does not hammer; leave the loop a breath
+    return hover_ms, action_ms
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=330, help="files, one finding each (3 calls per file)")
+    parser.add_argument("--latency", type=float, default=0.02, help="scripted seconds per call")
+    parser.add_argument("--samples", type=int, default=300, help="request pairs per phase")
+    ns = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="refute-lsp-bench-") as tmp:
+        ws = make_workspace(Path(tmp), ns.files)
+        client = make_test_lsp_client()
+        updates: list[dict] = []
+
+        @client.feature("refute/runUpdate")
+        def run_update(ls, params):
+            updates.append(params if isinstance(params, dict) else params._asdict())
+
+        await client.start_io(sys.executable, "-m", "refute.server.cli", "lsp", "--log-level", "ERROR")
+        await client.initialize_session(types.InitializeParams(
+            capabilities=client_capabilities("visual_studio_code"),
+            root_uri=from_fs_path(str(ws)),
+            initialization_options={
+                "provider": "scripted", "scriptedFixture": ".refute/bench_answers.py:answer",
+                "scriptedLatencyS": ns.latency, "approvalThresholdCalls": 100000, "approvalThresholdUsd": 1e9,
+            },
+        ))
+        uri = from_fs_path(str(ws / TARGET))
+        client.text_document_did_open(types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=TARGET_TEXT)))
+
+        async def run(scope: dict) -> str:
+            result = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+                command="refute.run", arguments=[{"workflow": "audit", "scope": scope}]))
+            return result["runId"]
+
+        def status(run_id: str) -> str:
+            mine = [u for u in updates if u.get("runId") == run_id]
+            return mine[-1]["status"] if mine else ""
+
+        def finished(run_id: str) -> bool:
+            return status(run_id) in ("completed", "completed with failures", "failed", "cancelled")
+
+        async def wait(pred, timeout: float, what: str) -> None:
+            deadline = time.monotonic() + timeout
+            while not pred():
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"timed out waiting for {what}")
+                await asyncio.sleep(0.05)
+
+        # Warm-up: a small run puts a finding into the target file (and warms caches).
+        warm = await run({"paths": [TARGET]})
+        await wait(lambda: finished(warm), 120, "the warm-up run")
+        await wait(lambda: any(d.source == "refute" for d in client.diagnostics.get(uri, [])), 10, "a diagnostic")
+
+        idle_hover, idle_action = await measure(client, uri, ns.samples)
+
+        big = await run({})
+        t_start = time.monotonic()
+        await wait(lambda: any(u.get("runId") == big and u.get("callsDone", 0) > 0 for u in updates), 120,
+                   "the big run to start calling")
+        load_hover, load_action = await measure(client, uri, ns.samples, until=lambda: finished(big))
+        during = [u for u in updates if u.get("runId") == big]
+        calls_at_end_of_sampling = max((u.get("callsDone", 0) for u in during), default=0)
+        await wait(lambda: finished(big), 600, "the big run to finish")
+        run_seconds = time.monotonic() - t_start
+        final = [u for u in updates if u.get("runId") == big][-1]
+        files_with_findings = sum(1 for diags in client.diagnostics.values() if any(d.source == "refute" for d in diags))
+        await client.shutdown_session()
+        await client.stop()
+
+    print(f"workspace: {ns.files} files; big run: {final['status']}, {final['callsDone']} calls "
+          f"({final['callsFailed']} failed), {run_seconds:.1f} s, {files_with_findings} files with diagnostics, "
+          f"{len(during)} runUpdate notifications")
+    print(f"samples: idle {len(idle_hover)} pairs, under load {len(load_hover)} pairs "
+          f"(load sampling ended at {calls_at_end_of_sampling} calls done)")
+    print(f"{'request':<12}{'idle p50':>10}{'idle p99':>10}{'load p50':>10}{'load p99':>10}{'p99 ratio':>11}")
+    ok = True
+    for name, idle, load in (("hover", idle_hover, load_hover), ("codeAction", idle_action, load_action)):
+        i50, i99, l50, l99 = pct(idle, 50), pct(idle, 99), pct(load, 50), pct(load, 99)
+        ratio = l99 / i99 if i99 > 0 else float("inf")
+        print(f"{name:<12}{i50:>9.2f}ms{i99:>8.2f}ms{l50:>8.2f}ms{l99:>8.2f}ms{ratio:>10.2f}x")
+        ok = ok and l99 <= 50 and ratio <= 2
+    mean_ratio = statistics.mean(load_hover + load_action) / statistics.mean(idle_hover + idle_action)
+    print(f"mean load/idle: {mean_ratio:.2f}x")
+    print(f"targets (p99 <= 50 ms under load, load/idle p99 <= 2x): {'MET' if ok else 'NOT MET'}")
+    if len(load_hover) < ns.samples // 3:
+        print("warning: the run finished before enough samples under load; raise --latency or --files")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,351 @@
+"""Does cross-checking pay? Precision, recall and token cost with and without refuters.
+
+A seeded corpus of work units with planted bugs; a scripted finder that reports most
+planted bugs plus as many invented ones (precision about 0.5); scripted refuters that
+are right 85% of the time, each independently (their answers are derived from a hash of
+their own prompt, so two refuters of one claim do not agree by construction). The real
+`refute` + `vote` code decides what survives. Printed side by side in the same run:
+precision and recall before and after verification, and tokens verified / unverified.
+
+    .venv/bin/python bench/verify.py [--units 200] [--seed 7] [--refuter-accuracy 0.85]
+
+The last block runs the same scripted agents through the engine's run driver and the
+scripted provider, with the bundled `audit` workflow doing the work in the sandbox.
+"""
+
+# No `from __future__ import annotations`: the scripted provider loads this file without
+# registering it in sys.modules, and dataclasses with string annotations need that.
+
+import argparse
+import hashlib
+import json
+import random
+import re
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from refute.orchestration.verify import SCHEMAS, refute, vote
+
+FINDER_TOKENS = (900, 250)  # (input, output) of one finder call over one unit
+REFUTER_TOKENS = (700, 120)  # (input, output) of one refuter call
+
+
+@dataclass
+class Candidate:
+    id: str
+    path: str
+    quote: str
+    true_bug: bool
+
+
+@dataclass
+class Corpus:
+    """Units (path -> text), planted bugs, and the finder's candidates per unit."""
+
+    files: dict[str, str]
+    planted: set[str]  # quotes of planted bugs
+    candidates: dict[str, list[Candidate]] = field(default_factory=dict)
+
+
+def build_corpus(n_units: int = 200, seed: int = 7, finder_recall: float = 0.9,
+                 finder_precision: float = 0.5, bug_rate: float = 0.5) -> Corpus:
+    rng = random.Random(seed)
+    files: dict[str, str] = {}
+    planted: set[str] = set()
+    candidates: dict[str, list[Candidate]] = {}
+    true_found = 0
+    for i in range(n_units):
+        path = f"pkg/mod_{i:03d}.py"
+        lines = [f"def handler_{i}(items, limit):", f"    total_{i} = 0"]
+        bug = rng.random() < bug_rate
+        bug_quote = f"    for idx_{i} in range(len(items) + 1):"  # planted off-by-one
+        if bug:
+            lines.append(bug_quote)
+            planted.add(bug_quote.strip())
+        else:
+            lines.append(f"    for idx_{i} in range(len(items)):")
+        lines += [f"        total_{i} += items[idx_{i}]", f"    if total_{i} > limit:",
+                  f"        return limit", f"    return total_{i}", ""]
+        files[path] = "\n".join(lines)
+        found: list[Candidate] = []
+        if bug and rng.random() < finder_recall:
+            found.append(Candidate(f"c{i}t", path, bug_quote.strip(), True))
+            true_found += 1
+        candidates[path] = found
+    # Invented candidates, quoting real (innocent) lines, until precision is as asked.
+    false_needed = round(true_found * (1 - finder_precision) / finder_precision)
+    paths = sorted(files)
+    made = 0
+    while made < false_needed:
+        path = paths[rng.randrange(len(paths))]
+        used = {c.quote for c in candidates[path]}
+        innocent = [ln.strip() for ln in files[path].splitlines()
+                    if ln.strip() and ln.strip() not in planted and ln.strip() not in used]
+        if not innocent:
+            continue
+        candidates[path].append(Candidate(f"c{made}f", path, rng.choice(innocent), False))
+        made += 1
+    return Corpus(files, planted, candidates)
+
+
+def _unit_hash(seed: int, *parts: str) -> float:
+    """A deterministic number in [0, 1) from a prompt: the scripted agents' coin."""
+    digest = hashlib.sha256(("\x1f".join((str(seed),) + parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+class ScriptedAgents:
+    """Answers finder and refuter prompts with known error rates."""
+
+    def __init__(self, corpus: Corpus, refuter_accuracy: float = 0.85, seed: int = 7):
+        self.corpus = corpus
+        self.accuracy = refuter_accuracy
+        self.seed = seed
+
+    def answer(self, prompt: str, role: str) -> tuple[dict[str, Any], tuple[int, int]]:
+        if role == "refuter":
+            claim = _claim_in(prompt)
+            truth = claim.get("quote", "").strip() in self.corpus.planted
+            right = _unit_hash(self.seed, "refuter", prompt) < self.accuracy
+            says_true = truth if right else not truth
+            verdict = {"verdict": "confirmed" if says_true else "refuted",
+                       "reason": "scripted refuter", "evidence": claim.get("quote", "")}
+            return verdict, REFUTER_TOKENS
+        path = _path_in(prompt)
+        found = [{"path": c.path, "quote": c.quote, "title": f"candidate {c.id}",
+                  "explanation": "scripted finder", "severity": "warning", "category": "bug"}
+                 for c in self.corpus.candidates.get(path, [])]
+        return {"findings": found}, FINDER_TOKENS
+
+
+def _claim_in(prompt: str) -> dict[str, Any]:
+    match = re.search(r"Claim to check:\n(\{.*?\n\})\n", prompt, re.S)
+    return json.loads(match.group(1)) if match else {}
+
+
+def _path_in(prompt: str) -> str:
+    match = re.search(r"(pkg/mod_\d+\.py)", prompt)
+    return match.group(1) if match else ""
+
+
+class DirectApi:
+    """The parts of the workflow API `refute` uses, answering from ScriptedAgents."""
+
+    def __init__(self, agents: ScriptedAgents):
+        self.agents = agents
+        self.tokens = {"finder": 0, "refuter": 0}
+        self.calls = {"finder": 0, "refuter": 0}
+        self.budget = None
+        self.messages: list[str] = []
+
+    def agent(self, prompt: str, *, role: str = "default", **_: Any) -> Any:
+        data, (tin, tout) = self.agents.answer(prompt, role)
+        bucket = "refuter" if role == "refuter" else "finder"
+        self.tokens[bucket] += tin + tout
+        self.calls[bucket] += 1
+        return data
+
+    def parallel(self, thunks: list[Callable[[], Any]]) -> list[Any]:
+        return [thunk() for thunk in thunks]
+
+    def log(self, message: str) -> None:
+        self.messages.append(message)
+
+
+def measure(corpus: Corpus, reported: list[tuple[str, str]], candidates: list[tuple[str, str]]) -> dict[str, float]:
+    def pr(items: list[tuple[str, str]]) -> tuple[float, float]:
+        true = sum(1 for _, quote in items if quote in corpus.planted)
+        precision = true / len(items) if items else 1.0
+        recall = true / len(corpus.planted) if corpus.planted else 1.0
+        return precision, recall
+
+    p0, r0 = pr(candidates)
+    p1, r1 = pr(reported)
+    return {"precision_before": p0, "recall_before": r0, "precision_after": p1, "recall_after": r1}
+
+
+# Voting rules compared side by side; "tiebreak" is verify.py's default.
+RULES: dict[str, dict[str, Any]] = {
+    "tiebreak": {"refute": {}, "vote": {}},  # 2 refuters, a 3rd on a split, majority
+    "unanimous": {"refute": {"tiebreak": False}, "vote": {"quorum": 2}},  # both must confirm
+    "any": {"refute": {"tiebreak": False}, "vote": {"quorum": 1}},  # one confirmation is enough
+}
+
+
+def run_direct(n_units: int = 200, seed: int = 7, refuter_accuracy: float = 0.85,
+               rule: str = "tiebreak") -> dict[str, Any]:
+    """Finder + refute + vote over the corpus, calling verify.py directly."""
+    options = RULES[rule]
+    corpus = build_corpus(n_units, seed)
+    api = DirectApi(ScriptedAgents(corpus, refuter_accuracy, seed))
+    candidates: list[tuple[str, str]] = []
+    reported: list[tuple[str, str]] = []
+    for path in sorted(corpus.files):
+        found = api.agent(f"Find bugs in {path}", role="finder", schema=SCHEMAS["findings"])["findings"]
+        finder_tokens_only = api.tokens["finder"]
+        for raw in found:
+            candidates.append((raw["path"], raw["quote"]))
+            outcome = vote(refute(api, raw, **options["refute"]), **options["vote"])
+            if outcome["verdict"] == "confirmed":
+                reported.append((raw["path"], raw["quote"]))
+    result = measure(corpus, reported, candidates)
+    result.update(
+        mode=f"direct, rule {rule}", units=n_units, candidates=len(candidates), reported=len(reported),
+        tokens_unverified=finder_tokens_only, tokens_verified=api.tokens["finder"] + api.tokens["refuter"],
+        refuter_calls=api.calls["refuter"],
+    )
+    result["token_ratio"] = result["tokens_verified"] / max(1, result["tokens_unverified"])
+    return result
+
+
+def run_engine(workdir: Path, n_units: int = 200, seed: int = 7, refuter_accuracy: float = 0.85) -> dict[str, Any]:
+    """The bundled `audit` workflow, in the sandbox, through the engine's run driver
+    (scheduler, journal, budget) with the scripted provider answering as ScriptedAgents."""
+    from refute.orchestration.model import Budget, RunInfo, Scope
+    from refute.orchestration.providers.scripted import ScriptedProvider
+    from refute.orchestration.runtime import RunDriver, state_dir_of
+    from refute.orchestration.findings import FindingsStore
+    from refute.orchestration.script import resolve
+    from refute.orchestration.settings import EngineSettings
+
+    corpus = build_corpus(n_units, seed)
+    workspace = Path(workdir)
+    units = []
+    for path, text in sorted(corpus.files.items()):
+        target = workspace / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        units.append({"id": path, "path": path, "language": "python", "start_line": 0,
+                      "end_line": text.count("\n"), "symbol": path.rsplit("/", 1)[-1][:-3], "header": "",
+                      "text": text, "content_hash": hashlib.sha256(text.encode()).hexdigest(), "tokens": 0})
+    agents = ScriptedAgents(corpus, refuter_accuracy, seed)
+    provider = ScriptedProvider(function=lambda request: agents.answer(request["prompt"], request["role"])[0],
+                                workspace=workspace)
+    source = resolve(workspace, "audit")
+    run = RunInfo(id=f"bench-{seed}", workflow="audit", script_hash=source.hash, args={}, scope=Scope(),
+                  status="queued", budget=Budget(), provider=provider.name)
+    events: list[tuple[str, dict[str, Any]]] = []
+    driver = RunDriver(workspace=workspace, settings=EngineSettings(provider="scripted"), run=run, source=source,
+                       provider=provider, emit=lambda kind, **fields: events.append((kind, fields)),
+                       units_fn=lambda scope, max_tokens: units)
+    try:
+        outcome = driver.execute()
+    finally:
+        driver.close()
+    if outcome.status != "completed":
+        raise RuntimeError(f"bench run ended {outcome.status}: {outcome.error}")
+    tokens = {"finder": 0, "refuter": 0}
+    calls = {"finder": 0, "refuter": 0}
+    for kind, fields in events:
+        if kind == "call_finished":
+            bucket = "refuter" if str(fields.get("label", "")).startswith("refute") else "finder"
+            usage = fields.get("usage") or {}
+            tokens[bucket] += sum(int(v) for v in usage.values())
+            calls[bucket] += 1
+    store = FindingsStore(workspace, state_dir_of(workspace))
+    reported = [(f.path, f.quote) for f in store.list(run_id=run.id)]
+    store.close()
+    candidates = [(c.path, c.quote) for found in corpus.candidates.values() for c in found]
+    result = measure(corpus, reported, candidates)
+    result.update(mode="RunDriver in-process: bundled audit in the sandbox, scripted provider", units=n_units,
+                  candidates=len(candidates), reported=len(reported), tokens_unverified=tokens["finder"],
+                  tokens_verified=tokens["finder"] + tokens["refuter"], refuter_calls=calls["refuter"])
+    result["token_ratio"] = result["tokens_verified"] / max(1, result["tokens_unverified"])
+    return result
+
+
+_WORKER_AGENTS: dict[tuple[int, int, float], ScriptedAgents] = {}
+
+
+def engine_answer(request: dict[str, Any]) -> Any:
+    """Scripted-provider function for `run_full_engine`: runs in the engine's worker process,
+    rebuilding the same seeded corpus from REFUTE_BENCH_{UNITS,SEED,ACCURACY}."""
+    import os
+
+    config = (int(os.environ["REFUTE_BENCH_UNITS"]), int(os.environ["REFUTE_BENCH_SEED"]),
+              float(os.environ["REFUTE_BENCH_ACCURACY"]))
+    if config not in _WORKER_AGENTS:
+        _WORKER_AGENTS[config] = ScriptedAgents(build_corpus(config[0], config[1]), config[2], config[1])
+    return _WORKER_AGENTS[config].answer(request["prompt"], request["role"])[0]
+
+
+def run_full_engine(workdir: Path, n_units: int = 200, seed: int = 7, refuter_accuracy: float = 0.85) -> dict[str, Any]:
+    """The whole product path: Engine.start (worker process, real tree-sitter work units,
+    journal, budget) running the bundled `audit` workflow, then Engine.findings."""
+    import os
+
+    from refute.orchestration.engine import Engine
+    from refute.orchestration.settings import EngineSettings
+
+    corpus = build_corpus(n_units, seed)
+    workspace = Path(workdir)
+    for path, text in corpus.files.items():
+        (workspace / path).parent.mkdir(parents=True, exist_ok=True)
+        (workspace / path).write_text(text)
+    bench_env = {"REFUTE_BENCH_UNITS": str(n_units), "REFUTE_BENCH_SEED": str(seed),
+                 "REFUTE_BENCH_ACCURACY": str(refuter_accuracy)}
+    saved_env = {name: os.environ.get(name) for name in bench_env}
+    os.environ.update(bench_env)  # the worker process inherits them
+    settings = EngineSettings(provider="scripted", scripted_fixture=f"{Path(__file__).resolve()}:engine_answer")
+    engine = Engine(workspace, settings)
+    try:
+        run_id = engine.start("audit", started_by="bench")
+        info = engine.wait(run_id, timeout=600)
+        if info.status != "completed":
+            raise RuntimeError(f"bench run ended {info.status}: {info.error}")
+        tokens = {"finder": 0, "refuter": 0}
+        calls = {"finder": 0, "refuter": 0}
+        for event in engine.events(run_id):
+            if event.get("type") == "call_finished":
+                bucket = "refuter" if str(event.get("label", "")).startswith("refute") else "finder"
+                tokens[bucket] += sum(int(v) for v in (event.get("usage") or {}).values())
+                calls[bucket] += 1
+        reported = [(f.path, f.quote) for f in engine.findings(run_id=run_id)]
+    finally:
+        engine.close()
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    candidates = [(c.path, c.quote) for found in corpus.candidates.values() for c in found]
+    result = measure(corpus, reported, candidates)
+    result.update(mode="Engine.start: worker process, tree-sitter units, bundled audit", units=n_units,
+                  candidates=len(candidates), reported=len(reported), tokens_unverified=tokens["finder"],
+                  tokens_verified=tokens["finder"] + tokens["refuter"], refuter_calls=calls["refuter"])
+    result["token_ratio"] = result["tokens_verified"] / max(1, result["tokens_unverified"])
+    return result
+
+
+def format_result(r: dict[str, Any]) -> str:
+    return "\n".join([
+        f"verification bench ({r['mode']}): {r['units']} units, {r['candidates']} candidates, "
+        f"{r['reported']} reported after verification",
+        f"  precision  before {r['precision_before']:.3f}   after {r['precision_after']:.3f}",
+        f"  recall     before {r['recall_before']:.3f}   after {r['recall_after']:.3f}   "
+        f"(lost {100 * (r['recall_before'] - r['recall_after']):.1f} points)",
+        f"  refuter calls per candidate {r['refuter_calls'] / max(1, r['candidates']):.3f}",
+        f"  tokens     unverified {r['tokens_unverified']:,}   verified {r['tokens_verified']:,}   "
+        f"ratio {r['token_ratio']:.2f}x",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--refuter-accuracy", type=float, default=0.85)
+    args = parser.parse_args(argv)
+    for rule in RULES:
+        print(format_result(run_direct(args.units, args.seed, args.refuter_accuracy, rule)))
+    with tempfile.TemporaryDirectory(prefix="refute-bench-") as workdir:
+        print(format_result(run_engine(Path(workdir) / "driver", args.units, args.seed, args.refuter_accuracy)))
+        print(format_result(run_full_engine(Path(workdir) / "engine", args.units, args.seed, args.refuter_accuracy)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,474 @@
+-- refute for Neovim >= 0.11: starts the refute language server with vim.lsp.config /
+-- vim.lsp.enable, and turns user commands into the server's workspace commands
+-- (ARCHITECTURE.md, "server"). Findings arrive as diagnostics; fixes and dismissals are
+-- the server's code actions (vim.lsp.buf.code_action).
+local scope = require('refute.scope')
+local status = require('refute.status')
+
+local M = {}
+
+M.name = 'refute'
+
+local defaults = {
+  -- How to start the server.
+  cmd = { 'refute', 'lsp' },
+  -- Server settings (camelCase, as in the VS Code settings without the "refute." prefix
+  -- flattened: provider, scriptedFixture, modelFinder, budgetTokens, maxConcurrency, ...).
+  settings = {},
+  -- The workspace folder is the nearest ancestor with one of these, else the cwd.
+  root_markers = { '.refute', '.git' },
+  -- Finished runs stay in the statusline this long.
+  keep_finished_ms = 10000,
+  on_attach = nil,
+}
+
+M.config = vim.deepcopy(defaults)
+M.tracker = status.new_tracker(defaults.keep_finished_ms)
+M.configured = false
+
+local progress_message = nil ---@type string|nil
+local report_when_done = {} ---@type table<string, boolean>
+local warned = {} ---@type table<string, boolean>
+
+local function notify(msg, level)
+  vim.notify('refute: ' .. msg, level or vim.log.levels.INFO)
+end
+
+--- An empty table that encodes as a JSON object, not an array.
+local function object(t)
+  if t == nil or next(t) == nil then
+    return vim.empty_dict()
+  end
+  return t
+end
+
+local function on_run_update(_, update)
+  if type(update) ~= 'table' or not update.runId then
+    return
+  end
+  M.tracker:update(update)
+  pcall(vim.api.nvim_exec_autocmds, 'User', { pattern = 'RefuteRunUpdate', data = update, modeline = false })
+  vim.cmd.redrawstatus({ bang = true })
+  if status.is_finished(update.status) then
+    if report_when_done[update.runId] then
+      report_when_done[update.runId] = nil
+      M.report(update.runId)
+    end
+    if (update.status == 'failed' or update.status == 'completed with failures') and not warned[update.runId] then
+      warned[update.runId] = true
+      notify(status.describe(update), vim.log.levels.WARN)
+    end
+  end
+end
+
+--- True for a markdown report the server wrote under .refute/reports/.
+function M.is_report_uri(uri)
+  return type(uri) == 'string' and uri:match('/%.refute/reports/[^/]+%.md$') ~= nil
+end
+
+-- The server also asks to show each report it writes; the plugin shows reports in a
+-- scratch buffer itself (M.report), so those are acknowledged rather than opened twice.
+local function on_show_document(err, params, ctx, config)
+  if params and M.is_report_uri(params.uri) then
+    return { success = true }
+  end
+  return vim.lsp.handlers['window/showDocument'](err, params, ctx, config)
+end
+
+local function on_progress(ev)
+  local client = vim.lsp.get_client_by_id(ev.data.client_id)
+  if not client or client.name ~= M.name then
+    return
+  end
+  local value = ev.data.params and ev.data.params.value or {}
+  if value.kind == 'end' then
+    progress_message = nil
+  else
+    local parts = { value.title, value.message }
+    if value.percentage then
+      table.insert(parts, value.percentage .. '%')
+    end
+    progress_message = 'refute ' .. table.concat(vim.tbl_filter(function(p)
+      return p ~= nil and p ~= ''
+    end, parts), ' ')
+  end
+  vim.cmd.redrawstatus({ bang = true })
+end
+
+local function find_root(bufnr)
+  local name = vim.api.nvim_buf_get_name(bufnr)
+  local root = name ~= '' and vim.fs.root(name, M.config.root_markers) or nil
+  return root or vim.fn.getcwd()
+end
+
+--- Configures and enables the language server. Call once from your config.
+---@param opts? table { cmd?: string[], settings?: table, root_markers?: string[], keep_finished_ms?: integer, on_attach?: function }
+function M.setup(opts)
+  opts = opts or {}
+  vim.validate('cmd', opts.cmd, 'table', true)
+  vim.validate('settings', opts.settings, 'table', true)
+  -- A shallow merge: a user's cmd or settings replaces the default whole (a deep merge
+  -- would splice list items, e.g. keep "lsp" after a different executable).
+  M.config = vim.tbl_extend('force', vim.deepcopy(defaults), opts)
+  M.tracker = status.new_tracker(M.config.keep_finished_ms)
+  vim.lsp.config(M.name, {
+    cmd = M.config.cmd,
+    root_dir = function(bufnr, on_dir)
+      on_dir(find_root(bufnr))
+    end,
+    -- Served to workspace/configuration (section "refute") and sent at initialize.
+    settings = { refute = object(vim.deepcopy(M.config.settings)) },
+    init_options = object(vim.deepcopy(M.config.settings)),
+    handlers = {
+      ['refute/runUpdate'] = on_run_update,
+      ['window/showDocument'] = on_show_document,
+    },
+    on_attach = M.config.on_attach,
+  })
+  vim.lsp.enable(M.name)
+  local group = vim.api.nvim_create_augroup('refute', { clear = true })
+  vim.api.nvim_create_autocmd('LspProgress', { group = group, callback = on_progress })
+  M.configured = true
+end
+
+--- The running refute client for the current buffer (or any), or nil and a message.
+function M.client()
+  if not M.configured then
+    return nil, 'not set up: call require("refute").setup{} in your config'
+  end
+  local clients = vim.lsp.get_clients({ name = M.name, bufnr = 0 })
+  if #clients == 0 then
+    clients = vim.lsp.get_clients({ name = M.name })
+  end
+  if #clients == 0 then
+    return nil, 'the language server is not running: open a file of the workspace, or see :checkhealth refute'
+  end
+  return clients[1]
+end
+
+local function client_root(client)
+  if client.root_dir then
+    return client.root_dir
+  end
+  local folders = client.workspace_folders or {}
+  if folders[1] then
+    return vim.uri_to_fname(folders[1].uri)
+  end
+  return vim.fn.getcwd()
+end
+
+--- Sends `workspace/executeCommand` and calls `on_result(result)` on success; errors
+--- are shown, never raised into the caller's callback.
+---@param command string
+---@param argument table
+---@param on_result? fun(result: any)
+function M.execute(command, argument, on_result)
+  local client, err = M.client()
+  if not client then
+    notify(err, vim.log.levels.ERROR)
+    return false
+  end
+  local params = { command = command, arguments = { object(argument) } }
+  return client:request('workspace/executeCommand', params, function(rpc_err, result)
+    if rpc_err then
+      notify(string.format('%s failed: %s', command, rpc_err.message or vim.inspect(rpc_err)), vim.log.levels.ERROR)
+      return
+    end
+    if on_result then
+      on_result(result)
+    end
+  end, 0)
+end
+
+--- Starts a workflow run over a scope.
+---@param workflow string
+---@param scope_input { kind: string, line1?: integer, line2?: integer }
+---@param args? table workflow arguments
+---@param on_started? fun(run_id: string)
+function M.start(workflow, scope_input, args, on_started)
+  local client, err = M.client()
+  if not client then
+    notify(err, vim.log.levels.ERROR)
+    return
+  end
+  local file = vim.api.nvim_buf_get_name(0)
+  local sc, scope_err = scope.build({
+    kind = scope_input.kind,
+    root = client_root(client),
+    file = file ~= '' and file or nil,
+    line1 = scope_input.line1,
+    line2 = scope_input.line2,
+  })
+  if not sc then
+    notify(scope_err, vim.log.levels.WARN)
+    return
+  end
+  local payload = { workflow = workflow, scope = sc }
+  if args then
+    payload.args = args
+  end
+  M.execute('refute.run', payload, function(result)
+    result = result or {}
+    if result.declined then
+      notify(string.format('the %s run was not started', workflow))
+      return
+    end
+    if not result.runId then
+      notify('refute.run returned no run id: ' .. vim.inspect(result), vim.log.levels.ERROR)
+      return
+    end
+    M.tracker:update({ runId = result.runId, workflow = workflow, status = 'queued' })
+    notify(string.format('%s run %s started', workflow, result.runId))
+    if on_started then
+      on_started(result.runId)
+    end
+  end)
+end
+
+--- Scope from a user command: an explicit kind, or "selection" when a range was given.
+local function scope_from_command(opts)
+  local kind = opts.fargs and opts.fargs[1]
+  if not kind or kind == '' then
+    kind = (opts.range or 0) > 0 and 'selection' or 'workspace'
+  end
+  return { kind = kind, line1 = (opts.range or 0) > 0 and opts.line1 or nil, line2 = (opts.range or 0) > 0 and opts.line2 or nil }
+end
+
+function M.audit(opts)
+  M.start('audit', scope_from_command(opts or {}))
+end
+
+function M.security(opts)
+  M.start('security', scope_from_command(opts or {}))
+end
+
+local function with_text(text, what)
+  text = vim.trim(text or '')
+  if text == '' then
+    notify(what .. ' is empty', vim.log.levels.WARN)
+    return nil
+  end
+  return text
+end
+
+function M.migrate(opts)
+  local instruction = with_text(opts.args, 'the migration instruction')
+  if not instruction then
+    return
+  end
+  local sc = (opts.range or 0) > 0 and { kind = 'selection', line1 = opts.line1, line2 = opts.line2 } or { kind = 'workspace' }
+  M.start('migrate', sc, { instruction = instruction }, function(run_id)
+    notify(string.format('migration %s runs in the background; :RefuteApply %s when it is done', run_id, run_id))
+  end)
+end
+
+function M.ask(opts)
+  local question = with_text(opts.args, 'the question')
+  if not question then
+    return
+  end
+  M.start('ask', { kind = 'workspace' }, { question = question }, function(run_id)
+    report_when_done[run_id] = true
+    -- The run may already have finished before its id came back.
+    local known = M.tracker:get(run_id)
+    if known and status.is_finished(known.status) and report_when_done[run_id] then
+      report_when_done[run_id] = nil
+      M.report(run_id)
+    end
+  end)
+end
+
+function M.new_workflow(opts)
+  local request = with_text(opts.args, 'the workflow description')
+  if not request then
+    return
+  end
+  M.execute('refute.newWorkflow', { request = request }, function(result)
+    if result and result.path then
+      local client = M.client()
+      local path = result.path
+      if client and not vim.startswith(path, '/') then
+        path = vim.fs.joinpath(client_root(client), path)
+      end
+      vim.cmd.edit(vim.fn.fnameescape(path))
+    end
+  end)
+end
+
+--- Normalises the server's run list (RunInfo dicts, bare or in {runs = ...}) to the
+--- newest first.
+function M.parse_runs(result)
+  local list = result
+  if type(result) == 'table' and type(result.runs) == 'table' then
+    list = result.runs
+  end
+  local runs = {}
+  for _, r in ipairs(type(list) == 'table' and list or {}) do
+    if type(r) == 'table' and (r.id or r.runId) then
+      table.insert(runs, {
+        id = r.id or r.runId,
+        workflow = r.workflow or '?',
+        status = r.status or '?',
+        created_at = r.created_at or r.createdAt or 0,
+        calls_done = r.calls_done or r.callsDone or 0,
+        cost_usd = r.cost_usd or r.costUsd or 0,
+      })
+    end
+  end
+  table.sort(runs, function(a, b)
+    return a.created_at > b.created_at
+  end)
+  return runs
+end
+
+--- Calls `fn(run_id)` with the given id, else the newest run (the newest unfinished
+--- one when `active_only`), asking the server when this session hasn't seen one.
+local function with_run(run_id, active_only, fn)
+  if run_id and run_id ~= '' then
+    return fn(run_id)
+  end
+  local seen = active_only and M.tracker:active() or M.tracker:visible()
+  if #seen > 0 then
+    return fn(seen[#seen].runId)
+  end
+  M.execute('refute.runs', {}, function(result)
+    for _, r in ipairs(M.parse_runs(result)) do
+      if not active_only or not status.is_finished(r.status) then
+        return fn(r.id)
+      end
+    end
+    notify(active_only and 'no run is in progress' or 'no runs yet', vim.log.levels.WARN)
+  end)
+end
+
+function M.cancel(run_id)
+  with_run(run_id, true, function(id)
+    M.execute('refute.cancel', { runId = id }, function()
+      notify('cancel sent to run ' .. id)
+    end)
+  end)
+end
+
+function M.resume(run_id)
+  with_run(run_id, false, function(id)
+    M.execute('refute.resume', { runId = id }, function()
+      notify('resumed run ' .. id)
+    end)
+  end)
+end
+
+function M.pause(run_id)
+  with_run(run_id, true, function(id)
+    M.execute('refute.pause', { runId = id }, function()
+      notify('paused run ' .. id)
+    end)
+  end)
+end
+
+function M.apply(run_id)
+  with_run(run_id, false, function(id)
+    M.execute('refute.applyEdits', { runId = id }, function(result)
+      result = result or {}
+      local applied = type(result.applied) == 'table' and #result.applied or 0
+      local refused = type(result.refused) == 'table' and result.refused or {}
+      if #refused > 0 then
+        notify(string.format('applied %d edit(s), refused %d: %s', applied, #refused, vim.inspect(refused)), vim.log.levels.WARN)
+      else
+        notify(string.format('applied %d edit(s)', applied))
+      end
+      vim.cmd.checktime()
+    end)
+  end)
+end
+
+function M.export_sarif(run_id)
+  local arg = (run_id and run_id ~= '') and { runId = run_id } or {}
+  M.execute('refute.exportSarif', arg, function(result)
+    notify('SARIF written to ' .. tostring(result and result.path))
+  end)
+end
+
+--- Shows a run's markdown report in a scratch buffer (buffer number in M.last_report_buf).
+function M.report(run_id)
+  with_run(run_id, false, function(id)
+    M.execute('refute.report', { runId = id, format = 'md' }, function(result)
+      local content = type(result) == 'table' and result.content or nil
+      if type(content) ~= 'string' then
+        content = vim.inspect(result)
+      end
+      vim.cmd('botright new')
+      local buf = vim.api.nvim_get_current_buf()
+      vim.bo[buf].buftype = 'nofile'
+      vim.bo[buf].bufhidden = 'wipe'
+      vim.bo[buf].swapfile = false
+      pcall(vim.api.nvim_buf_set_name, buf, 'refute://report/' .. id)
+      vim.api.nvim_buf_set_lines(buf, 0, -1, false, vim.split(content, '\n', { plain = true }))
+      vim.bo[buf].modifiable = false
+      vim.bo[buf].filetype = 'markdown'
+      M.last_report_buf = buf
+    end)
+  end)
+end
+
+local ACTIONS = {
+  { label = 'Cancel', fn = 'cancel', when = 'active' },
+  { label = 'Pause', fn = 'pause', when = 'active' },
+  { label = 'Resume', fn = 'resume', when = 'resumable' },
+  { label = 'Show report', fn = 'report', when = 'any' },
+  { label = 'Apply proposed edits', fn = 'apply', when = 'finished' },
+  { label = 'Export SARIF', fn = 'export_sarif', when = 'finished' },
+}
+
+--- Actions offered for a run in this status.
+function M.actions_for(run_status)
+  local finished = status.is_finished(run_status)
+  local out = {}
+  for _, a in ipairs(ACTIONS) do
+    local ok = a.when == 'any'
+      or (a.when == 'active' and not finished and run_status ~= 'paused')
+      or (a.when == 'finished' and finished)
+      or (a.when == 'resumable' and (run_status == 'paused' or run_status == 'cancelled' or run_status == 'failed'))
+    if ok then
+      table.insert(out, a)
+    end
+  end
+  return out
+end
+
+--- Picks a run with vim.ui.select, then what to do with it.
+function M.runs()
+  M.execute('refute.runs', {}, function(result)
+    local runs = M.parse_runs(result)
+    if #runs == 0 then
+      notify('no runs yet')
+      return
+    end
+    vim.ui.select(runs, {
+      prompt = 'refute runs',
+      format_item = function(r)
+        return string.format('%s  %s  %s  %d calls  %s', r.id, r.workflow, r.status, r.calls_done, status.format_usd(r.cost_usd))
+      end,
+    }, function(run)
+      if not run then
+        return
+      end
+      vim.ui.select(M.actions_for(run.status), {
+        prompt = run.workflow .. ' ' .. run.id,
+        format_item = function(a)
+          return a.label
+        end,
+      }, function(action)
+        if action then
+          M[action.fn](run.id)
+        end
+      end)
+    end)
+  end)
+end
+
+--- For 'statusline': the live runs (calls, tokens, cost) or the latest progress message.
+function M.statusline()
+  return status.line(M.tracker:visible(), progress_message)
+end
+
+return M

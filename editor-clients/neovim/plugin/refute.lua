@@ -1,0 +1,64 @@
+-- User commands of the refute plugin. The language server starts once
+-- require("refute").setup{} has been called (see :help refute).
+if vim.g.loaded_refute then
+  return
+end
+vim.g.loaded_refute = true
+
+local function refute()
+  return require('refute')
+end
+
+local function complete_scope(arg_lead)
+  return vim.tbl_filter(function(kind)
+    return vim.startswith(kind, arg_lead)
+  end, require('refute.scope').kinds)
+end
+
+local function complete_run(arg_lead)
+  local ids = {}
+  for _, run in ipairs(refute().tracker:visible()) do
+    if vim.startswith(run.runId, arg_lead) then
+      table.insert(ids, run.runId)
+    end
+  end
+  return ids
+end
+
+local command = vim.api.nvim_create_user_command
+
+command('RefuteAudit', function(opts)
+  refute().audit(opts)
+end, { nargs = '?', range = true, complete = complete_scope, desc = 'refute: audit workspace|folder|file|selection' })
+
+command('RefuteSecurity', function(opts)
+  refute().security(opts)
+end, { nargs = '?', range = true, complete = complete_scope, desc = 'refute: security audit' })
+
+command('RefuteMigrate', function(opts)
+  refute().migrate(opts)
+end, { nargs = '+', range = true, desc = 'refute: migrate the workspace (or the range) as instructed' })
+
+command('RefuteAsk', function(opts)
+  refute().ask(opts)
+end, { nargs = '+', desc = 'refute: ask a question about the codebase' })
+
+command('RefuteNewWorkflow', function(opts)
+  refute().new_workflow(opts)
+end, { nargs = '+', desc = 'refute: write a new workflow script from a description' })
+
+command('RefuteRuns', function()
+  refute().runs()
+end, { nargs = 0, desc = 'refute: pick a run to cancel, resume, report' })
+
+for name, fn in pairs({
+  RefuteCancel = 'cancel',
+  RefuteResume = 'resume',
+  RefuteApply = 'apply',
+  RefuteReport = 'report',
+  RefuteSarif = 'export_sarif',
+}) do
+  command(name, function(opts)
+    refute()[fn](opts.fargs[1])
+  end, { nargs = '?', complete = complete_run, desc = 'refute: ' .. fn .. ' [run id]' })
+end

@@ -1,0 +1,226 @@
+// End-to-end test of the refute extension in real VS Code: code-server 4.100.3 (VS Code
+// 1.100.3) in headless Chromium, driven by playwright-core. Installs the .vsix into a
+// fresh extensions dir, opens the workspace, runs "refute: Audit Workspace" from the
+// command palette, waits for the findings in the Problems panel, applies a quick fix,
+// checks the file changed on disk and the status bar shows the run; optionally asks a
+// question and checks the rendered markdown answer. Every wait is bounded; screenshots
+// are kept (FILE, FILE-ask.png, FILE-failure.png on failure).
+//
+//   node e2e/run.mjs --code-server DIR --vsix FILE --workspace DIR --port N
+//        --screenshot FILE --expect-problem TEXT --fix-line N --fixed-text TEXT
+//        [--ask-question TEXT --ask-expect TEXT] [--chromium /usr/bin/chromium] [--timeout-s 240]
+//
+// Prints one JSON line {"ok": true, "steps": [...]} (or ok false with the error) and
+// exits 0 only when every check passed.
+import { spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { chromium } from "playwright-core";
+
+function parseArgs(argv) {
+  const out = {};
+  for (let i = 0; i < argv.length; i += 2) {
+    if (!argv[i].startsWith("--")) throw new Error(`unexpected argument ${argv[i]}`);
+    out[argv[i].slice(2)] = argv[i + 1];
+  }
+  for (const key of ["code-server", "vsix", "workspace", "port", "screenshot", "expect-problem", "fix-line", "fixed-text"]) {
+    if (!out[key]) throw new Error(`missing --${key}`);
+  }
+  return out;
+}
+
+const args = parseArgs(process.argv.slice(2));
+const timeoutS = Number(args["timeout-s"] ?? 240);
+const deadline = Date.now() + timeoutS * 1000;
+const steps = [];
+const step = (msg) => {
+  steps.push(`${((Date.now() - (deadline - timeoutS * 1000)) / 1000).toFixed(1)}s ${msg}`);
+  process.stderr.write(`e2e: ${msg}\n`);
+};
+/** Milliseconds left before the overall deadline, at most `ms`. */
+const budget = (ms) => Math.max(1000, Math.min(ms, deadline - Date.now()));
+
+const entry = path.join(args["code-server"], "node_modules", "code-server", "out", "node", "entry.js");
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "refute-vscode-e2e-"));
+const userDataDir = path.join(scratch, "user-data");
+const extensionsDir = path.join(scratch, "extensions");
+const baseArgs = ["--user-data-dir", userDataDir, "--extensions-dir", extensionsDir];
+
+let server;
+let browser;
+let page;
+let serverLog = "";
+
+async function main() {
+  // 1. Install the extension the way a person would.
+  const install = spawnSync(process.execPath, [entry, ...baseArgs, "--install-extension", args.vsix], {
+    encoding: "utf8",
+    timeout: budget(60_000),
+  });
+  if (install.status !== 0) throw new Error(`--install-extension failed (${install.status}): ${install.stdout}${install.stderr}`);
+  const installed = fs.readdirSync(extensionsDir).filter((d) => d.startsWith("refute."));
+  if (installed.length !== 1) throw new Error(`extension not in ${extensionsDir}: ${fs.readdirSync(extensionsDir)}`);
+  step(`installed ${installed[0]}`);
+
+  // 2. Start code-server on a fixed loopback port.
+  server = spawn(process.execPath, [
+    entry, ...baseArgs,
+    "--auth", "none", "--bind-addr", `127.0.0.1:${args.port}`,
+    "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust",
+    "--disable-getting-started-override",
+    args.workspace,
+  ], { stdio: ["ignore", "pipe", "pipe"], detached: true });
+  server.stdout.on("data", (d) => (serverLog += d));
+  server.stderr.on("data", (d) => (serverLog += d));
+  const url = `http://127.0.0.1:${args.port}/?folder=${encodeURIComponent(args.workspace)}`;
+  await until(budget(60_000), "code-server to answer /healthz", async () => {
+    if (server.exitCode !== null) throw new Error(`code-server exited ${server.exitCode}: ${serverLog}`);
+    try {
+      return (await fetch(`http://127.0.0.1:${args.port}/healthz`)).ok;
+    } catch {
+      return false;
+    }
+  });
+  step("code-server is up");
+
+  // 3. Open the workbench in headless Chromium.
+  browser = await chromium.launch({
+    executablePath: args.chromium ?? "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+    timeout: budget(30_000),
+  });
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  page = await context.newPage();
+  page.setDefaultTimeout(budget(30_000));
+  await page.goto(url, { timeout: budget(60_000) });
+  await page.locator(".monaco-workbench").waitFor({ timeout: budget(60_000) });
+  // The explorer shows the workspace once the remote file system is ready.
+  await page.locator(".explorer-folders-view .monaco-list-row").first().waitFor({ timeout: budget(60_000) });
+  step("workbench loaded");
+
+  // 4. Open the file, so the quick fix can be applied in its editor.
+  await palette("app.py");
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: "app.py" }).first().waitFor({ timeout: budget(20_000) });
+  await page.keyboard.press("Enter");
+  await page.locator(".monaco-editor .view-lines", { hasText: "def average" }).first().waitFor({ timeout: budget(20_000) });
+  step("app.py open");
+
+  // 5. The extension activates and starts the server; run the audit from the palette.
+  await until(budget(60_000), "the refute commands in the palette", async () => {
+    await palette(">refute: Audit Workspace");
+    const row = page.locator(".quick-input-list .monaco-list-row", { hasText: "refute: Audit Workspace" }).first();
+    const visible = await row.isVisible().catch(() => false);
+    if (!visible) await page.keyboard.press("Escape");
+    return visible;
+  });
+  await page.keyboard.press("Enter");
+  step("audit started from the command palette");
+
+  // 6. The Problems panel lists the finding.
+  await runCommand("Focus on Problems View");
+  const problem = page.locator(".markers-panel .monaco-list-row", { hasText: args["expect-problem"] }).first();
+  await problem.waitFor({ timeout: budget(90_000) });
+  const rows = await page.locator(".markers-panel .monaco-list-row").allInnerTexts();
+  step(`problems panel: ${rows.map((r) => r.replace(/\s+/g, " ").trim()).join(" | ")}`);
+
+  // 7. Quick fix from the editor at the finding's line.
+  await palette(`:${args["fix-line"]}`);
+  await page.keyboard.press("Enter");
+  await page.keyboard.press("End");
+  await page.keyboard.press("Control+.");
+  const menu = page.locator(".action-widget .monaco-list-row.action");
+  await menu.first().waitFor({ timeout: budget(20_000) });
+  const titles = await menu.allInnerTexts();
+  step(`quick fixes offered: ${titles.map((t) => t.trim()).join(" | ")}`);
+  if (!titles.some((t) => /apply fix/i.test(t))) throw new Error(`no fix among the code actions: ${titles}`);
+  // The menu takes keys, not clicks (a pointer block covers it): move to the fix, Enter.
+  for (let i = 0; i <= titles.length; i++) {
+    const focused = await page.locator(".action-widget .monaco-list-row.action.focused").getAttribute("aria-label");
+    if (focused && /apply fix/i.test(focused)) break;
+    if (i === titles.length) throw new Error(`could not focus the fix in the code action menu: ${titles}`);
+    await page.keyboard.press("ArrowDown");
+  }
+  await page.keyboard.press("Enter");
+  await page.locator(".monaco-editor .view-lines", { hasText: args["fixed-text"] }).first().waitFor({ timeout: budget(20_000) });
+  step("the fix changed the editor");
+  await page.keyboard.press("Control+s");
+  const file = path.join(args.workspace, "app.py");
+  await until(budget(20_000), "the fix on disk", async () => fs.readFileSync(file, "utf8").includes(args["fixed-text"]));
+  step("the fix is saved to disk");
+
+  // 8. The status bar shows the run (calls, tokens, cost), fed by refute/runUpdate.
+  const status = page.locator(".statusbar-item", { hasText: /refute audit: \d+ calls/ }).first();
+  await status.waitFor({ timeout: budget(10_000) });
+  step(`status bar: ${(await status.innerText()).trim()}`);
+  await page.screenshot({ path: args.screenshot, fullPage: true });
+  step(`screenshot ${args.screenshot}`);
+
+  // 9. Ask: the answer opens as a rendered markdown preview.
+  if (args["ask-question"]) {
+    await runCommand("refute: Ask...");
+    const input = page.locator(".quick-input-widget input");
+    await input.waitFor({ timeout: budget(10_000) });
+    await input.fill(args["ask-question"]);
+    await page.keyboard.press("Enter");
+    await page.locator(".tabs-container .tab", { hasText: /^Preview/ }).first().waitFor({ timeout: budget(60_000) });
+    const preview = page.frameLocator("iframe.webview.ready").frameLocator("#active-frame").locator("body");
+    await preview.filter({ hasText: args["ask-expect"] }).waitFor({ timeout: budget(30_000) });
+    step(`ask preview shows "${args["ask-expect"]}"`);
+    const askShot = args.screenshot.replace(/\.png$/, "-ask.png");
+    await page.screenshot({ path: askShot, fullPage: true });
+    step(`screenshot ${askShot}`);
+  }
+}
+
+/** Opens the quick input with F1 and types `text` exactly: ">name" runs a command,
+ * ":N" goes to a line, plain text opens a file. */
+async function palette(text) {
+  await page.keyboard.press("Escape");
+  await page.keyboard.press("F1");
+  const input = page.locator(".quick-input-widget input");
+  await input.waitFor({ timeout: budget(15_000) });
+  await input.fill(text);
+}
+
+/** Runs a palette command by its label, waiting for it to be listed. */
+async function runCommand(label) {
+  await palette(`>${label}`);
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: label }).first().waitFor({ timeout: budget(15_000) });
+  await page.keyboard.press("Enter");
+}
+
+async function until(ms, what, fn) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await fn()) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+async function shutdown() {
+  if (browser) await browser.close().catch(() => {});
+  if (server && server.exitCode === null) {
+    try {
+      process.kill(-server.pid, "SIGTERM"); // code-server and its extension host
+    } catch {}
+  }
+  fs.rmSync(scratch, { recursive: true, force: true });
+}
+
+let ok = false;
+let error;
+try {
+  await main();
+  ok = true;
+} catch (e) {
+  error = e instanceof Error ? e.stack ?? e.message : String(e);
+  if (page) await page.screenshot({ path: args.screenshot.replace(/\.png$/, "-failure.png"), fullPage: true }).catch(() => {});
+} finally {
+  await shutdown();
+}
+process.stdout.write(JSON.stringify({ ok, steps, error, serverLog: ok ? undefined : serverLog.slice(-4000) }) + "\n");
+process.exit(ok ? 0 : 1);

@@ -1,0 +1,418 @@
+"""The workflow API: the only names a workflow script sees (besides safe builtins).
+
+| name | does |
+| --- | --- |
+| units(scope=None, max_tokens=None) | work units of the run's scope (dicts with "text") |
+| agent(prompt, *, unit, context, schema, model, role, label, tools, max_tokens, system, default) | one call |
+| parallel(thunks) | run callables concurrently, wait for all, results in order |
+| pipeline(items, *stages) | each item flows through the stages on its own: no stage barrier |
+| refute / vote / converge | from refute.orchestration.verify, bound to this API |
+| report(finding) | check, anchor and publish a finding now |
+| propose_edit(path, new_text=None, *, old, new, reason, reviews) | record a proposed edit |
+| phase(name), log(msg), budget, args, workflow(name, args) | progress, logs, budget view, inputs, nesting |
+
+`agent` fails loudly: a failed call raises AgentError into the script. `default=` makes
+failure explicit: the default is returned and the failure is still recorded, so the run
+ends "completed with failures". Budget, call-limit and spend-limit refusals always raise
+(a default would only hide that the run cannot go on).
+
+Threads: `parallel` and `pipeline` run thunks on task threads, at most TASK_SLOTS at a
+time. A thunk that itself calls `parallel` never waits for a slot (it runs the extra work
+inline when none is free), so nesting cannot deadlock. Provenance: each thread keeps the
+keys of the last agent calls it made (a thunk starts with its parent's); `report` records
+them with the finding.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from refute.orchestration import pricing
+from refute.orchestration.errors import AgentError, BudgetExceeded, CallLimitExceeded, RunInterrupted
+from refute.orchestration.model import CallRequest, Scope, stable_hash
+from refute.orchestration.scheduler import Scheduler
+from refute.orchestration.settings import EngineSettings
+
+PROVENANCE_DEPTH = 20
+MAX_LOG_CHARS = 10_000
+_NO_DEFAULT = object()
+_ALWAYS_RAISE = ("budget", "call_limit", "spend_limit")
+
+UnitsFn = Callable[[Scope, int], list[dict[str, Any]]]
+
+
+class BudgetView:
+    """Live, read-only view of the run's budget: `budget.remaining_tokens`,
+    `budget["usd"]["remaining"]`, `budget.tokens` ... (None means unlimited)."""
+
+    def __init__(self, view: Callable[[], dict[str, Any]]):
+        self._view = view
+
+    def _flat(self) -> dict[str, Any]:
+        v = self._view()
+        flat: dict[str, Any] = {"tokens": v["tokens"], "usd": v["usd"]}
+        for unit in ("tokens", "usd"):
+            for key, value in v[unit].items():
+                flat[f"{key}_{unit}"] = value
+        return flat
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        flat = self._flat()
+        if name in flat:
+            return flat[name]
+        raise AttributeError(f"budget has no {name!r}; use one of {', '.join(sorted(flat))}")
+
+    def __getitem__(self, key: str) -> Any:
+        return self._flat()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._flat().get(key, default)
+
+    def keys(self) -> list[str]:
+        return sorted(self._flat())
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._view()
+
+    def __repr__(self) -> str:
+        return f"budget({self._view()!r})"
+
+
+class WorkflowAPI:
+    def __init__(
+        self,
+        *,
+        scheduler: Scheduler,
+        settings: EngineSettings,
+        workspace: Path,
+        state_dir: Path,
+        run_id: str,
+        workflow: str,
+        scope: Scope,
+        args: dict[str, Any],
+        provider_name: str,
+        emit: Callable[..., None],
+        units_fn: UnitsFn,
+        run_nested: Callable[[str, dict[str, Any]], Any] | None = None,
+        dry_run: bool = False,
+        task_slots: int | None = None,
+    ):
+        self.scheduler = scheduler
+        self.settings = settings
+        self.workspace = Path(workspace)
+        self.state_dir = Path(state_dir)
+        self.run_id = run_id
+        self.workflow_name = workflow
+        self.scope = scope
+        self.args = args
+        self.provider_name = provider_name
+        self.emit = emit
+        self._units_fn = units_fn
+        self._run_nested = run_nested
+        self.dry_run = dry_run
+        self.budget = BudgetView(scheduler.ledger.view)
+        self._local = threading.local()
+        self._slots = threading.BoundedSemaphore(task_slots or max(4 * scheduler.limiter.maximum, 8))
+        self._units_cache: dict[str, list[dict[str, Any]]] = {}
+        self._stores_lock = threading.Lock()
+        self._findings_store: Any = None
+        self._edits_store: Any = None
+        self.reported = 0
+        self.dropped = 0
+        self.edits_proposed = 0
+        scheduler.on_call_finished = self._remember_key
+
+    # --- names for the script ------------------------------------------------------------
+
+    def namespace(self) -> dict[str, Any]:
+        return {
+            "units": self.units, "agent": self.agent, "parallel": self.parallel, "pipeline": self.pipeline,
+            "refute": self.refute, "vote": self.vote, "converge": self.converge, "report": self.report,
+            "propose_edit": self.propose_edit, "phase": self.phase, "log": self.log, "budget": self.budget,
+            "args": self.args, "workflow": self.workflow,
+            "AgentError": AgentError, "BudgetExceeded": BudgetExceeded, "CallLimitExceeded": CallLimitExceeded,
+        }
+
+    # --- provenance ------------------------------------------------------------------------
+
+    def _recent(self) -> deque:
+        recent = getattr(self._local, "recent", None)
+        if recent is None:
+            recent = self._local.recent = deque(maxlen=PROVENANCE_DEPTH)
+        return recent
+
+    def _remember_key(self, key: str) -> None:
+        self._recent().append(key)
+
+    # --- units -------------------------------------------------------------------------------
+
+    def units(self, scope: Any = None, max_tokens: int | None = None) -> list[dict[str, Any]]:
+        effective = self._narrow(scope)
+        limit = int(max_tokens or self.settings.max_unit_tokens)
+        cache_key = stable_hash(effective.to_dict(), limit)
+        if cache_key not in self._units_cache:
+            self._units_cache[cache_key] = [dict(u) for u in self._units_fn(effective, limit)]
+        return [dict(u) for u in self._units_cache[cache_key]]
+
+    def _narrow(self, scope: Any) -> Scope:
+        if scope is None:
+            return self.scope
+        if isinstance(scope, Scope):
+            return scope
+        if isinstance(scope, str):
+            return Scope([scope])
+        if isinstance(scope, (list, tuple)):
+            return Scope([str(p) for p in scope])
+        if isinstance(scope, dict):
+            return Scope.from_dict(scope)
+        raise TypeError("units(scope=...): give a path, a list of paths or {'paths': [...], 'selection': [a, b]}")
+
+    # --- agent ---------------------------------------------------------------------------------
+
+    def agent(
+        self,
+        prompt: str,
+        *,
+        unit: dict[str, Any] | None = None,
+        context: str | None = None,
+        schema: dict[str, Any] | None = None,
+        model: str | None = None,
+        role: str = "default",
+        label: str | None = None,
+        tools: Sequence[str] = (),
+        max_tokens: int | None = None,
+        system: str | None = None,
+        options: dict[str, Any] | None = None,
+        default: Any = _NO_DEFAULT,
+    ) -> Any:
+        request = self._request(prompt, unit=unit, context=context, schema=schema, model=model, role=role,
+                                label=label, tools=tools, max_tokens=max_tokens, system=system, options=options)
+        try:
+            result = self.scheduler.call(request)
+        except AgentError as exc:
+            if default is _NO_DEFAULT or exc.kind in _ALWAYS_RAISE:
+                raise
+            self.log(f"agent call {request.label or exc.key[:12]} failed; the script's default is used: {exc}")
+            return default
+        return result.data if schema else result.text
+
+    def _request(self, prompt: Any, *, unit: Any, context: Any, schema: Any, model: Any, role: Any, label: Any,
+                 tools: Any, max_tokens: Any, system: Any, options: Any) -> CallRequest:
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise TypeError("agent(prompt): the prompt must be a non-empty string")
+        if schema is not None and not isinstance(schema, dict):
+            raise TypeError("agent(schema=...): a JSON schema dict")
+        if context is not None and not isinstance(context, str):
+            raise TypeError("agent(context=...): a string (the shared prefix of a fan-out)")
+        if isinstance(tools, str):
+            tools = (tools,)
+        model = model or self.settings.model_for(str(role))
+        try:
+            pricing.resolve(model)
+        except pricing.UnknownModel as exc:
+            raise AgentError(str(exc), label=label, kind="config") from None
+        unit_hash = None
+        if unit is not None:
+            if not isinstance(unit, dict) or "text" not in unit:
+                raise TypeError("agent(unit=...): a unit dict from units() (with 'text')")
+            unit_hash = unit.get("content_hash") or stable_hash("unit-text", unit["text"])
+            prompt = prompt + "\n\n" + render_unit(unit)
+            label = label or f"{unit.get('path', 'unit')}:{int(unit.get('start_line', 0)) + 1}"
+        prompt, context, system = _redact(prompt), _redact(context), _redact(system or "")
+        return CallRequest(
+            prompt=prompt, model=model, system=system or "", context=context, schema=schema,
+            max_tokens=int(max_tokens or 4096), role=str(role), tools=tuple(str(t) for t in tools),
+            unit_hash=unit_hash, label=str(label) if label is not None else None, options=dict(options or {}),
+        )
+
+    # --- concurrency ---------------------------------------------------------------------------
+
+    def parallel(self, thunks: Iterable[Callable[[], Any]]) -> list[Any]:
+        thunks = list(thunks)
+        for i, thunk in enumerate(thunks):
+            if not callable(thunk):
+                raise TypeError(f"parallel(): item {i} is not callable (pass functions, e.g. lambda: agent(...))")
+        results: list[Any] = [None] * len(thunks)
+        errors: list[BaseException | None] = [None] * len(thunks)
+        nested = getattr(self._local, "in_task", False)
+        parent_recent = list(self._recent())
+        threads: list[threading.Thread] = []
+
+        def run(i: int, thunk: Callable[[], Any], slot: bool) -> None:
+            was_in_task = getattr(self._local, "in_task", False)
+            saved_recent = getattr(self._local, "recent", None)
+            self._local.in_task = True
+            if slot:
+                self._local.recent = deque(parent_recent, maxlen=PROVENANCE_DEPTH)
+            try:
+                results[i] = thunk()
+            except BaseException as exc:  # re-raised in the caller's thread below
+                errors[i] = exc
+            finally:
+                if slot:
+                    self._slots.release()
+                else:
+                    self._local.in_task = was_in_task
+                    self._local.recent = saved_recent
+
+        for i, thunk in enumerate(thunks):
+            if self.scheduler.stop_event.is_set():
+                errors[i] = RunInterrupted(self.scheduler.stop_reason)
+                continue
+            slot = self._slots.acquire(blocking=False) if nested else self._acquire_slot()
+            if slot:
+                t = threading.Thread(target=run, args=(i, thunk, True), name=f"task {i}", daemon=True)
+                t.start()
+                threads.append(t)
+            else:
+                run(i, thunk, False)  # no free slot inside a task: do it here, never wait
+        for t in threads:
+            t.join()
+        interrupted = next((e for e in errors if isinstance(e, RunInterrupted)), None)
+        if interrupted is not None:
+            raise interrupted
+        first = next((e for e in errors if e is not None), None)
+        if first is not None:
+            others = sum(1 for e in errors if e is not None) - 1
+            if others:
+                self.log(f"parallel(): {others + 1} of {len(thunks)} tasks failed; raising the first")
+            raise first
+        return results
+
+    def _acquire_slot(self) -> bool:
+        while not self._slots.acquire(timeout=0.1):
+            if self.scheduler.stop_event.is_set():
+                raise RunInterrupted(self.scheduler.stop_reason)
+        return True
+
+    def pipeline(self, items: Iterable[Any], *stages: Callable[[Any], Any]) -> list[Any]:
+        for i, stage in enumerate(stages):
+            if not callable(stage):
+                raise TypeError(f"pipeline(): stage {i} is not callable")
+
+        def chain(item: Any) -> Callable[[], Any]:
+            def run() -> Any:
+                value = item
+                for stage in stages:
+                    value = stage(value)
+                return value
+            return run
+
+        return self.parallel([chain(item) for item in items])
+
+    # --- verification (bound from verify.py) --------------------------------------------------
+
+    def refute(self, claim: dict[str, Any], **kwargs: Any) -> list[dict[str, Any]]:
+        from refute.orchestration import verify
+
+        return verify.refute(self, claim, **kwargs)
+
+    def vote(self, verdicts: Iterable[dict[str, Any]], quorum: int | None = None) -> dict[str, Any]:
+        from refute.orchestration import verify
+
+        return verify.vote(verdicts, quorum=quorum)
+
+    def converge(self, step: Callable[..., Any], **kwargs: Any) -> Any:
+        from refute.orchestration import verify
+
+        return verify.converge(self, step, **kwargs)
+
+    # --- outputs ----------------------------------------------------------------------------------
+
+    def _stores(self) -> tuple[Any, Any]:
+        with self._stores_lock:
+            if self._findings_store is None:
+                from refute.orchestration.edits import EditsStore
+                from refute.orchestration.findings import FindingsStore
+
+                self._findings_store = FindingsStore(self.workspace, self.state_dir)
+                self._edits_store = EditsStore(self.workspace, self.state_dir)
+            return self._findings_store, self._edits_store
+
+    def report(self, finding: dict[str, Any]) -> dict[str, Any] | None:
+        if not isinstance(finding, dict):
+            raise TypeError("report(finding): a dict with path, quote, title, explanation, severity, category")
+        if self.dry_run:
+            self.reported += 1
+            return None
+        store, _ = self._stores()
+        stored, reason = store.ingest(dict(finding), run_id=self.run_id, workflow=self.workflow_name,
+                                      provider=self.provider_name, provenance=list(self._recent()))
+        if stored is None:
+            self.dropped += 1
+            self.emit("finding_dropped", reason=reason, path=finding.get("path"), quote=finding.get("quote"))
+            return None
+        self.reported += 1
+        data = stored.to_dict()
+        self.emit("finding", finding=data)
+        return data
+
+    def propose_edit(self, path: str, new_text: str | None = None, *, old: str | None = None, new: str | None = None,
+                     reason: str = "", reviews: Iterable[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+        if self.dry_run:
+            self.edits_proposed += 1
+            return None
+        _, edits = self._stores()
+        edit = edits.propose(run_id=self.run_id, path=path, new_text=new_text, old_text=old, replacement=new,
+                             reason=reason, reviews=list(reviews or ()), provider=self.provider_name)
+        self.edits_proposed += 1
+        data = edit.to_dict()
+        self.emit("edit_proposed", edit=data)
+        return data
+
+    def phase(self, name: str) -> None:
+        self.scheduler.phase = str(name)
+        self.emit("phase", name=str(name))
+        self.scheduler.emit_progress()
+
+    def log(self, message: Any) -> None:
+        text = str(message)
+        if len(text) > MAX_LOG_CHARS:
+            text = text[:MAX_LOG_CHARS] + f"... ({len(text) - MAX_LOG_CHARS} more characters)"
+        self.emit("log", message=_scrub(text))
+
+    def workflow(self, name: str, args: dict[str, Any] | None = None) -> Any:
+        if self._run_nested is None:
+            raise RuntimeError("workflow(): a nested workflow cannot start another one (one level of nesting)")
+        return self._run_nested(str(name), dict(args or {}))
+
+    def close(self) -> None:
+        with self._stores_lock:
+            for store in (self._findings_store, self._edits_store):
+                if store is not None:
+                    store.close()
+            self._findings_store = self._edits_store = None
+
+
+def render_unit(unit: dict[str, Any]) -> str:
+    """How a unit's code reaches the model: path, 1-based lines, symbol, then the text."""
+    start = int(unit.get("start_line", 0)) + 1
+    end = int(unit.get("end_line", unit.get("start_line", 0))) + 1
+    attrs = f'path="{unit.get("path", "")}" lines="{start}-{end}"'
+    if unit.get("symbol"):
+        attrs += f' symbol="{unit["symbol"]}"'
+    header = f"{unit['header']}\n" if unit.get("header") else ""
+    return f"<code {attrs}>\n{header}{unit['text']}\n</code>"
+
+
+def _redact(text: str | None) -> str | None:
+    if not text:
+        return text
+    try:
+        from refute.orchestration.secrets import redact
+    except ImportError:  # pragma: no cover
+        return text
+    return redact(text)[0]
+
+
+def _scrub(text: str) -> str:
+    try:
+        from refute.orchestration.secrets import scrub
+    except ImportError:  # pragma: no cover
+        return text
+    return scrub(text)

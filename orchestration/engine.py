@@ -1,0 +1,660 @@
+"""The Engine: the one API that the CLI and the language server drive.
+
+One Engine per workspace per process; thread-safe; every method returns quickly except
+`wait` (which says so) and `plan` (a dry run in a worker, bounded by PLAN_TIMEOUT_S).
+Each run executes in its own worker process (worker.py explains why); the Engine
+- spawns it and holds the run's lock while it lives;
+- reads its events, appends them to the run's audit log (events.jsonl), folds them into
+  RunInfo (run.json) and hands them to subscribers on a dispatcher thread;
+- polls each run's control file, so `refute cancel RUN` from another process works;
+- watches for stalls: a run with no event for `idle_timeout_s` is stopped and marked
+  failed ("stalled");
+- on cancel, kills the worker at once (finished calls are already in the journal).
+Findings, edits, dismissals and reports belong to FindingsStore / EditsStore / report.py
+and are reached through here, so the CLI and the editor see the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from refute.orchestration import pricing
+from refute.orchestration.model import Budget, RunInfo, RunStatus, Scope, Usage
+from refute.orchestration.runs import RunLocked, RunNotFound, RunStore, ensure_state_dir
+from refute.orchestration.runtime import PlanEstimate
+from refute.orchestration.script import ScriptProblem, WorkflowNotFound, WorkflowSource, available, check_source, resolve
+from refute.orchestration.settings import MAX_CONCURRENCY, EngineSettings
+
+PLAN_TIMEOUT_S = 60.0
+PAUSE_GRACE_S = 15.0  # in-flight calls may finish (and be journaled) before a pause kills the worker
+SAVE_EVERY_S = 0.5
+POLL_S = 0.2
+
+Callback = Callable[[dict[str, Any]], None]
+
+__all__ = ["Engine", "EngineError", "ScriptInvalid", "RunLocked", "RunNotFound", "WorkflowNotFound", "PlanEstimate",
+           "ScriptProblem"]
+
+
+class EngineError(RuntimeError):
+    pass
+
+
+class ScriptInvalid(EngineError):
+    def __init__(self, display: str, problems: list[ScriptProblem]):
+        self.problems = problems
+        shown = "; ".join(f"{display}:{p.line + 1}: {p.message}" for p in problems[:5])
+        super().__init__(f"workflow script has problems: {shown}")
+
+
+@dataclass
+class _ActiveRun:
+    info: RunInfo
+    proc: subprocess.Popen
+    lock: Any
+    settings: EngineSettings
+    last_event: float = field(default_factory=time.monotonic)
+    last_save: float = 0.0
+    stop_requested: str | None = None  # "pause" | "cancel" | "stalled"
+    pause_deadline: float | None = None
+    finished: threading.Event = field(default_factory=threading.Event)
+    final_seen: bool = False
+    pending_events: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Engine:
+    def __init__(self, workspace: str | Path, settings: EngineSettings | None = None):
+        self.workspace = Path(workspace).resolve()
+        self.settings = settings or EngineSettings()
+        self.state_dir = ensure_state_dir(self.workspace)
+        self.store = RunStore(self.state_dir)
+        self._lock = threading.RLock()
+        self._active: dict[str, _ActiveRun] = {}
+        self._subscribers: list[tuple[Callback, str | None]] = []
+        self._queue: queue.Queue = queue.Queue()
+        self._closed = threading.Event()
+        self._dispatcher = threading.Thread(target=self._dispatch_loop, name="refute-events", daemon=True)
+        self._dispatcher.start()
+        self._monitor = threading.Thread(target=self._monitor_loop, name="refute-monitor", daemon=True)
+        self._monitor.start()
+
+    # --- workflows -------------------------------------------------------------------------
+
+    def workflows(self) -> list[WorkflowSource]:
+        return available(self.workspace)
+
+    def check_script(self, path_or_text: str | Path) -> list[ScriptProblem]:
+        text = str(path_or_text)
+        if isinstance(path_or_text, Path) or ("\n" not in text and text.endswith(".py")):
+            path = Path(text)
+            if not path.is_absolute():
+                path = self.workspace / path
+            try:
+                text = path.read_text("utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                return [ScriptProblem(0, 0, f"cannot read {path_or_text}: {exc}")]
+        return check_source(text)
+
+    def _source(self, workflow: str) -> WorkflowSource:
+        source = resolve(self.workspace, workflow)
+        problems = check_source(source.source, source.filename)
+        if problems:
+            raise ScriptInvalid(source.display, problems)
+        return source
+
+    def _effective_settings(self, provider: str | None = None, max_concurrency: int | None = None) -> EngineSettings:
+        changes: dict[str, Any] = {}
+        if provider:
+            changes["provider"] = provider
+        if max_concurrency:
+            changes["max_concurrency"] = max(1, min(int(max_concurrency), self.settings.max_concurrency, MAX_CONCURRENCY))
+        settings = replace(self.settings, **changes)
+        for role in ("default", "finder", "refuter", "editor"):
+            pricing.resolve(settings.model_for(role))  # unknown model: clear error now, not mid-run
+        return settings
+
+    # --- plan ----------------------------------------------------------------------------------
+
+    def plan(self, workflow: str, scope: Scope | dict | None = None, args: dict[str, Any] | None = None) -> PlanEstimate:
+        """An estimate of calls, tokens and cost from a dry run with placeholder answers.
+        Calls no model. Runs in a worker (a spinning script cannot hang the caller)."""
+        source = self._source(workflow)
+        settings = self._effective_settings()
+        job = {"mode": "plan", "workspace": str(self.workspace), "settings": asdict(settings),
+               "source": _source_dict(source), "scope": _scope(scope).to_dict(), "args": dict(args or {}),
+               "cpu_s": int(PLAN_TIMEOUT_S * 2)}
+        proc = self._spawn(job, log_path=None)
+        try:
+            out, err = proc.communicate(timeout=PLAN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise EngineError(f"plan of {workflow}: the dry run did not finish within {PLAN_TIMEOUT_S:g} s "
+                              "(does the script loop without calling agents?)") from None
+        for line in out.splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("type") == "plan":
+                return PlanEstimate.from_dict(event["plan"])
+            if event.get("type") == "plan_error":
+                raise EngineError(f"plan of {workflow}: {event['error']}")
+        raise EngineError(f"plan of {workflow}: the dry run died (exit {proc.returncode}): {_tail(err)}")
+
+    # --- runs ----------------------------------------------------------------------------------
+
+    def start(self, workflow: str, *, scope: Scope | dict | None = None, args: dict[str, Any] | None = None,
+              budget: Budget | dict | None = None, provider: str | None = None, max_concurrency: int | None = None,
+              started_by: str = "") -> str:
+        """Start a run in the background; returns its id at once."""
+        return self._start_source(self._source(workflow), scope=scope, args=args, budget=budget, provider=provider,
+                                  max_concurrency=max_concurrency, started_by=started_by)
+
+    def _start_source(self, source: WorkflowSource, *, scope: Scope | dict | None, args: dict[str, Any] | None,
+                      budget: Budget | dict | None, provider: str | None, max_concurrency: int | None,
+                      started_by: str) -> str:
+        settings = self._effective_settings(provider, max_concurrency)
+        self._check_provider(settings)
+        if budget is None:
+            budget = Budget(settings.budget_tokens, settings.budget_usd)
+        elif isinstance(budget, dict):
+            budget = Budget.from_dict(budget)
+        info = RunInfo(
+            id=self.store.new_id(), workflow=source.name, script_hash=source.hash, args=dict(args or {}),
+            scope=_scope(scope), status=RunStatus.QUEUED.value, budget=budget, provider=settings.provider,
+            started_by=started_by or _default_who(), created_at=time.time(),
+        )
+        self.store.create(info, source, settings)
+        self._launch(info, source, settings, resumed=False)
+        return info.id
+
+    def resume(self, run_id: str) -> str:
+        """Continue a paused, cancelled, failed or interrupted run: finished calls replay
+        from the journal at zero tokens; the rest go to the provider."""
+        run_id = self.store.resolve_id(run_id)
+        with self._lock:
+            if run_id in self._active:
+                raise EngineError(f"run {run_id} is already running in this process")
+        info = self.store.load(run_id)
+        if info.status == RunStatus.COMPLETED.value:
+            raise EngineError(f"run {run_id} already completed; start a new run instead")
+        # "completed with failures" may be resumed: its failed calls are tried again.
+        source = self.store.source(run_id)
+        settings = self.store.launch_settings(run_id)
+        self._check_provider(settings)
+        info.calls_done = info.calls_failed = info.calls_replayed = 0
+        info.error = None
+        info.finished_at = None
+        self._launch(info, source, settings, resumed=True)
+        return run_id
+
+    def _check_provider(self, settings: EngineSettings) -> None:
+        from refute.orchestration.providers import make_provider
+
+        make_provider(settings, self.workspace).close()  # NotConfigured names what to set
+
+    def _launch(self, info: RunInfo, source: WorkflowSource, settings: EngineSettings, *, resumed: bool) -> None:
+        lock = self.store.lock(info.id)
+        lock.acquire()  # RunLocked if another live process drives it
+        try:
+            self.store.clear_request(info.id)
+            info.status = RunStatus.RUNNING.value
+            job = {"mode": "run", "workspace": str(self.workspace), "settings": asdict(settings),
+                   "source": _source_dict(source), "run": info.to_dict(), "spent_tokens": info.usage.total_tokens,
+                   "spent_usd": info.cost_usd, "max_concurrency": settings.max_concurrency}
+            proc = self._spawn(job, log_path=self.store.dir(info.id) / "worker.log")
+        except BaseException:
+            lock.release()
+            raise
+        active = _ActiveRun(info=info, proc=proc, lock=lock, settings=settings)
+        with self._lock:
+            self._active[info.id] = active
+        self._engine_event(active, "run_status", status=RunStatus.RUNNING.value, error=None,
+                           started_by=info.started_by, resumed=resumed, pid=os.getpid(), worker_pid=proc.pid)
+        threading.Thread(target=self._read_worker, args=(active,), name=f"refute-run-{info.id}", daemon=True).start()
+
+    def _spawn(self, job: dict[str, Any], log_path: Path | None) -> subprocess.Popen:
+        env = dict(os.environ)
+        env.setdefault("MALLOC_ARENA_MAX", "2")
+        stderr: Any = subprocess.PIPE
+        if log_path is not None:
+            stderr = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "refute.orchestration.worker"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=str(self.workspace), text=True, bufsize=1,
+            )
+        finally:
+            if log_path is not None:
+                stderr.close()
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(job) + "\n")
+        proc.stdin.flush()
+        return proc
+
+    # --- worker events ----------------------------------------------------------------------------
+
+    def _read_worker(self, active: _ActiveRun) -> None:
+        assert active.proc.stdout is not None
+        for line in active.proc.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            self._on_event(active, event)
+        code = active.proc.wait()
+        self._worker_ended(active, code)
+
+    def _on_event(self, active: _ActiveRun, event: dict[str, Any]) -> None:
+        info = active.info
+        kind = event.get("type")
+        active.last_event = time.monotonic()
+        status_changed = False
+        with self._lock:
+            if kind == "call_finished":
+                info.calls_done += 1
+                if event.get("replayed"):
+                    info.calls_replayed += 1
+                else:
+                    info.usage = info.usage + Usage.from_dict(event.get("usage") or {})
+                    info.cost_usd += float(event.get("cost_usd") or 0.0)
+            elif kind == "call_failed":
+                info.calls_failed += 1
+            elif kind == "phase":
+                info.phase = str(event.get("name", ""))
+            elif kind == "run_status":
+                status = event.get("status")
+                if status == RunStatus.RUNNING.value:
+                    return  # the engine already announced it
+                if active.stop_requested == "cancel" and status != RunStatus.CANCELLED.value:
+                    status = RunStatus.CANCELLED.value
+                info.status = status
+                info.error = event.get("error")
+                if "result" in event:
+                    info.result = event.get("result")
+                if RunStatus(status).finished or status == RunStatus.PAUSED.value:
+                    info.finished_at = time.time()
+                    active.final_seen = True
+                status_changed = True
+        self._publish(active, event)
+        now = time.monotonic()
+        if status_changed or now - active.last_save > SAVE_EVERY_S:
+            active.last_save = now
+            self._save(active)
+
+    def _engine_event(self, active: _ActiveRun, type_: str, **fields: Any) -> None:
+        event = {"type": type_, "run_id": active.info.id, "ts": time.time(), **fields}
+        self._publish(active, event)
+
+    def _publish(self, active: _ActiveRun, event: dict[str, Any]) -> None:
+        self.store.append_events(active.info.id, [event])
+        self._queue.put(event)
+
+    def _save(self, active: _ActiveRun) -> None:
+        with self._lock:
+            snapshot = RunInfo.from_dict(json.loads(json.dumps(active.info.to_dict(), default=str)))
+        self.store.save(snapshot)
+
+    def _worker_ended(self, active: _ActiveRun, code: int) -> None:
+        info = active.info
+        if not active.final_seen:
+            reason = active.stop_requested
+            if reason == "cancel":
+                status, error = RunStatus.CANCELLED.value, "cancelled by request"
+            elif reason == "pause":
+                status, error = RunStatus.PAUSED.value, "paused by request (in-flight calls were stopped)"
+            elif reason == "stalled":
+                status = RunStatus.FAILED.value
+                error = f"stalled: no progress for {active.settings.idle_timeout_s:g} s; the run was stopped"
+            else:
+                status = RunStatus.FAILED.value
+                error = _worker_death(code, self.store.dir(info.id) / "worker.log")
+            with self._lock:
+                info.status, info.error, info.finished_at = status, error, time.time()
+            self._engine_event(active, "run_status", status=status, error=error)
+        self._save(active)
+        active.lock.release()
+        with self._lock:
+            self._active.pop(info.id, None)
+        active.finished.set()
+
+    # --- control -----------------------------------------------------------------------------------
+
+    def cancel(self, run_id: str) -> None:
+        """Stop a run now (its worker is killed; finished calls stay in the journal)."""
+        run_id = self.store.resolve_id(run_id)
+        active = self._active.get(run_id)
+        if active is not None:
+            active.stop_requested = "cancel"
+            _kill(active.proc)
+            return
+        self._control_elsewhere(run_id, "cancel")
+
+    def pause(self, run_id: str) -> None:
+        """Stop dispatching; let in-flight calls finish (up to PAUSE_GRACE_S); resumable."""
+        run_id = self.store.resolve_id(run_id)
+        active = self._active.get(run_id)
+        if active is not None:
+            if active.stop_requested is None:
+                active.stop_requested = "pause"
+                active.pause_deadline = time.monotonic() + PAUSE_GRACE_S
+                try:
+                    assert active.proc.stdin is not None
+                    active.proc.stdin.write("pause\n")
+                    active.proc.stdin.flush()
+                except (BrokenPipeError, OSError, ValueError):
+                    _kill(active.proc)
+            return
+        self._control_elsewhere(run_id, "pause")
+
+    def _control_elsewhere(self, run_id: str, command: str) -> None:
+        info = self.store.load(run_id)
+        if RunStatus(info.status).finished:
+            return
+        if self.store.is_driven(run_id):
+            self.store.request(run_id, command)  # the driving process polls this
+            return
+        # Nobody drives it (its process died): record the decision directly.
+        if command == "cancel" or info.status != RunStatus.PAUSED.value:
+            info.status = RunStatus.CANCELLED.value if command == "cancel" else RunStatus.PAUSED.value
+            info.error = f"{info.status} by request (no process was driving the run)"
+            info.finished_at = time.time()
+            self.store.save(info)
+            self.store.append_events(run_id, [{"type": "run_status", "run_id": run_id, "ts": time.time(),
+                                               "status": info.status, "error": info.error}])
+
+    def _monitor_loop(self) -> None:
+        while not self._closed.wait(POLL_S):
+            with self._lock:
+                actives = list(self._active.values())
+            now = time.monotonic()
+            for active in actives:
+                run_id = active.info.id
+                request = self.store.pending_request(run_id)
+                if request:
+                    self.store.clear_request(run_id)
+                    if request == "cancel":
+                        self.cancel(run_id)
+                    elif request == "pause":
+                        self.pause(run_id)
+                if active.pause_deadline is not None and now > active.pause_deadline and active.proc.poll() is None:
+                    _kill(active.proc)
+                idle = active.settings.idle_timeout_s
+                if active.stop_requested is None and idle and now - active.last_event > idle:
+                    active.stop_requested = "stalled"
+                    self._engine_event(active, "log", message=f"no progress for {idle:g} s: stopping the stalled run")
+                    _kill(active.proc)
+
+    # --- observing -----------------------------------------------------------------------------------
+
+    def subscribe(self, callback: Callback, run_id: str | None = None) -> Callable[[], None]:
+        entry = (callback, run_id)
+        with self._lock:
+            self._subscribers.append(entry)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if entry in self._subscribers:
+                    self._subscribers.remove(entry)
+
+        return unsubscribe
+
+    def _dispatch_loop(self) -> None:
+        while True:
+            event = self._queue.get()
+            if event is None:
+                return
+            if event.get("type") == "_drain":
+                event["_done"].set()
+                continue
+            with self._lock:
+                targets = list(self._subscribers)
+            for callback, wanted in targets:
+                if wanted is not None and wanted != event.get("run_id"):
+                    continue
+                try:
+                    callback(event)
+                except Exception as exc:  # a broken subscriber must not stop the others
+                    print(f"refute: event subscriber failed: {exc!r}", file=sys.stderr)
+
+    def wait(self, run_id: str, timeout: float | None = None) -> RunInfo:
+        """Block until the run is no longer running (or `timeout` s pass); its RunInfo."""
+        run_id = self.store.resolve_id(run_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        active = self._active.get(run_id)
+        if active is not None:
+            active.finished.wait(timeout)
+            self._drain_events()
+            return self.run(run_id)
+        while True:
+            info = self.store.load(run_id)
+            if info.status not in (RunStatus.RUNNING.value, RunStatus.QUEUED.value) or not self.store.is_driven(run_id):
+                return info
+            if deadline is not None and time.monotonic() > deadline:
+                return info
+            time.sleep(POLL_S)
+
+    def _drain_events(self, timeout: float = 2.0) -> None:
+        """Let subscribers see every event queued so far (so wait() returns after them)."""
+        done = threading.Event()
+        self._queue.put({"type": "_drain", "run_id": "\0", "_done": done})
+        done.wait(timeout)
+
+    def run(self, run_id: str) -> RunInfo:
+        run_id = self.store.resolve_id(run_id)
+        active = self._active.get(run_id)
+        if active is not None:
+            with self._lock:
+                return RunInfo.from_dict(json.loads(json.dumps(active.info.to_dict(), default=str)))
+        return self.store.load(run_id)
+
+    def runs(self) -> list[RunInfo]:
+        return [self.run(r.id) if r.id in self._active else r for r in self.store.list()]
+
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        return list(self.store.iter_events(run_id))
+
+    # --- findings, edits, reports (FindingsStore / EditsStore / report.py) ----------------------------
+
+    def _findings_store(self) -> Any:
+        from refute.orchestration.findings import FindingsStore
+
+        return FindingsStore(self.workspace, self.state_dir)
+
+    def _edits_store(self) -> Any:
+        from refute.orchestration.edits import EditsStore
+
+        return EditsStore(self.workspace, self.state_dir)
+
+    def findings(self, run_id: str | None = None, path: str | None = None, include_dismissed: bool = False) -> list[Any]:
+        store = self._findings_store()
+        try:
+            rid = self.store.resolve_id(run_id) if run_id else None
+            return store.list(run_id=rid, path=path, include_dismissed=include_dismissed)
+        finally:
+            store.close()
+
+    def edits(self, run_id: str | None = None) -> list[Any]:
+        store = self._edits_store()
+        try:
+            return store.list(self.store.resolve_id(run_id) if run_id else None)
+        finally:
+            store.close()
+
+    def apply_edits(self, run_id: str, paths: list[str] | None = None, write: bool = True) -> list[Any]:
+        store = self._edits_store()
+        try:
+            return store.apply(self.store.resolve_id(run_id), paths, write=write)
+        finally:
+            store.close()
+
+    def mark_applied(self, edit_id: str) -> Any:
+        store = self._edits_store()
+        try:
+            return store.mark_applied(edit_id)
+        finally:
+            store.close()
+
+    def dismiss(self, fingerprint: str, reason: str, who: str) -> Any:
+        store = self._findings_store()
+        try:
+            return store.dismiss(fingerprint, reason, who)
+        finally:
+            store.close()
+
+    def restore(self, fingerprint: str) -> Any:
+        store = self._findings_store()
+        try:
+            return store.restore(fingerprint)
+        finally:
+            store.close()
+
+    def reverify(self, fingerprint: str) -> str:
+        """A new run of the `reverify` workflow on one finding; returns its run id."""
+        store = self._findings_store()
+        try:
+            finding = store.get(fingerprint)
+        finally:
+            store.close()
+        if finding is None:
+            raise EngineError(f"no finding with fingerprint {fingerprint}")
+        return self.start("reverify", scope=Scope([finding.path]),
+                          args={"fingerprint": fingerprint, "finding": finding.to_dict()}, started_by=_default_who())
+
+    def report(self, run_id: str | None, fmt: str = "md") -> str:
+        from refute.orchestration.report import render
+
+        findings_store, edits_store = self._findings_store(), self._edits_store()
+        try:
+            run = self.run(run_id) if run_id else None
+            rid = run.id if run else None
+            return render(
+                findings_store.list(run_id=rid, include_dismissed=True), run, fmt,
+                dropped=findings_store.dropped(rid) if rid else (), edits=edits_store.list(rid),
+                dismissals=findings_store.dismissals(),
+            )
+        finally:
+            findings_store.close()
+            edits_store.close()
+
+    def new_workflow(self, request: str, *, timeout: float | None = None) -> str:
+        """Have the model write a workflow for `request`; saved as .refute/workflows/NAME.py
+        (workspace-relative path returned) for a person to read before running it."""
+        from refute.orchestration import authoring
+
+        if not request or not request.strip():
+            raise EngineError("new_workflow: describe what the workflow should do")
+        source = WorkflowSource("new_workflow", authoring.AUTHOR_SCRIPT, "bundled", "(engine) new_workflow.py")
+        args: dict[str, Any] = {"request": request.strip(), "reference": authoring.reference(),
+                                "example": authoring.EXAMPLE, "previous": "", "problems": []}
+        limit = timeout or (self.settings.call_timeout_s * 2 + 30)
+        text, problems = "", []
+        for _attempt in range(2):
+            run_id = self._start_source(source, scope=None, args=args, budget=None, provider=None,
+                                        max_concurrency=None, started_by=_default_who())
+            info = self.wait(run_id, timeout=limit)
+            if info.status != RunStatus.COMPLETED.value or not isinstance(info.result, str):
+                raise EngineError(f"new_workflow: run {run_id} {info.status}: {info.error or 'no script returned'}")
+            text = authoring.extract_script(info.result)
+            problems = check_source(text)
+            if not problems:
+                break
+            args.update(previous=text, problems=[str(p) for p in problems])
+        folder = self.workspace / ".refute" / "workflows"
+        folder.mkdir(parents=True, exist_ok=True)
+        taken = {p.stem for p in folder.glob("*.py")} | {w.name for w in self.workflows()}
+        name = authoring.slug(request, taken)
+        header = "".join(f"# refute: problem to fix before running: {p}\n" for p in problems)
+        (folder / f"{name}.py").write_text(header + text, encoding="utf-8")
+        return (Path(".refute") / "workflows" / f"{name}.py").as_posix()
+
+    # --- lifecycle ---------------------------------------------------------------------------------------
+
+    def active_runs(self) -> list[str]:
+        with self._lock:
+            return list(self._active)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Pause every run this Engine drives (resumable later), then stop its threads."""
+        for run_id in self.active_runs():
+            try:
+                self.pause(run_id)
+            except (RunNotFound, EngineError):
+                continue
+        deadline = time.monotonic() + timeout
+        for run_id in self.active_runs():
+            active = self._active.get(run_id)
+            if active is not None:
+                active.finished.wait(max(deadline - time.monotonic(), 0.1))
+                if not active.finished.is_set():
+                    _kill(active.proc)
+                    active.finished.wait(2.0)
+        self._drain_events()
+        self._closed.set()
+        self._queue.put(None)
+
+
+# --- helpers -----------------------------------------------------------------------------------------------
+
+
+def _scope(scope: Scope | dict | None) -> Scope:
+    if scope is None:
+        return Scope()
+    if isinstance(scope, Scope):
+        return scope
+    if isinstance(scope, dict):
+        return Scope.from_dict(scope)
+    raise TypeError("scope: a Scope or {'paths': [...], 'selection': [a, b]}")
+
+
+def _source_dict(source: WorkflowSource) -> dict[str, Any]:
+    return {"name": source.name, "source": source.source, "origin": source.origin, "path": source.path,
+            "meta": source.meta}
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            proc.send_signal(signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _tail(text: str | None, lines: int = 8) -> str:
+    if not text:
+        return "(no output)"
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _worker_death(code: int, log_path: Path) -> str:
+    try:
+        log = log_path.read_text("utf-8", errors="replace")
+    except OSError:
+        log = ""
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals.__members__.values() else str(-code)
+        why = {"SIGXCPU": " (the worker's CPU-time limit)", "SIGKILL": " (killed, perhaps out of memory)"}.get(name, "")
+        return f"the run's worker was killed by {name}{why}; resume it with `refute resume`. {_tail(log, 3)}".strip()
+    from refute.orchestration.secrets import scrub
+
+    return scrub(f"the run's worker exited with code {code} without finishing: {_tail(log, 5)}")
+
+
+def _default_who() -> str:
+    try:
+        import getpass
+
+        return f"{getpass.getuser()}@pid{os.getpid()}"
+    except (KeyError, OSError):
+        return f"pid{os.getpid()}"

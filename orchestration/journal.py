@@ -1,0 +1,78 @@
+"""The journal: every finished agent call, keyed by the content of what was asked.
+
+diskcache (SQLite in WAL mode) under `<workspace>/.refute/state/journal`, safe to share
+between the CLI and the language server processes. `record` returns only after SQLite
+has committed, so a result is durable before the script sees it; a process killed with
+SIGKILL loses at most the calls that were in flight (SQLite's NORMAL synchronous mode
+survives process crashes; only a power cut can lose the last commits). Only successful
+calls are recorded: a failed call is tried again on resume. The journal holds results,
+model names and labels, never credentials (errors are scrubbed before they reach events).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import diskcache
+
+from refute.orchestration.model import CallRequest, CallResult
+
+_PREFIX = "call/"
+# For this long after opening, the in-memory index of keys is trusted for misses; later,
+# every lookup asks SQLite, so calls finished by other processes are replayed too.
+_TRUST_INDEX_S = 3600.0
+
+
+class Journal:
+    def __init__(self, state_dir: Path):
+        self.directory = Path(state_dir) / "journal"
+        # Never evict: a journal entry dropped to make room would be paid for again.
+        self._cache = diskcache.Cache(str(self.directory), eviction_policy="none", size_limit=2**62)
+        # Keys known at open (plus those recorded here) spare a SELECT for every new call; a
+        # key another process records meanwhile is still found (see `get`), only later.
+        self._known = {k for k in self._cache.iterkeys() if isinstance(k, str) and k.startswith(_PREFIX)}
+        self._opened = time.monotonic()
+
+    def get(self, key: str) -> CallResult | None:
+        if _PREFIX + key not in self._known and time.monotonic() - self._opened < _TRUST_INDEX_S:
+            return None
+        record = self._cache.get(_PREFIX + key)
+        if record is None:
+            return None
+        return CallResult.from_dict(record["result"])
+
+    def record(self, request: CallRequest, result: CallResult, *, run_id: str, key: str | None = None) -> None:
+        entry: dict[str, Any] = {
+            "result": _result_dict(result),
+            "model": request.model,
+            "label": request.label,
+            "role": request.role,
+            "run_id": run_id,
+            "finished_at": time.time(),
+        }
+        full_key = _PREFIX + (key or request.key())
+        self._cache.set(full_key, entry)
+        self._known.add(full_key)
+
+    def __contains__(self, key: str) -> bool:
+        return (_PREFIX + key) in self._cache
+
+    def __len__(self) -> int:
+        return sum(1 for k in self._cache.iterkeys() if isinstance(k, str) and k.startswith(_PREFIX))
+
+    def close(self) -> None:
+        self._cache.close()
+
+
+def _result_dict(result: CallResult) -> dict[str, Any]:
+    """CallResult.to_dict without dataclasses.asdict's deep copy (this runs once per call)."""
+    u = result.usage
+    return {
+        "text": result.text, "data": result.data, "cost_usd": result.cost_usd, "model": result.model,
+        "provider": result.provider, "stop_reason": result.stop_reason, "latency_s": result.latency_s,
+        "replayed": False,
+        "usage": {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
+                  "cache_write_tokens": u.cache_write_tokens, "cache_read_tokens": u.cache_read_tokens},
+    }

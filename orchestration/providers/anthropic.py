@@ -1,0 +1,588 @@
+"""The Anthropic provider: one logical agent call per `call()`, through the `anthropic` SDK.
+
+What it does inside one call:
+- builds the request: system prompt and shared context form a cached prefix
+  (`cache_control` on its last block), the unit-specific prompt follows; everything sent
+  is redacted first (orchestration.secrets);
+- structured output: the schema goes to `output_config` (constrained decoding); the
+  answer is validated here anyway, with at most two corrective retries before
+  `InvalidOutput`;
+- the tool-use loop over read-only workspace tools (providers/tools.py), bounded turns;
+- truncation (`max_tokens`) -> `Truncated`, refusal -> `Refused`: never parsed as empty;
+- usage (input, output, cache write, cache read) and cost from orchestration.pricing.
+
+What it does not: retry transport faults. The SDK runs with `max_retries=0`; faults are
+raised as the typed errors of providers/base.py and the scheduler retries, backs off and
+adjusts concurrency (it is told about 429/529 through `ctx.on_rate_limit`).
+
+Clients: the plain API (ANTHROPIC_API_KEY, or ANTHROPIC_AUTH_TOKEN for gateways), any
+Anthropic-compatible endpoint by base URL, and the SDK's Bedrock, Vertex and Foundry
+clients (`settings.anthropic_client`). Batch mode sends calls to the Message Batches API
+(providers/batches.py).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import functools
+import inspect
+import json
+import logging
+import math
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import anthropic
+
+from refute.orchestration.model import CallRequest, CallResult, Usage
+from refute.orchestration.providers.base import (
+    CallContext,
+    CallTimeout,
+    InvalidOutput,
+    NotConfigured,
+    Overloaded,
+    ProviderError,
+    RateLimited,
+    Refused,
+    SpendLimitReached,
+    Truncated,
+)
+from refute.orchestration.providers.structured import SchemaProblem, check_schema, parse_and_validate
+from refute.orchestration.providers.tools import (
+    MAX_TOOL_CALLS_PER_TURN,
+    MAX_TOOL_TURNS,
+    MAX_TURN_RESULT_CHARS,
+    run_tool_turn,
+    tool_definitions,
+)
+from refute.orchestration.secrets import redact, register_secret, scrub
+from refute.orchestration.settings import EngineSettings
+
+log = logging.getLogger(__name__)
+
+OUTPUT_RETRIES = 2  # corrective retries when structured output does not validate
+_CACHE = {"type": "ephemeral"}
+_PLAN_HINT = "`refute plan` estimates a run without calling a model."
+_CORRECTION_CHARS = 1_200  # the corrective user message after an invalid answer, at most
+RESERVED_TOOL_TURNS = 3  # tool turns counted in the reservation (more run if they fit)
+# Tokens one tool turn appends at most (results are bounded in characters), and one retry.
+_TOOL_STEP = MAX_TURN_RESULT_CHARS // 3 + 64 * MAX_TOOL_CALLS_PER_TURN
+_RETRY_STEP = _CORRECTION_CHARS // 3 + 16
+
+
+class ConnectionLost(Overloaded):
+    """The connection failed or was reset before an answer: retryable like an overload."""
+
+
+class ServerError(Overloaded):
+    """A 5xx other than 529: retryable with backoff, but not a signal to lower concurrency."""
+
+
+class Cancelled(ProviderError):
+    """The run was cancelled while this call waited; nothing more is sent."""
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """Seconds from `retry-after-ms` / `retry-after` (seconds or an HTTP date), if given."""
+    if headers is None:
+        return None
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000.0)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(raw) if raw else None
+        if parsed is None:
+            return None
+        return max(0.0, parsed.timestamp() - time.time())
+
+
+_SPEND_WORDS = ("spend limit", "usage limit", "credit balance", "spending limit")
+
+
+def is_spend_limit(status: int | None, error_code: str | None, message: str) -> bool:
+    """A spend/usage limit: 429 or 400/402/403 that says so. Never retried."""
+    if error_code and error_code.endswith("spend_limit_reached"):
+        return True
+    return status in (400, 402, 403, 429) and any(w in message.lower() for w in _SPEND_WORDS)
+
+
+def error_from_type(error_type: str | None, message: str, *, status: int | None = None,
+                    error_code: str | None = None, retry_after: float | None = None) -> ProviderError:
+    """The typed fault for an API error (from an HTTP status or a batch item's error)."""
+    text = scrub(f"{status or ''} {error_type or 'error'}: {message}".strip())
+    if is_spend_limit(status, error_code, message):
+        return SpendLimitReached(f"Anthropic spend limit reached ({text}); raise the limit in the Console. "
+                                 "Calls are not retried.")
+    if status == 429 or error_type == "rate_limit_error":
+        return RateLimited(f"rate limited ({text})", retry_after=retry_after)
+    if status == 529 or error_type == "overloaded_error":
+        return Overloaded(f"overloaded ({text})", retry_after=retry_after)
+    if status in (408,) or error_type == "timeout_error":
+        return CallTimeout(f"request timed out at the API ({text})", retry_after=retry_after)
+    if (status or 0) >= 500 or error_type == "api_error":
+        return ServerError(f"server error ({text})", retry_after=retry_after)
+    if status == 401 or error_type == "authentication_error":
+        return NotConfigured(f"the API rejected the credentials ({text}); check ANTHROPIC_API_KEY "
+                             f"(or ANTHROPIC_AUTH_TOKEN for a gateway). {_PLAN_HINT}")
+    if status == 404 or error_type == "not_found_error":
+        return ProviderError(f"not found ({text}); check the model name (settings model_default/"
+                             "model_finder/model_refuter/model_editor) and anthropic_base_url")
+    return ProviderError(f"request rejected ({text})")
+
+
+def map_api_error(exc: Exception) -> ProviderError:
+    """An SDK exception as the typed fault the scheduler understands."""
+    if isinstance(exc, anthropic.APITimeoutError):
+        return CallTimeout(scrub(f"no answer before the timeout ({exc.__class__.__name__})"))
+    if isinstance(exc, anthropic.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        detail = f"{cause.__class__.__name__}: {cause}" if cause else str(exc)
+        return ConnectionLost(scrub(f"connection failed ({detail})"))
+    if isinstance(exc, anthropic.APIStatusError):
+        message = exc.api_message or str(exc)
+        return error_from_type(exc.type, message, status=exc.status_code, error_code=exc.error_code,
+                               retry_after=retry_after_seconds(exc.response.headers))
+    if isinstance(exc, anthropic.AnthropicError):
+        return ProviderError(scrub(f"{exc.__class__.__name__}: {exc}"))
+    return ProviderError(scrub(f"unexpected {exc.__class__.__name__}: {exc}"))
+
+
+def tell_scheduler(error: ProviderError, ctx: CallContext) -> None:
+    """429 and 529 mean "too much at once": the scheduler lowers concurrency."""
+    if isinstance(error, RateLimited) or (isinstance(error, Overloaded)
+                                          and not isinstance(error, (ConnectionLost, ServerError))):
+        try:
+            ctx.on_rate_limit(error.retry_after)
+        except Exception:  # the scheduler's hook must not turn a fault into a crash
+            log.exception("on_rate_limit hook failed")
+
+
+# --- clients --------------------------------------------------------------------------------
+
+
+def build_client(settings: EngineSettings, *, timeout: float | None = None) -> Any:
+    """The SDK client `settings.anthropic_client` names, with SDK retries off.
+
+    Raises NotConfigured naming what to set when credentials or required values are missing.
+    """
+    kind = (settings.anthropic_client or "api").lower()
+    timeout = timeout or settings.call_timeout_s
+    base_url = settings.anthropic_base_url or None
+    common: dict[str, Any] = {"max_retries": 0, "timeout": timeout}
+    try:
+        if kind == "api":
+            api_key = os.environ.get("ANTHROPIC_API_KEY") or None
+            auth_token = None if api_key else (os.environ.get("ANTHROPIC_AUTH_TOKEN") or None)
+            if not api_key and not auth_token and not os.environ.get("ANTHROPIC_PROFILE"):
+                raise NotConfigured(
+                    "No Anthropic credentials: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN for a gateway; "
+                    "ANTHROPIC_BASE_URL or the anthropicBaseUrl setting for its address), or choose "
+                    "anthropic_client bedrock/vertex/foundry, or provider \"scripted\". " + _PLAN_HINT)
+            register_secret(api_key)
+            register_secret(auth_token)
+            return anthropic.Anthropic(api_key=api_key, auth_token=auth_token, base_url=base_url, **common)
+        if kind == "bedrock":
+            region = settings.anthropic_region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+            if not region:
+                raise NotConfigured("Bedrock needs a region: set the anthropic_region setting or AWS_REGION "
+                                    "(credentials come from the usual AWS chain or AWS_BEARER_TOKEN_BEDROCK). "
+                                    + _PLAN_HINT)
+            register_secret(os.environ.get("AWS_BEARER_TOKEN_BEDROCK"))
+            return anthropic.AnthropicBedrock(aws_region=region, base_url=base_url, **common)
+        if kind == "vertex":
+            region = settings.anthropic_region or os.environ.get("CLOUD_ML_REGION")
+            project = os.environ.get("ANTHROPIC_VERTEX_PROJECT_ID")
+            if not region or not project:
+                raise NotConfigured("Vertex AI needs a region and a project: set the anthropic_region setting "
+                                    "(or CLOUD_ML_REGION) and ANTHROPIC_VERTEX_PROJECT_ID; credentials come from "
+                                    "Google application default credentials. " + _PLAN_HINT)
+            return anthropic.AnthropicVertex(region=region, project_id=project, base_url=base_url, **common)
+        if kind == "foundry":
+            api_key = os.environ.get("ANTHROPIC_FOUNDRY_API_KEY")
+            resource = os.environ.get("ANTHROPIC_FOUNDRY_RESOURCE")
+            if not (resource or base_url):
+                raise NotConfigured("Microsoft Foundry needs ANTHROPIC_FOUNDRY_RESOURCE or the anthropic_base_url "
+                                    "setting, and ANTHROPIC_FOUNDRY_API_KEY (or Azure AD credentials). "
+                                    + _PLAN_HINT)
+            register_secret(api_key)
+            if base_url:
+                return anthropic.AnthropicFoundry(base_url=base_url, api_key=api_key, **common)
+            return anthropic.AnthropicFoundry(resource=resource, api_key=api_key, **common)
+    except NotConfigured:
+        raise
+    except Exception as exc:  # the SDK's own configuration errors (missing extras, bad values)
+        raise NotConfigured(scrub(f"cannot create the Anthropic {kind} client: {exc}. " + _PLAN_HINT)) from None
+    raise NotConfigured(f"unknown anthropic_client {settings.anthropic_client!r}: use api, bedrock, vertex or "
+                        "foundry. " + _PLAN_HINT)
+
+
+# --- request building -----------------------------------------------------------------------
+
+
+def _text_block(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
+
+
+def build_first_turn(request: CallRequest) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """(system blocks, first user content blocks, redactions) with the cache breakpoint on
+    the last block of the shared prefix (system, then context)."""
+    redactions = 0
+    system: list[dict[str, Any]] = []
+    if request.system:
+        text, n = redact(request.system)
+        redactions += n
+        system.append(_text_block(text))
+    user: list[dict[str, Any]] = []
+    if request.context:
+        text, n = redact(request.context)
+        redactions += n
+        user.append(_text_block(text))
+    prompt, n = redact(request.prompt)
+    redactions += n
+    if request.context:
+        user[-1]["cache_control"] = dict(_CACHE)
+    elif system:
+        system[-1]["cache_control"] = dict(_CACHE)
+    user.append(_text_block(prompt or "(empty prompt)"))
+    return system, user, redactions
+
+
+def sendable_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema in the subset constrained decoding accepts (validation uses the original)."""
+    try:
+        return anthropic.transform_schema(schema)
+    except (ValueError, TypeError):
+        return schema
+
+
+def _assistant_blocks(message: Any) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    for block in message.content:
+        if block.type == "text":
+            blocks.append(_text_block(block.text))
+        elif block.type == "tool_use":
+            blocks.append({"type": "tool_use", "id": block.id, "name": block.name, "input": block.input})
+    return blocks
+
+
+def _move_turn_breakpoint(messages: list[dict[str, Any]]) -> None:
+    """Cache the growing conversation of a tool loop too: one moving breakpoint on the last
+    user block (plus the fixed prefix one stays within the API's four)."""
+    for msg in messages[1:]:
+        if msg["role"] == "user" and isinstance(msg["content"], list):
+            for block in msg["content"]:
+                block.pop("cache_control", None)
+    last = messages[-1]
+    if len(messages) > 1 and last["role"] == "user" and isinstance(last["content"], list) and last["content"]:
+        last["content"][-1]["cache_control"] = dict(_CACHE)
+
+
+def usage_of(message: Any) -> Usage:
+    u = message.usage
+    return Usage(
+        input_tokens=int(getattr(u, "input_tokens", 0) or 0),
+        output_tokens=int(getattr(u, "output_tokens", 0) or 0),
+        cache_write_tokens=int(getattr(u, "cache_creation_input_tokens", 0) or 0),
+        cache_read_tokens=int(getattr(u, "cache_read_input_tokens", 0) or 0),
+    )
+
+
+def upper_tokens(text: str) -> int:
+    """A generous token count for reservations: 3 UTF-8 bytes a token (code averages ~3.5)."""
+    return math.ceil(len(text.encode("utf-8", "surrogatepass")) / 3) + 8 if text else 0
+
+
+def _create_parameters(client: Any) -> frozenset[str]:
+    return _parameters_of(type(client.messages))
+
+
+@functools.lru_cache(maxsize=8)
+def _parameters_of(messages_class: type) -> frozenset[str]:
+    return frozenset(inspect.signature(messages_class.create).parameters) - {"self"}
+
+
+# --- the provider ---------------------------------------------------------------------------
+
+
+class AnthropicProvider:
+    name = "anthropic"
+
+    def __init__(self, settings: EngineSettings, workspace: str | os.PathLike[str], *, client: Any = None) -> None:
+        self.settings = settings
+        self.workspace = str(Path(workspace).resolve())
+        # Built now (no network): a missing key fails the run at start, naming what to set.
+        self._client = client if client is not None else build_client(settings)
+        self._lock = threading.Lock()
+        self._batches: Any = None
+        self.redactions = 0  # secret-looking strings removed from everything sent, this session
+
+    # configuration ------------------------------------------------------------------------
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = build_client(self.settings)
+            return self._client
+
+    def ensure_configured(self) -> None:
+        """NotConfigured (naming what to set) unless a client can be built; no network."""
+        self.client()
+
+    def model_for(self, request: CallRequest) -> str:
+        return request.model or self.settings.model_for(request.role)
+
+    def _batch_collector(self) -> Any:
+        from refute.orchestration.providers.batches import BatchCollector
+
+        with self._lock:
+            if self._batches is None:
+                state = Path(self.workspace) / ".refute" / "state" / "batches"
+                self._batches = BatchCollector(
+                    self._client,
+                    state,
+                    window_s=float(self._batch_option("batch_window_s", 2.0)),
+                    poll_s=float(self._batch_option("batch_poll_s", 30.0)),
+                    max_requests=int(self._batch_option("batch_max_requests", 1000)),
+                )
+            return self._batches
+
+    def _batch_option(self, name: str, default: float) -> float:
+        """A batch tuning value: the setting if EngineSettings has it, else REFUTE_<NAME>
+        from the environment (which also reaches run worker processes), else the default."""
+        value = getattr(self.settings, name, None)
+        if value is None:
+            raw = os.environ.get("REFUTE_" + name.upper())
+            try:
+                value = float(raw) if raw else None
+            except ValueError:
+                raise NotConfigured(f"REFUTE_{name.upper()}={raw!r} is not a number") from None
+        return default if value is None else float(value)
+
+    # the call ---------------------------------------------------------------------------------
+    def call(self, request: CallRequest, ctx: CallContext) -> CallResult:
+        if ctx.cancelled.is_set():
+            raise Cancelled("cancelled before the call was sent")
+        self.client()
+        model = self.model_for(request)
+        batch = bool(self.settings.batch)
+        if request.schema is not None:
+            try:
+                check_schema(request.schema)
+            except SchemaProblem as exc:
+                raise ProviderError(f"{request.label or 'agent call'}: {exc}") from None
+        try:
+            tools = tool_definitions(request.tools) if request.tools else []
+        except ValueError as exc:
+            raise ProviderError(str(exc)) from None
+
+        system, first_user, redactions = build_first_turn(request)
+        if redactions:
+            with self._lock:
+                self.redactions += redactions
+            log.info("redacted %d secret-looking string(s) from %s", redactions, request.label or "an agent call")
+        messages: list[dict[str, Any]] = [{"role": "user", "content": first_user}]
+        options = dict(request.options or {})
+        started = time.monotonic()
+        total = Usage()
+        tool_turns = 0
+        output_retries = 0
+        # The reservation is a promise: every request is checked against it before it is
+        # sent, and tool use stops early when another turn could break it.
+        ceiling = self.worst_case(request)[0]
+        out = request.max_tokens
+        retry_room = OUTPUT_RETRIES * (out + _RETRY_STEP + out) if request.schema is not None else 0
+        next_input = self._first_input_tokens(request)
+
+        while True:
+            params: dict[str, Any] = {"model": model, "max_tokens": out, "messages": messages}
+            if system:
+                params["system"] = system
+            if request.schema is not None:
+                params["output_config"] = {"format": {"type": "json_schema",
+                                                      "schema": sendable_schema(request.schema)}}
+            spent = total.total_tokens
+            if spent + next_input + out > ceiling:
+                error_type = InvalidOutput if output_retries else ProviderError
+                raise self._with_usage(error_type(
+                    f"stopped before exceeding the call's reserved worst case ({ceiling} tokens; "
+                    f"{spent} spent, next request up to {next_input + out})"), model, total, batch)
+            if tools:
+                params["tools"] = tools
+                # Another tool turn must leave room for a final answer (and its retries).
+                room_after = ceiling - (spent + next_input + out)
+                final_after = next_input + out + _TOOL_STEP + out
+                if tool_turns >= MAX_TOOL_TURNS or room_after < final_after + retry_room:
+                    params["tool_choice"] = {"type": "none"}  # this turn must answer
+            if self.settings.inference_geo:
+                params["inference_geo"] = self.settings.inference_geo
+            for key in ("temperature", "top_p", "top_k", "stop_sequences"):
+                if key in options:
+                    params[key] = options[key]
+            message = self._send(params, request, ctx, batch)
+            used = usage_of(message)
+            total = total + used
+            sent_input = used.input_tokens + used.cache_write_tokens + used.cache_read_tokens
+            stop = message.stop_reason
+
+            if stop == "tool_use" and tools:
+                if "tool_choice" in params:
+                    raise self._with_usage(ProviderError(
+                        f"the agent asked for tools after it was told to answer ({tool_turns} tool turns)"),
+                        model, total, batch)
+                tool_turns += 1
+                calls = [(b.id, b.name, b.input) for b in message.content if b.type == "tool_use"]
+                appended = [{"role": "assistant", "content": _assistant_blocks(message)},
+                            {"role": "user", "content": run_tool_turn(self.workspace, calls, request.tools)}]
+                messages = messages + appended
+                _move_turn_breakpoint(messages)
+                next_input = sent_input + upper_tokens(json.dumps(appended))
+                continue
+
+            text = "".join(b.text for b in message.content if b.type == "text")
+            if stop in ("max_tokens", "model_context_window_exceeded"):
+                raise self._with_usage(Truncated(
+                    f"the answer was cut off at max_tokens={request.max_tokens} ({stop}) after {len(text)} "
+                    "characters; raise max_tokens or narrow the prompt"), model, total, batch)
+            if stop == "refusal":
+                details = getattr(message, "stop_details", None)
+                why = getattr(details, "explanation", None) or getattr(details, "category", None) or "no reason given"
+                raise self._with_usage(Refused(f"the model refused to answer: {why}"), model, total, batch)
+            if stop not in ("end_turn", "stop_sequence", None):
+                raise self._with_usage(ProviderError(f"unexpected stop_reason {stop!r}"), model, total, batch)
+
+            data = None
+            if request.schema is not None:
+                data, problem = parse_and_validate(text, request.schema)
+                if problem is not None:
+                    if output_retries >= OUTPUT_RETRIES:
+                        snippet = text[:300] + ("..." if len(text) > 300 else "")
+                        raise self._with_usage(InvalidOutput(
+                            f"structured output invalid after {OUTPUT_RETRIES + 1} attempts: {problem}; "
+                            f"last answer: {snippet!r}"), model, total, batch)
+                    output_retries += 1
+                    correction = (f"Your answer does not satisfy the required JSON schema: {problem}. "
+                                  "Answer again with only the JSON value, nothing else.")[:_CORRECTION_CHARS]
+                    appended = [{"role": "assistant", "content": [_text_block(text or "(empty)")]},
+                                {"role": "user", "content": [_text_block(correction)]}]
+                    messages = messages + appended
+                    next_input = sent_input + upper_tokens(json.dumps(appended))
+                    continue
+            return CallResult(
+                text=text,
+                data=data,
+                usage=total,
+                cost_usd=self._cost(model, total, batch),
+                model=getattr(message, "model", None) or model,
+                provider=self.name,
+                stop_reason=stop or "end_turn",
+                latency_s=time.monotonic() - started,
+            )
+
+    def _send(self, params: dict[str, Any], request: CallRequest, ctx: CallContext, batch: bool) -> Any:
+        if ctx.cancelled.is_set():
+            raise Cancelled("cancelled while the call was in progress")
+        if batch:
+            return self._batch_collector().call(request.key(), params, ctx)
+        # Parameters this SDK's create() has no argument for (temperature in 2.11) travel
+        # in the body as they are.
+        accepted = _create_parameters(self.client())
+        named = {k: v for k, v in params.items() if k in accepted}
+        extra = {k: v for k, v in params.items() if k not in accepted}
+        try:
+            return self.client().messages.create(**named, extra_body=extra or None, timeout=ctx.timeout_s)
+        except anthropic.AnthropicError as exc:
+            error = map_api_error(exc)
+            tell_scheduler(error, ctx)
+            raise error from None
+
+    def _cost(self, model: str, usage: Usage, batch: bool) -> float:
+        from refute.orchestration import pricing
+
+        return pricing.cost(model, usage, batch=batch)
+
+    def _with_usage(self, error: ProviderError, model: str, usage: Usage, batch: bool) -> ProviderError:
+        """Tokens were spent on a failed call: attach them so the budget can count them."""
+        error.usage = usage  # type: ignore[attr-defined]
+        try:
+            error.cost_usd = self._cost(model, usage, batch)  # type: ignore[attr-defined]
+        except Exception:
+            error.cost_usd = None  # type: ignore[attr-defined]
+        return error
+
+    # reservations -----------------------------------------------------------------------------
+    def _first_input_tokens(self, request: CallRequest) -> int:
+        tokens = upper_tokens(request.system or "") + upper_tokens(request.context or "") + \
+            upper_tokens(request.prompt) + 64
+        if request.schema is not None:
+            tokens += upper_tokens(json.dumps(request.schema))
+        if request.tools:
+            try:
+                tokens += upper_tokens(json.dumps(tool_definitions(request.tools)))
+            except ValueError:
+                pass  # call() reports the unknown tool before sending anything
+        return tokens
+
+    def worst_case(self, request: CallRequest) -> tuple[int, float]:
+        """(tokens, usd) at most: the first request, up to RESERVED_TOOL_TURNS tool turns
+        and OUTPUT_RETRIES corrective retries, each re-sending the prefix plus everything
+        appended before it. `call()` enforces this ceiling, so more tool turns (up to
+        MAX_TOOL_TURNS) happen only when earlier ones were cheaper than reserved."""
+        from refute.orchestration import pricing
+
+        model = self.model_for(request)
+        prefix = self._first_input_tokens(request)
+        tool_turns = RESERVED_TOOL_TURNS if request.tools else 0
+        retries = OUTPUT_RETRIES if request.schema is not None else 0
+        out = request.max_tokens
+        input_total = 0
+        appended = 0
+        for i in range(1 + tool_turns + retries):
+            input_total += prefix + appended
+            appended += out + (_TOOL_STEP if i < tool_turns else _RETRY_STEP)
+        output_total = (1 + tool_turns + retries) * out
+        batch = bool(self.settings.batch)
+        # Input counted at the dearer of the plain and cache-write prices.
+        price = pricing.price(model)
+        as_input = Usage(input_tokens=input_total, output_tokens=output_total)
+        as_cache_write = Usage(cache_write_tokens=input_total, output_tokens=output_total)
+        usd = pricing.cost(model, as_cache_write if price.cache_write >= price.input else as_input, batch=batch)
+        return input_total + output_total, usd
+
+    def count_input_tokens(self, request: CallRequest) -> int:
+        """Exact input tokens of the first request, from the API's count_tokens endpoint."""
+        system, first_user, _ = build_first_turn(request)
+        params: dict[str, Any] = {"model": self.model_for(request),
+                                  "messages": [{"role": "user", "content": first_user}]}
+        if system:
+            params["system"] = system
+        if request.tools:
+            params["tools"] = tool_definitions(request.tools)
+        try:
+            return int(self.client().messages.count_tokens(**params).input_tokens)
+        except anthropic.AnthropicError as exc:
+            raise map_api_error(exc) from None
+
+    def close(self) -> None:
+        with self._lock:
+            batches, self._batches = self._batches, None
+            client = self._client
+        if batches is not None:
+            batches.close()
+        if client is not None and hasattr(client, "close"):
+            try:
+                client.close()
+            except Exception:
+                log.debug("closing the Anthropic client failed", exc_info=True)

@@ -1,0 +1,67 @@
+"""Structured output: parse a model's text as JSON and validate it against a JSON schema.
+
+Constrained decoding (`output_config`) makes invalid output rare on the Anthropic API, but
+gateways and older models may ignore it, so every answer is checked here, inside the
+call, where a corrective retry is still possible. jsonschema does the validation when it
+is installed (full JSON Schema, readable paths); otherwise the runtime's own subset
+validator (orchestration.schemas) does, so a missing package never means unchecked output.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_FENCE = re.compile(r"^\s*```(?:json)?\s*\n(.*?)\n?```\s*$", re.S)
+
+
+class SchemaProblem(ValueError):
+    """The schema itself is unusable (a workflow bug, not a model failure)."""
+
+
+def parse_and_validate(text: str, schema: dict[str, Any]) -> tuple[Any, str | None]:
+    """(data, None) when `text` is JSON valid for `schema`; (None, problem) otherwise."""
+    candidate = text.strip()
+    fenced = _FENCE.match(candidate)
+    if fenced:
+        candidate = fenced.group(1).strip()
+    if not candidate:
+        return None, "the answer is empty; expected a JSON value"
+    try:
+        data = json.loads(candidate)
+    except ValueError as exc:
+        return None, f"the answer is not valid JSON ({exc})"
+    problem = validate(data, schema)
+    return (data, None) if problem is None else (None, problem)
+
+
+def check_schema(schema: dict[str, Any]) -> None:
+    """SchemaProblem when `schema` is not a usable JSON schema."""
+    if not isinstance(schema, dict):
+        raise SchemaProblem(f"schema must be a JSON object, not {type(schema).__name__}")
+    try:
+        import jsonschema
+    except ImportError:
+        return
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise SchemaProblem(f"invalid JSON schema: {exc.message} at {'/'.join(map(str, exc.path)) or '(root)'}") from None
+
+
+def validate(data: Any, schema: dict[str, Any]) -> str | None:
+    """None when valid, else one readable problem ("findings/0/line: 'x' is not of type 'integer'")."""
+    try:
+        import jsonschema
+    except ImportError:
+        from refute.orchestration.schemas import validate as validate_subset
+
+        problems = validate_subset(data, schema)
+        return "; ".join(problems[:3]) if problems else None
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+    return f"{where}: {error.message}"

@@ -1,0 +1,334 @@
+"""Runs one workflow script to its end: sandbox + API + scheduler + journal + budget.
+
+`RunDriver.execute()` is what the worker process calls (worker.py); tests call it
+in-process with a fake provider. It never decides *where* it runs: the Engine puts it in
+a worker process so that a runaway script can be killed and the language server stays
+responsive (see worker.py).
+
+Outcome: "completed"; "completed with failures" when agent calls failed (the error names
+them); "failed" when the script raised (the error names its line); "paused"/"cancelled"
+when stopped. `plan()` is the dry run behind `Engine.plan`: the same script, a counting
+provider that answers every call with the smallest schema-conforming placeholder, no
+journal, no findings stored, no model called.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from refute.orchestration import pricing, sandbox
+from refute.orchestration.api import UnitsFn, WorkflowAPI
+from refute.orchestration.budget import BudgetLedger
+from refute.orchestration.errors import RunInterrupted
+from refute.orchestration.journal import Journal
+from refute.orchestration.model import Budget, CallRequest, CallResult, RunInfo, RunStatus, Scope, Usage
+from refute.orchestration.providers.base import CallContext, Provider
+from refute.orchestration.providers.scripted import input_tokens
+from refute.orchestration.scheduler import Scheduler
+from refute.orchestration.schemas import placeholder
+from refute.orchestration.script import WorkflowSource, resolve
+from refute.orchestration.settings import EngineSettings
+
+MAX_FAILURES_IN_MESSAGE = 10
+
+
+def state_dir_of(workspace: Path) -> Path:
+    return Path(workspace) / ".refute" / "state"
+
+
+def analysis_units(workspace: Path, settings: EngineSettings) -> UnitsFn:
+    """Work units from refute.analysis.plan (cached by content hash under the state dir)."""
+
+    def units(scope: Scope, max_tokens: int) -> list[dict[str, Any]]:
+        try:
+            from refute.analysis.plan import plan_workspace
+        except ImportError as exc:
+            raise RuntimeError(f"units(): work units are not available ({exc})") from None
+        result = plan_workspace(
+            Path(workspace), paths=tuple(scope.paths), selection=scope.selection, max_unit_tokens=max_tokens,
+            cache_dir=state_dir_of(workspace) / "units", extra_ignores=tuple(settings.excludes),
+        )
+        return [u.to_dict() for u in result.units]
+
+    return units
+
+
+@dataclass
+class Outcome:
+    status: str
+    error: str | None = None
+    result: Any = None
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class RunDriver:
+    def __init__(
+        self,
+        *,
+        workspace: Path,
+        settings: EngineSettings,
+        run: RunInfo,
+        source: WorkflowSource,
+        provider: Provider,
+        emit: Callable[..., None],
+        units_fn: UnitsFn | None = None,
+        journal: Journal | None = None,
+        dry_run: bool = False,
+        spent_tokens: int = 0,
+        spent_usd: float = 0.0,
+        max_concurrency: int | None = None,
+    ):
+        self.workspace = Path(workspace)
+        self.settings = settings
+        self.run = run
+        self.source = source
+        self.provider = provider
+        self._emit_raw = emit
+        self.dry_run = dry_run
+        state_dir = state_dir_of(self.workspace)
+        self.journal = None if dry_run else (journal or Journal(state_dir))
+        self.ledger = BudgetLedger(Budget() if dry_run else run.budget, spent_tokens=spent_tokens, spent_usd=spent_usd)
+        self.scheduler = Scheduler(
+            provider=provider, journal=self.journal, ledger=self.ledger, emit=self.emit, run_id=run.id,
+            workspace=str(self.workspace), max_concurrency=max_concurrency or settings.max_concurrency,
+            max_calls=settings.max_calls, call_timeout_s=settings.call_timeout_s, batch=settings.batch,
+        )
+        self.units_fn = units_fn or analysis_units(self.workspace, settings)
+        self._state_dir = state_dir
+        self._nested_depth = 0
+        self._nested_lock = threading.Lock()
+
+    def emit(self, type_: str, **fields: Any) -> None:
+        self._emit_raw(type_, **fields)
+
+    def stop(self, reason: str) -> None:
+        self.scheduler.stop(reason)
+
+    # --- running --------------------------------------------------------------------------
+
+    def _api(self, workflow_name: str, args: dict[str, Any], nested: bool) -> WorkflowAPI:
+        return WorkflowAPI(
+            scheduler=self.scheduler, settings=self.settings, workspace=self.workspace, state_dir=self._state_dir,
+            run_id=self.run.id, workflow=workflow_name, scope=self.run.scope, args=args,
+            provider_name=getattr(self.provider, "name", "unknown"), emit=self.emit, units_fn=self.units_fn,
+            run_nested=None if nested else self._run_nested, dry_run=self.dry_run,
+        )
+
+    def _load(self, source: WorkflowSource, api: WorkflowAPI) -> tuple[dict[str, Any], Callable[..., Any]]:
+        code, problems = sandbox.compile_script(source.source, source.filename)
+        if problems:
+            text = "; ".join(f"line {p.line}: {p.message}" for p in problems[:5])
+            raise ScriptError(f"{source.display}: {text}")
+        glb = sandbox.make_globals(api.namespace(), api.log)
+        exec(code, glb)  # noqa: S102 - restricted code object in sandbox globals
+        meta = glb.get("meta")
+        main = glb.get("main")
+        if not isinstance(meta, dict):
+            raise ScriptError(f"{source.display}: no `meta` dict at module level")
+        if not callable(main):
+            raise ScriptError(f"{source.display}: no `main(args)` function at module level")
+        return meta, main
+
+    def _run_nested(self, name: str, args: dict[str, Any]) -> Any:
+        source = resolve(self.workspace, name)
+        self.emit("log", message=f"workflow {name} ({source.origin}) starts as a nested workflow")
+        api = self._api(source.name, {}, nested=True)
+        try:
+            meta, main = self._load(source, api)
+            api.args.update(dict(meta.get("args") or {}))
+            api.args.update(args)
+            return main(api.args)
+        finally:
+            api.close()
+
+    def execute(self) -> Outcome:
+        self.emit("run_status", status=RunStatus.RUNNING.value, error=None, started_by=self.run.started_by,
+                  workflow=self.run.workflow, script_hash=self.run.script_hash, provider=getattr(self.provider, "name", ""))
+        outcome = self._execute()
+        self.scheduler.emit_progress()
+        self.emit("run_status", status=outcome.status, error=outcome.error, result=outcome.result,
+                  failures=outcome.failures)
+        return outcome
+
+    def _execute(self) -> Outcome:
+        api = self._api(self.source.name, {}, nested=False)
+        try:
+            try:
+                meta, main = self._load(self.source, api)
+                api.args.update(dict(meta.get("args") or {}))
+                api.args.update(self.run.args or {})
+                result = main(api.args)
+            except RunInterrupted as exc:
+                status = RunStatus.CANCELLED if exc.reason == "cancel" else RunStatus.PAUSED
+                return Outcome(status.value, f"{status.value} by request")
+            except ScriptError as exc:
+                return Outcome(RunStatus.FAILED.value, str(exc), failures=self._failures())
+            except Exception as exc:  # the script's own error, named by its line
+                return Outcome(RunStatus.FAILED.value, sandbox.describe(exc, self.source.filename, self.source.display),
+                               failures=self._failures())
+            if self.scheduler.stop_event.is_set():
+                status = RunStatus.CANCELLED if self.scheduler.stop_reason == "cancel" else RunStatus.PAUSED
+                return Outcome(status.value, f"{status.value} by request")
+            failures = self._failures()
+            safe_result = _json_ready(result)
+            if failures:
+                shown = "; ".join(f"{f['label'] or f['key'][:12]}: {f['error']}" for f in failures[:MAX_FAILURES_IN_MESSAGE])
+                more = f" (and {len(failures) - MAX_FAILURES_IN_MESSAGE} more)" if len(failures) > MAX_FAILURES_IN_MESSAGE else ""
+                return Outcome(RunStatus.COMPLETED_WITH_FAILURES.value,
+                               f"{len(failures)} agent call(s) failed: {shown}{more}", safe_result, failures)
+            return Outcome(RunStatus.COMPLETED.value, None, safe_result)
+        finally:
+            api.close()
+
+    def _failures(self) -> list[dict[str, Any]]:
+        return [f.to_dict() for f in self.scheduler.failures]
+
+    def close(self) -> None:
+        self.scheduler.close()
+        if self.journal is not None:
+            self.journal.close()
+
+
+class ScriptError(Exception):
+    """The script cannot start: compile errors, missing meta/main."""
+
+
+def _json_ready(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+# --- plan: a dry run with placeholder answers ---------------------------------------------
+
+
+class CountingProvider:
+    """Answers every call with the smallest value its schema allows and counts what the
+    call would cost at worst. Never calls a model."""
+
+    name = "plan"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.input_tokens = 0
+        self.max_output_tokens = 0
+        self.worst_usd = 0.0
+        self.by_model: dict[str, dict[str, Any]] = {}
+        self.contexts: set[str] = set()
+
+    def worst_case(self, request: CallRequest) -> tuple[int, float]:
+        return 0, 0.0  # the dry run has no budget
+
+    def call(self, request: CallRequest, ctx: CallContext) -> CallResult:
+        plain, context = input_tokens(request)
+        usd = pricing.worst_case_usd(request.model, plain + context, request.max_tokens)
+        with self._lock:
+            self.calls += 1
+            self.input_tokens += plain + context
+            self.max_output_tokens += request.max_tokens
+            self.worst_usd += usd
+            row = self.by_model.setdefault(request.model, {"calls": 0, "input_tokens": 0, "max_output_tokens": 0,
+                                                           "cost_usd": 0.0})
+            row["calls"] += 1
+            row["input_tokens"] += plain + context
+            row["max_output_tokens"] += request.max_tokens
+            row["cost_usd"] += usd
+            if request.context:
+                self.contexts.add(request.context)
+        data = placeholder(request.schema) if request.schema else None
+        text = json.dumps(data) if request.schema else "(placeholder answer: plan makes no model calls)"
+        return CallResult(text=text, data=data, usage=Usage(), model=request.model, provider=self.name)
+
+    def close(self) -> None:
+        return None
+
+
+@dataclass
+class PlanEstimate:
+    """An ESTIMATE, made without calling any model: agent calls, tokens and worst-case cost
+    of a dry run in which every answer is a minimal placeholder."""
+
+    workflow: str
+    units: int
+    calls: int
+    input_tokens: int
+    max_output_tokens: int
+    tokens: int  # input + max output: what the budget would reserve
+    cost_usd: float  # worst case (every input token at cache-write price, max output)
+    by_model: dict[str, dict[str, Any]]
+    findings_reported: int
+    edits_proposed: int
+    status: str  # the dry run's own outcome (a script error shows here)
+    error: str | None = None
+    estimate: bool = True
+    notes: list[str] = field(default_factory=list)
+    prices_taken: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PlanEstimate":
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def plan(*, workspace: Path, settings: EngineSettings, source: WorkflowSource, scope: Scope, args: dict[str, Any],
+         units_fn: UnitsFn | None = None) -> PlanEstimate:
+    for role in ("default", "finder", "refuter", "editor"):
+        pricing.resolve(settings.model_for(role))  # unknown model: a clear error before anything runs
+    provider = CountingProvider()
+    run = RunInfo(id="plan", workflow=source.name, script_hash=source.hash, args=dict(args or {}), scope=scope,
+                  status=RunStatus.RUNNING.value, budget=Budget(), provider="plan")
+    base_units = units_fn or analysis_units(Path(workspace), settings)
+    seen_units: dict[str, int] = {}
+
+    def counting_units(s: Scope, max_tokens: int) -> list[dict[str, Any]]:
+        found = base_units(s, max_tokens)
+        for u in found:
+            seen_units[str(u.get("id") or u.get("content_hash") or id(u))] = 1
+        return found
+
+    driver = RunDriver(workspace=workspace, settings=settings, run=run, source=source, provider=provider,
+                       emit=lambda *a, **k: None, units_fn=counting_units, dry_run=True, max_concurrency=16)
+    driver.scheduler.call_timeout_s = 30.0
+    original_api = driver._api
+    tracking: list[WorkflowAPI] = []
+
+    def tracking_api(*a: Any, **k: Any) -> WorkflowAPI:
+        api = original_api(*a, **k)
+        tracking.append(api)  # the top-level API and any nested workflow's
+        return api
+
+    driver._api = tracking_api  # type: ignore[method-assign]
+    outcome = driver._execute()
+    reported = sum(api.reported for api in tracking)
+    edits = sum(api.edits_proposed for api in tracking)
+    notes = [
+        "estimate: no model was called; every answer was a minimal placeholder for its schema, so "
+        "branches that depend on answers (e.g. one refutation per finding) are not counted",
+        "tokens and cost are upper bounds: full max_tokens of output, input priced as cache writes",
+    ]
+    if provider.contexts:
+        notes.append(f"{len(provider.contexts)} shared context prefix(es): real cost is lower with prompt caching")
+    if outcome.status == RunStatus.COMPLETED_WITH_FAILURES.value:
+        notes.append(f"some calls would fail: {outcome.error}")
+    return PlanEstimate(
+        workflow=source.name, units=len(seen_units), calls=provider.calls, input_tokens=provider.input_tokens,
+        max_output_tokens=provider.max_output_tokens, tokens=provider.input_tokens + provider.max_output_tokens,
+        cost_usd=round(provider.worst_usd, 6), by_model=provider.by_model, findings_reported=reported,
+        edits_proposed=edits, status=outcome.status, error=outcome.error, notes=notes, prices_taken=pricing.taken(),
+    )
+
+
+__all__ = ["RunDriver", "Outcome", "PlanEstimate", "plan", "CountingProvider", "state_dir_of", "analysis_units"]

@@ -1,0 +1,487 @@
+"""The scheduler: every agent call of a run goes through `Scheduler.call`.
+
+Per call, in this order:
+1. count it against the run's call limit (the 1,001st call is refused);
+2. replay it from the journal if it finished before (zero tokens, `replayed: true`);
+3. join an identical call already in flight (same key: asked once, answered twice);
+4. prompt-cache warm-up: the first call with a given `context` goes alone; the others
+   with that context wait until it has finished, so they read the cache it wrote;
+5. take a concurrency slot (AIMD limit: halved on rate-limit signals, +1 after a window
+   of consecutive successes, never above the configured maximum);
+6. reserve the worst case in the budget (BudgetExceeded if it does not fit);
+7. call the provider in its own thread with a per-call timeout; retry retryable faults
+   (retry-after when given, else exponential backoff with jitter), a bounded number of
+   times; SpendLimitReached is never retried and stops every later call;
+8. write the result to the journal, then settle the budget, then return it.
+Events describe each step (call_started, call_finished, call_failed, concurrency,
+progress) and go to the run's event stream.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from refute.orchestration import pricing
+from refute.orchestration.budget import BudgetLedger
+from refute.orchestration.errors import AgentError, CallLimitExceeded, RunInterrupted
+from refute.orchestration.journal import Journal
+from refute.orchestration.model import CallRequest, CallResult, Usage
+from refute.orchestration.providers.base import (
+    CallContext,
+    CallTimeout,
+    Overloaded,
+    Provider,
+    ProviderError,
+    RateLimited,
+    SpendLimitReached,
+)
+from refute.orchestration.schemas import validate
+
+Emit = Callable[..., None]
+
+
+def _scrub(text: str) -> str:
+    try:
+        from refute.orchestration.secrets import scrub
+    except ImportError:  # pragma: no cover - secrets.py is part of the package
+        return text
+    return scrub(text)
+
+
+class ConcurrencyLimiter:
+    """Additive-increase / multiplicative-decrease limit on calls in flight."""
+
+    def __init__(self, maximum: int, emit: Emit, *, increase_after: int | None = None):
+        self.maximum = max(1, int(maximum))
+        self.limit = self.maximum
+        self.in_flight = 0
+        self.peak = 0
+        self.epoch = 0  # bumped on every decrease; signals from older dispatches are ignored
+        self._successes = 0
+        self._increase_after = increase_after
+        self._cond = threading.Condition()
+        self._emit = emit
+
+    def acquire(self, stop: threading.Event) -> int:
+        with self._cond:
+            while self.in_flight >= self.limit:
+                if stop.is_set():
+                    raise RunInterrupted("stopping")
+                self._cond.wait(0.5)  # woken by release/stop; the timeout is only a safety net
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            return self.epoch
+
+    def wake_all(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def release(self) -> None:
+        with self._cond:
+            self.in_flight -= 1
+            self._cond.notify()  # one slot freed: wake one waiter, not the whole herd
+
+    def on_success(self) -> None:
+        with self._cond:
+            if self.limit >= self.maximum:
+                return
+            self._successes += 1
+            window = self._increase_after or self.limit
+            if self._successes >= window:
+                self.limit += 1
+                self._successes = 0
+                self._emit("concurrency", limit=self.limit, reason=f"+1 after {window} consecutive successes")
+                self._cond.notify_all()
+
+    def on_rate_limit(self, dispatch_epoch: int, why: str) -> None:
+        with self._cond:
+            self._successes = 0
+            if dispatch_epoch < self.epoch:
+                return  # this call was dispatched before the last decrease: already counted
+            self.epoch += 1
+            new = max(1, self.limit // 2)
+            if new != self.limit:
+                self.limit = new
+                self._emit("concurrency", limit=self.limit, reason=f"halved: {why}")
+
+
+@dataclass
+class FailedCall:
+    key: str
+    label: str | None
+    error: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "label": self.label, "error": self.error}
+
+
+@dataclass
+class RunStats:
+    calls: int = 0  # agent() calls counted against the limit
+    calls_done: int = 0
+    calls_replayed: int = 0
+    calls_failed: int = 0
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+
+
+class Scheduler:
+    def __init__(
+        self,
+        *,
+        provider: Provider,
+        journal: Journal | None,
+        ledger: BudgetLedger,
+        emit: Emit,
+        run_id: str,
+        workspace: str,
+        max_concurrency: int = 16,
+        max_calls: int = 1000,
+        call_timeout_s: float = 120.0,
+        max_attempts: int = 5,
+        backoff_base_s: float = 0.5,
+        backoff_cap_s: float = 30.0,
+        increase_after: int | None = None,
+        batch: bool = False,
+        validate_schema: bool = True,
+    ):
+        self.provider = provider
+        self.journal = journal
+        self.ledger = ledger
+        self.emit = emit
+        self.run_id = run_id
+        self.workspace = workspace
+        self.max_calls = max_calls
+        self.call_timeout_s = call_timeout_s
+        self.max_attempts = max(1, max_attempts)
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.batch = batch
+        self.validate_schema = validate_schema
+        self.limiter = ConcurrencyLimiter(max_concurrency, emit, increase_after=increase_after)
+        self.stats = RunStats()
+        self.failures: list[FailedCall] = []
+        self.stop_event = threading.Event()
+        self.stop_reason = ""
+        self.phase = ""
+        self._lock = threading.Lock()
+        self._inflight: dict[str, Future] = {}
+        self._call_events: set[threading.Event] = set()
+        self._warm: dict[str, str] = {}  # context hash -> "warming" | "warm"
+        self._warm_cond = threading.Condition()
+        self._spend_stopped: str | None = None
+        self._last_progress = 0.0
+        self.last_activity = time.monotonic()
+        self.on_call_finished: Callable[[str], None] = lambda key: None  # provenance hook
+        # Provider calls run on pooled threads (cheaper than a thread per call); the pool is
+        # larger than the concurrency limit so calls abandoned after a timeout don't starve it.
+        self._pool = ThreadPoolExecutor(max_workers=2 * self.limiter.maximum + 4, thread_name_prefix="refute-call")
+
+    # --- control -----------------------------------------------------------------------
+
+    def stop(self, reason: str) -> None:
+        """Refuse new calls (pause/cancel). On cancel, also tell in-flight calls to stop."""
+        self.stop_reason = reason
+        self.stop_event.set()
+        if reason == "cancel":
+            with self._lock:
+                for event in self._call_events:
+                    event.set()
+        with self._warm_cond:
+            self._warm_cond.notify_all()
+        self.limiter.wake_all()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def wait_idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.limiter.in_flight == 0:
+                return True
+            time.sleep(0.02)
+        return self.limiter.in_flight == 0
+
+    # --- the call path -----------------------------------------------------------------
+
+    def call(self, request: CallRequest) -> CallResult:
+        if self.stop_event.is_set():
+            raise RunInterrupted(self.stop_reason)
+        key = request.key()
+        with self._lock:
+            self.stats.calls += 1
+            number = self.stats.calls
+        if number > self.max_calls:
+            self._record_failure(key, request.label, f"call limit: a run may make at most {self.max_calls:,} agent calls")
+            raise CallLimitExceeded(
+                f"agent call #{number:,} refused: a run may make at most {self.max_calls:,} agent calls",
+                key=key, label=request.label, kind="call_limit",
+            )
+        self.last_activity = time.monotonic()
+        if self.journal is not None:
+            stored = self.journal.get(key)
+            if stored is not None:
+                return self._replayed(key, request, stored)
+        with self._lock:
+            shared = self._inflight.get(key)
+            if shared is None:
+                mine: Future = Future()
+                self._inflight[key] = mine
+        if shared is not None:
+            return self._join(shared)
+        try:
+            result = self._run_new(key, request)
+        except BaseException as exc:
+            mine.set_exception(exc)
+            raise
+        else:
+            mine.set_result(result)
+            return result
+        finally:
+            with self._lock:
+                self._inflight.pop(key, None)
+
+    def _join(self, shared: Future) -> CallResult:
+        while True:
+            try:
+                return shared.result(timeout=0.1)
+            except TimeoutError:
+                if self.stop_event.is_set():
+                    raise RunInterrupted(self.stop_reason) from None
+
+    def _replayed(self, key: str, request: CallRequest, stored: CallResult) -> CallResult:
+        stored.replayed = True
+        stored.cost_usd = 0.0
+        with self._lock:
+            self.stats.calls_done += 1
+            self.stats.calls_replayed += 1
+        self.emit("call_finished", key=key, label=request.label, model=stored.model, provider=stored.provider,
+                  usage=Usage().to_dict(), cost_usd=0.0, latency_s=0.0, replayed=True, outcome="replayed")
+        self.on_call_finished(key)
+        self._progress()
+        return stored
+
+    def _run_new(self, key: str, request: CallRequest) -> CallResult:
+        if self._spend_stopped:
+            self._record_failure(key, request.label, self._spend_stopped)
+            raise AgentError(self._spend_stopped, key=key, label=request.label, kind="spend_limit")
+        context_id = self._warm_up_enter(request)
+        ok = False
+        try:
+            result = self._dispatch(key, request)
+            ok = True
+            return result
+        finally:
+            self._warm_up_exit(context_id, ok)
+
+    # prompt-cache warm-up ----------------------------------------------------------------
+
+    def _warm_up_enter(self, request: CallRequest) -> str | None:
+        if not request.context:
+            return None
+        context_id = str(hash((request.model, request.system, request.context)))
+        with self._warm_cond:
+            while True:
+                state = self._warm.get(context_id)
+                if state is None:
+                    self._warm[context_id] = "warming"
+                    return context_id  # this call writes the cache
+                if state == "warm":
+                    return None
+                if self.stop_event.is_set():
+                    raise RunInterrupted(self.stop_reason)
+                self._warm_cond.wait(0.5)
+
+    def _warm_up_exit(self, context_id: str | None, ok: bool) -> None:
+        if context_id is None:
+            return
+        with self._warm_cond:
+            if ok:
+                self._warm[context_id] = "warm"
+            else:
+                self._warm.pop(context_id, None)  # let the next waiter try to warm it
+            self._warm_cond.notify_all()
+
+    # dispatch with retries -----------------------------------------------------------------
+
+    def _dispatch(self, key: str, request: CallRequest) -> CallResult:
+        label = request.label
+        started = False
+        reservation = None
+        attempt = 0
+        try:
+            while True:
+                attempt += 1
+                epoch = self.limiter.acquire(self.stop_event)
+                try:
+                    if reservation is None:
+                        tokens, usd = self.provider.worst_case(request)
+                        try:
+                            reservation = self.ledger.reserve(tokens, usd, label)
+                        except AgentError as exc:
+                            exc.key = key
+                            self._record_failure(key, label, str(exc))
+                            raise
+                    if not started:
+                        started = True
+                        self.emit("call_started", key=key, label=label, model=request.model)
+                    t0 = time.monotonic()
+                    result = self._call_with_timeout(request, epoch)
+                    latency = time.monotonic() - t0
+                finally:
+                    self.limiter.release()
+                break_out = None
+                if isinstance(result, BaseException):
+                    break_out = result
+                else:
+                    problem = self._check_output(request, result)
+                    if problem:
+                        break_out = problem
+                if break_out is None:
+                    return self._finish(key, request, result, reservation, latency)
+                exc = break_out
+                if isinstance(exc, RunInterrupted):
+                    raise exc
+                if isinstance(exc, SpendLimitReached):
+                    self._spend_stopped = f"spend limit reached: {_scrub(str(exc))} (no further calls in this run)"
+                    self.emit("log", message=self._spend_stopped)
+                    raise self._fail(key, label, self._spend_stopped, "spend_limit")
+                if isinstance(exc, (RateLimited, Overloaded)):
+                    self.limiter.on_rate_limit(epoch, type(exc).__name__)
+                retryable = isinstance(exc, ProviderError) and exc.retryable
+                if not retryable or attempt >= self.max_attempts:
+                    suffix = f" (after {attempt} attempts)" if retryable else ""
+                    raise self._fail(key, label, f"{type(exc).__name__}: {_scrub(str(exc))}{suffix}",
+                                     type(exc).__name__)
+                delay = self._backoff(attempt, getattr(exc, "retry_after", None))
+                if self.stop_event.wait(delay):
+                    raise RunInterrupted(self.stop_reason)
+        finally:
+            if reservation is not None and not reservation.settled:
+                self.ledger.release(reservation)
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None and retry_after >= 0:
+            return float(retry_after)
+        ceiling = min(self.backoff_cap_s, self.backoff_base_s * (2 ** (attempt - 1)))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)  # "equal jitter": spread, never zero
+
+    def _call_with_timeout(self, request: CallRequest, epoch: int) -> CallResult | BaseException:
+        call_cancelled = threading.Event()
+        if self.stop_reason == "cancel":
+            call_cancelled.set()
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def on_rate_limit(retry_after: float | None) -> None:
+            self.limiter.on_rate_limit(epoch, "provider signalled rate limiting")
+
+        ctx = CallContext(cancelled=call_cancelled, timeout_s=self.call_timeout_s, workspace=self.workspace,
+                          on_rate_limit=on_rate_limit)
+
+        def target() -> None:
+            try:
+                box["result"] = self.provider.call(request, ctx)
+            except BaseException as exc:  # delivered to the waiting thread
+                box["error"] = exc
+            finally:
+                done.set()
+
+        with self._lock:
+            self._call_events.add(call_cancelled)
+        try:
+            self._pool.submit(target)
+            deadline = time.monotonic() + self.call_timeout_s
+            while not done.wait(0.2):
+                if self.stop_reason == "cancel":
+                    call_cancelled.set()
+                    return RunInterrupted("cancel")
+                if time.monotonic() > deadline:
+                    call_cancelled.set()  # tell the provider to give up
+                    return CallTimeout(f"no answer within {self.call_timeout_s:g} s")
+        finally:
+            with self._lock:
+                self._call_events.discard(call_cancelled)
+        if "error" in box:
+            return box["error"]
+        return box["result"]
+
+    def _check_output(self, request: CallRequest, result: CallResult) -> BaseException | None:
+        if not isinstance(result, CallResult):
+            return ProviderError(f"provider returned {type(result).__name__}, not a CallResult")
+        if request.schema and self.validate_schema:
+            data = result.data
+            if data is None:
+                import json
+
+                try:
+                    data = json.loads(result.text)
+                except (ValueError, TypeError):
+                    from refute.orchestration.providers.base import InvalidOutput
+
+                    return InvalidOutput("the answer is not JSON although a schema was given")
+                result.data = data
+            problems = validate(data, request.schema)
+            if problems:
+                from refute.orchestration.providers.base import InvalidOutput
+
+                return InvalidOutput("the answer does not match the schema: " + "; ".join(problems[:5]))
+        return None
+
+    def _finish(self, key: str, request: CallRequest, result: CallResult, reservation: Any, latency: float) -> CallResult:
+        if not result.model:
+            result.model = request.model
+        if not result.cost_usd and result.usage.total_tokens:
+            result.cost_usd = pricing.cost(result.model, result.usage, batch=self.batch)
+        if not result.latency_s:
+            result.latency_s = latency
+        if self.journal is not None:
+            self.journal.record(request, result, run_id=self.run_id, key=key)  # durable before use
+        within = self.ledger.settle(reservation, result.usage.total_tokens, result.cost_usd)
+        reservation.settled = True
+        if not within:
+            self.emit("log", message=f"call {request.label or key[:12]} used more than its reserved worst case")
+        self.limiter.on_success()
+        with self._lock:
+            self.stats.calls_done += 1
+            self.stats.usage = self.stats.usage + result.usage
+            self.stats.cost_usd += result.cost_usd
+        self.last_activity = time.monotonic()
+        self.emit("call_finished", key=key, label=request.label, model=result.model, provider=result.provider,
+                  usage=result.usage.to_dict(), cost_usd=result.cost_usd, latency_s=round(result.latency_s, 4),
+                  replayed=False, outcome="ok")
+        self.on_call_finished(key)
+        self._progress()
+        return result
+
+    def _fail(self, key: str, label: str | None, message: str, kind: str) -> AgentError:
+        self._record_failure(key, label, message)
+        return AgentError(f"agent call {label or key[:12]} failed: {message}", key=key, label=label, kind=kind)
+
+    def _record_failure(self, key: str, label: str | None, message: str) -> None:
+        with self._lock:
+            self.stats.calls_failed += 1
+            self.failures.append(FailedCall(key, label, message))
+        self.last_activity = time.monotonic()
+        self.emit("call_failed", key=key, label=label, error=message)
+        self._progress(force=True)
+
+    def _progress(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_progress < 0.25:
+            return
+        self._last_progress = now
+        self.emit_progress()
+
+    def emit_progress(self) -> None:
+        with self._lock:
+            stats = self.stats
+            self.emit("progress", calls_done=stats.calls_done, in_flight=self.limiter.in_flight,
+                      calls_failed=stats.calls_failed, calls_replayed=stats.calls_replayed,
+                      tokens=stats.usage.total_tokens, cost_usd=round(stats.cost_usd, 6), phase=self.phase,
+                      concurrency=self.limiter.limit)

@@ -1,0 +1,119 @@
+"""Review: per-unit observations, then a cross-file synthesis whose claims are cross-checked."""
+
+import re
+
+meta = {
+    "name": "review",
+    "description": "Review the code with a focus: observations per unit, then a cross-file "
+                   "synthesis (patterns, inconsistencies, risks) whose claims must quote real code "
+                   "and survive blind refuters. Returns a report of what survived and what was dropped.",
+    "phases": ["observe", "synthesise", "cross-check"],
+    "args": {"focus": "design, consistency and maintainability", "refuters": 2},
+}
+
+CLAIMS = {
+    "type": "object",
+    "properties": {"claims": {"type": "array", "items": {
+        "type": "object",
+        "properties": {"claim": {"type": "string"}, "path": {"type": "string"}, "quote": {"type": "string"}},
+        "required": ["claim", "path", "quote"],
+    }}},
+    "required": ["claims"],
+}
+
+
+REDACTED = re.compile(r"\[REDACTED:[A-Za-z_]+\]")
+
+
+def quote_pattern(quote):
+    """A regex for a quoted snippet: whitespace-insensitive, and a "[REDACTED:kind]" marker
+    (how models see secrets) matches the secret on its line. None for an empty quote."""
+    parts = [r"\s*".join(re.escape(ch) for ch in "".join(part.split())) for part in REDACTED.split(quote.strip())]
+    if not "".join(parts):
+        return None
+    return re.compile(r"[^\n]+?".join(parts))
+
+
+def locate(units_by_path, path, quote):
+    """(line, True) where the quote is in one of the path's units (1-based), else (None, False)."""
+    pattern = quote_pattern(quote)
+    if pattern is None:
+        return None, False
+    for unit in units_by_path.get(path, []):
+        match = pattern.search(unit["text"])
+        if match:
+            return unit["start_line"] + 1 + unit["text"].count("\n", 0, match.start()), True
+    return None, False
+
+
+def main(args):
+    focus = (args.get("focus") or "design, consistency and maintainability").strip()
+    k = int(args.get("refuters") or 2)
+    all_units = units()
+    by_path = {}
+    for unit in all_units:
+        by_path.setdefault(unit["path"], []).append(unit)
+
+    phase("observe")
+
+    def observe(unit):
+        answer = agent(
+            f"Review {unit['path']} (lines {unit['start_line'] + 1}-{unit['end_line'] + 1}) with this focus: {focus}. "
+            "Note what matters for a reviewer: patterns, inconsistencies, risks, good ideas worth "
+            "reusing. Each observation quotes the code verbatim. An empty list is a fine answer.",
+            unit=unit, schema=CLAIMS, label="review:observe " + unit["path"])
+        return answer["claims"]
+
+    observations = []
+    for batch in pipeline(all_units, observe):
+        for item in batch or []:
+            line, found = locate(by_path, item["path"], item["quote"])
+            if found:
+                observations.append(item)
+    log("review: " + str(len(observations)) + " observation(s) quote real code")
+
+    phase("synthesise")
+    listing = "\n".join("- " + o["path"] + ": " + o["claim"] + "\n  quote: " + " ".join(o["quote"].split())
+                        for o in observations)
+    synthesis = agent(
+        f"Focus: {focus}\n\nObservations from a file-by-file review:\n{listing}\n\n"
+        "Write the cross-file conclusions a lead needs: recurring patterns, inconsistencies between "
+        "files, risks that only show across files. Each conclusion is a claim anchored by one verbatim "
+        "quote from one file (name it). Do not repeat single-file observations.",
+        schema=CLAIMS, label="review:synthesise", tools=("read_file", "search_text"))
+    claims = synthesis["claims"]
+
+    phase("cross-check")
+
+    def check(claim):
+        line, found = locate(by_path, claim["path"], claim["quote"])
+        if not found:
+            return {"claim": claim, "kept": False, "why": "its quote is not in " + claim["path"]}
+        verdicts = refute({"claim": claim["claim"], "path": claim["path"], "quote": claim["quote"],
+                           "focus": focus}, k=k)
+        outcome = vote(verdicts)
+        if outcome["verdict"] != "confirmed":
+            reasons = [v["reason"] for v in verdicts if v["verdict"] != "confirmed" and v["reason"]]
+            return {"claim": claim, "kept": False, "why": outcome["verdict"] + (": " + reasons[0] if reasons else "")}
+        return {"claim": claim, "kept": True, "line": line, "confidence": outcome["confidence"]}
+
+    checked = [r for r in pipeline(claims, check) if r]
+    survived = [r for r in checked if r["kept"]]
+    dropped = [r for r in checked if not r["kept"]]
+
+    out = ["# Review: " + focus, "", "## Cross-file conclusions (" + str(len(survived)) + " survived cross-checking)", ""]
+    for item in survived:
+        claim = item["claim"]
+        out.append(f"- {claim['claim']} (`{claim['path']}:{item['line']}`, confidence {item['confidence']:.2f})")
+    if not survived:
+        out.append("No cross-file conclusion survived cross-checking.")
+    out += ["", "## Per-file observations (" + str(len(observations)) + ", not cross-checked)", ""]
+    for item in observations:
+        line, found = locate(by_path, item["path"], item["quote"])
+        out.append(f"- `{item['path']}:{line}` {item['claim']}")
+    out += ["", "## Dropped (" + str(len(dropped)) + ")", ""]
+    for item in dropped:
+        out.append(f"- {item['claim']['claim']} ({item['claim']['path']}): {item['why']}")
+    if not dropped:
+        out.append("Nothing was dropped.")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,58 @@
+"""`refute apply RUN [PATH...]`: write the edits a run proposed.
+
+Only files inside the workspace, and only files whose bytes are unchanged since the edit
+was proposed: a file edited since is refused (re-run the workflow to propose against the
+current text). Writes are atomic. `--dry-run` only checks. Exit code 1 when any edit was
+refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("apply", help="apply a run's proposed edits (only to unchanged files)",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_id", metavar="RUN", help="run id (or a unique prefix)")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="only these files (workspace-relative or paths on disk)")
+    parser.add_argument("--dry-run", action="store_true", help="check which edits would apply; write nothing")
+    parser.add_argument("--workspace", default=".", help="workspace root (default: the current folder)")
+    parser.set_defaults(func=handle)
+
+
+def _relative(workspace: Path, path: str) -> str:
+    candidate = Path(path)
+    if candidate.is_absolute() or candidate.exists():
+        try:
+            return candidate.resolve().relative_to(workspace).as_posix()
+        except ValueError:
+            return path  # the store refuses it with a clear message
+    return path.replace("\\", "/")
+
+
+def handle(args: argparse.Namespace) -> int:
+    from refute.orchestration.engine import Engine
+
+    engine = Engine(Path(args.workspace))
+    try:
+        paths = [_relative(engine.workspace, p) for p in args.paths] or None
+        outcomes = engine.apply_edits(args.run_id, paths, write=not args.dry_run)
+    except Exception as exc:
+        print(f"refute apply: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.close()
+    if not outcomes:
+        print(f"run {args.run_id} proposed no edits")
+        return 0
+    for outcome in outcomes:
+        mark = "ok " if outcome.ok else "NO "
+        print(f"{mark} {outcome.message}")
+    refused = sum(1 for o in outcomes if not o.ok)
+    done = len(outcomes) - refused
+    verb = "can be applied" if args.dry_run else "applied"
+    print(f"{done} {verb}, {refused} refused", file=sys.stderr)
+    return 1 if refused else 0

@@ -1,0 +1,69 @@
+"""`refute new "what you want"`: the model writes a workflow script for you.
+
+The script is saved as `.refute/workflows/NAME.py`, checked (sandbox compile, meta/main)
+and dry-run (`refute plan`-style: placeholder answers, counts agent calls), and NOT run:
+read it, then `refute run NAME`. The model call is an ordinary engine run (journaled,
+budgeted, labelled with its provider), the same path the editor's "new workflow" takes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    from refute.server.commands.run import add_common
+
+    parser = subparsers.add_parser("new", help="have the model write a new workflow script (saved, not run)",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("request", help='what the workflow should do, e.g. "find unchecked return values"')
+    add_common(parser)
+    parser.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from refute.server.commands.run import make_engine
+
+    if not args.request.strip():
+        print('refute new: describe the workflow, e.g. refute new "find unchecked return values"', file=sys.stderr)
+        return 2
+    try:
+        engine = make_engine(args)
+    except Exception as exc:
+        print(f"refute new: {exc}", file=sys.stderr)
+        return 2
+    try:
+        rel = engine.new_workflow(args.request)
+        problems = [str(p) for p in engine.check_script(engine.workspace / rel)]
+        plan = None
+        if not problems:
+            try:
+                plan = engine.plan(rel).to_dict()
+                if plan.get("status") not in ("completed", "completed with failures"):
+                    problems.append(f"dry run {plan.get('status')}: {plan.get('error')}")
+            except Exception as exc:  # the dry run's failure is a fact about the script
+                problems.append(f"dry run failed: {exc}")
+        provider = engine.settings.provider
+    except Exception as exc:
+        print(f"refute new: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.close()
+    name = Path(rel).stem
+    if args.json:
+        print(json.dumps({"path": rel, "name": name, "problems": problems, "plan": plan, "provider": provider},
+                         indent=2))
+        return 0 if not problems else 1
+    print(f"wrote {rel}  (written by provider: {provider})")
+    if plan:
+        print(f"dry run: {plan.get('calls', 0)} agent call(s) over {plan.get('units', 0)} unit(s), at most "
+              f"{plan.get('tokens', 0):,} tokens / ${plan.get('cost_usd', 0.0):.2f} (estimate, no model called)")
+    for problem in problems:
+        print(f"{rel}: {problem}", file=sys.stderr)
+    if problems:
+        print("fix the problems above before running it", file=sys.stderr)
+    print(f"read it, then run it with:  refute run {name}")
+    return 0 if not problems else 1

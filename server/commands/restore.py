@@ -1,0 +1,30 @@
+"""`refute restore FINGERPRINT`: undo a dismissal (removes it from .refute/dismissed.json)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("restore", help="undo a dismissal", description=__doc__)
+    parser.add_argument("fingerprint", metavar="FINGERPRINT")
+    parser.add_argument("--workspace", default=".", help="workspace root (default: the current folder)")
+    parser.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from refute.orchestration.engine import Engine
+
+    engine = Engine(Path(args.workspace))
+    try:
+        finding = engine.restore(args.fingerprint)
+    except Exception as exc:
+        print(f"refute restore: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.close()
+    print(f"restored {finding.fingerprint}: {finding.path}:{finding.span.start_line + 1} {finding.title} "
+          f"({finding.review_state})")
+    return 0

@@ -1,0 +1,222 @@
+"""`refute run WORKFLOW [PATH]`: run a workflow with a live progress display.
+
+Exit codes: 0 completed; 3 completed with failures (some agent calls failed; the run
+says which); 4 paused (Ctrl-C pauses: `refute resume RUN` continues without paying twice);
+1 failed or cancelled; 2 the run could not start (bad script, provider not configured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+EXIT_CODES = {"completed": 0, "completed with failures": 3, "paused": 4, "failed": 1, "cancelled": 1}
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "run", help="run a workflow (live progress; Ctrl-C pauses)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("workflow", help="workflow name (bundled or .refute/workflows/NAME.py) or path to a .py file")
+    parser.add_argument("path", nargs="*", help="files or folders to look at (default: the whole workspace)")
+    parser.add_argument("--arg", action="append", default=[], metavar="K=V",
+                        help="workflow argument (V is parsed as JSON when it can be: --arg refuters=3)")
+    parser.add_argument("--budget-tokens", type=int, help="hard token budget (worst cases are reserved)")
+    parser.add_argument("--budget-usd", type=float, help="hard budget in US dollars")
+    add_common(parser)
+    parser.set_defaults(func=handle)
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workspace", default=".", help="workspace root (default: the current folder)")
+    parser.add_argument("--max-concurrency", type=int, help="agent calls in flight (at most 16)")
+    parser.add_argument("--provider", choices=["anthropic", "scripted"], help="model provider")
+    parser.add_argument("--scripted-fixture", metavar="F",
+                        help="scripted provider: a JSON fixture or package.module:function / file.py:function")
+    parser.add_argument("--scripted-latency", type=float, metavar="S", help="scripted provider: seconds per call")
+    parser.add_argument("--json", action="store_true", help="print the final run as JSON on stdout")
+
+
+def parse_args_kv(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"refute run: --arg expects K=V, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def make_engine(args: argparse.Namespace):
+    from refute.orchestration.engine import Engine
+    from refute.orchestration.settings import EngineSettings
+
+    settings = EngineSettings.from_env()
+    changes: dict[str, Any] = {}
+    if args.provider:
+        changes["provider"] = args.provider
+    if args.scripted_fixture:
+        changes["scripted_fixture"] = args.scripted_fixture
+        changes.setdefault("provider", "scripted")
+    if args.scripted_latency is not None:
+        changes["scripted_latency_s"] = args.scripted_latency
+    if args.max_concurrency:
+        changes["max_concurrency"] = args.max_concurrency
+    if getattr(args, "budget_tokens", None) is not None:
+        changes["budget_tokens"] = args.budget_tokens
+    if getattr(args, "budget_usd", None) is not None:
+        changes["budget_usd"] = args.budget_usd
+    if changes:
+        settings, _ = settings.updated(changes)
+    return Engine(Path(args.workspace), settings)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from refute.orchestration.model import Scope
+
+    engine = make_engine(args)
+    workspace = engine.workspace
+    paths = []
+    for p in args.path:
+        absolute = Path(p).resolve()
+        try:
+            paths.append(absolute.relative_to(workspace).as_posix())
+        except ValueError:
+            print(f"refute run: {p} is outside the workspace {workspace}", file=sys.stderr)
+            return 2
+    try:
+        run_id = engine.start(args.workflow, scope=Scope(paths), args=parse_args_kv(args.arg),
+                              started_by=f"cli:{_who()}")
+    except Exception as exc:  # a clear one-line reason, not a traceback
+        print(f"refute run: {exc}", file=sys.stderr)
+        engine.close()
+        return 2
+    return follow(engine, run_id, as_json=args.json)
+
+
+def follow(engine, run_id: str, *, as_json: bool) -> int:
+    """Show a run's progress until it ends; Ctrl-C (or SIGTERM) pauses it."""
+    display = Progress(run_id, live=sys.stderr.isatty() and not as_json)
+    unsubscribe = engine.subscribe(display.on_event, run_id)
+    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        display.start()
+        try:
+            info = engine.wait(run_id)
+        except KeyboardInterrupt:
+            print(f"\nrefute: pausing run {run_id} (in-flight calls finish first)...", file=sys.stderr)
+            engine.pause(run_id)
+            info = engine.wait(run_id, timeout=30)
+    finally:
+        display.stop()
+        unsubscribe()
+        signal.signal(signal.SIGTERM, previous)
+        engine.close()
+    summary(info, as_json)
+    return EXIT_CODES.get(info.status, 1)
+
+
+def summary(info, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(info.to_dict(), indent=2, default=str))
+        return
+    out = sys.stderr if not sys.stdout.isatty() else sys.stdout
+    print(f"run {info.id}: {info.status}  ({info.calls_done} calls, {info.calls_replayed} replayed, "
+          f"{info.calls_failed} failed, {info.usage.total_tokens:,} tokens, ${info.cost_usd:.4f})", file=out)
+    if info.error:
+        print(f"  {info.error}", file=out)
+    if info.status == "paused":
+        print(f"  resume with: refute resume {info.id}", file=out)
+
+
+class Progress:
+    """Live display (rich) on a terminal; plain lines otherwise. Both on stderr."""
+
+    def __init__(self, run_id: str, *, live: bool):
+        self.run_id = run_id
+        self.live = live
+        self.state: dict[str, Any] = {"phase": "", "calls_done": 0, "in_flight": 0, "calls_failed": 0,
+                                      "calls_replayed": 0, "tokens": 0, "cost_usd": 0.0, "concurrency": 0,
+                                      "findings": 0}
+        self._lock = threading.Lock()
+        self._live = None
+        self._last_plain = 0.0
+
+    def start(self) -> None:
+        if self.live:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(self._render(), console=Console(stderr=True), refresh_per_second=4, transient=False)
+            self._live.start()
+        else:
+            print(f"refute: run {self.run_id} started", file=sys.stderr, flush=True)
+
+    def stop(self) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+            self._live.stop()
+
+    def _line(self) -> str:
+        s = self.state
+        return (f"[{s['phase'] or '-'}] calls {s['calls_done']} done ({s['calls_replayed']} replayed), "
+                f"{s['in_flight']} in flight, {s['calls_failed']} failed | {s['tokens']:,} tokens, "
+                f"${s['cost_usd']:.4f} | concurrency {s['concurrency']} | findings {s['findings']}")
+
+    def _render(self):
+        from rich.text import Text
+
+        return Text(f"refute {self.run_id}  " + self._line())
+
+    def _say(self, text: str) -> None:
+        if self._live is not None:
+            self._live.console.print(text)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        with self._lock:
+            if kind == "progress":
+                for key in ("calls_done", "in_flight", "calls_failed", "calls_replayed", "tokens", "cost_usd",
+                            "concurrency", "phase"):
+                    if key in event:
+                        self.state[key] = event[key]
+            elif kind == "phase":
+                self.state["phase"] = event.get("name", "")
+                self._say(f"phase: {self.state['phase']}")
+            elif kind == "finding":
+                self.state["findings"] += 1
+                f = event.get("finding") or {}
+                line = (f.get("span") or {}).get("start_line", 0) + 1
+                self._say(f"finding: {f.get('path')}:{line} [{f.get('severity')}] {f.get('title')}")
+            elif kind == "call_failed":
+                self._say(f"call failed: {event.get('label') or event.get('key', '')[:12]}: {event.get('error')}")
+            elif kind == "log":
+                self._say(f"log: {event.get('message')}")
+            elif kind == "concurrency":
+                self._say(f"concurrency -> {event.get('limit')} ({event.get('reason')})")
+            if self._live is not None:
+                self._live.update(self._render())
+            elif kind == "progress" and time.monotonic() - self._last_plain > 2.0:
+                self._last_plain = time.monotonic()
+                self._say(self._line())
+
+
+def _who() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -1,0 +1,56 @@
+"""`refute show RUN`: one run's details; `--events` prints its audit log as JSON lines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from refute.server.commands.runs import open_store
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("show", help="show a run (--events: its audit log as JSONL)", description=__doc__)
+    parser.add_argument("run_id", metavar="RUN", help="run id (or a unique prefix)")
+    parser.add_argument("--workspace", default=".", help="workspace root (default: the current folder)")
+    parser.add_argument("--events", action="store_true", help="print every event of the run as JSON lines")
+    parser.add_argument("--json", action="store_true", help="the run as JSON")
+    parser.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from refute.orchestration.runs import RunNotFound
+
+    store = open_store(args.workspace)
+    try:
+        info = store.load(args.run_id)
+    except RunNotFound as exc:
+        print(f"refute show: {exc}", file=sys.stderr)
+        return 2
+    if args.events:
+        for event in store.iter_events(info.id):
+            sys.stdout.write(json.dumps(event, ensure_ascii=False, default=str) + "\n")
+        return 0
+    if args.json:
+        print(json.dumps(info.to_dict(), indent=2, default=str))
+        return 0
+    driven = store.is_driven(info.id)
+    print(f"run       {info.id}")
+    print(f"workflow  {info.workflow} (script {info.script_hash[:12]})")
+    print(f"status    {info.status}{' (driven by a live process)' if driven else ''}")
+    print(f"provider  {info.provider}    started by {info.started_by}")
+    print(f"scope     {', '.join(info.scope.paths) or '(whole workspace)'}")
+    print(f"args      {json.dumps(info.args, default=str)}")
+    budget = info.budget
+    print(f"budget    tokens {budget.tokens if budget.tokens is not None else 'unlimited'}, "
+          f"usd {budget.usd if budget.usd is not None else 'unlimited'}")
+    print(f"calls     {info.calls_done} done ({info.calls_replayed} replayed), {info.calls_failed} failed")
+    print(f"spent     {info.usage.total_tokens:,} tokens (in {info.usage.input_tokens:,}, out {info.usage.output_tokens:,}, "
+          f"cache write {info.usage.cache_write_tokens:,}, cache read {info.usage.cache_read_tokens:,}), ${info.cost_usd:.4f}")
+    if info.phase:
+        print(f"phase     {info.phase}")
+    if info.error:
+        print(f"error     {info.error}")
+    if info.result is not None:
+        print(f"result    {json.dumps(info.result, default=str)[:2000]}")
+    return 0

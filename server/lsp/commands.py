@@ -1,0 +1,400 @@
+"""`workspace/executeCommand`: every engine operation, names and payloads exactly as in
+ARCHITECTURE.md ("server"). Each handler returns at once: runs go on in engine threads;
+engine calls that touch stores run on the server's pool, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import os
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError
+from pygls.uris import from_fs_path
+
+from refute.orchestration.model import Finding
+
+from . import approval, evidence, params
+from .params import BadParams
+from .workspace_edit import diff_edits, workspace_edit
+
+log = logging.getLogger(__name__)
+
+REPORTS_DIR = Path(".refute") / "reports"
+PLANS_DIR = Path(".refute") / "plans"
+REPORT_EXTENSIONS = {"md": "md", "json": "json", "sarif": "sarif"}
+
+Handler = Callable[[Any, dict[str, Any]], Awaitable[Any]]
+COMMANDS: dict[str, Handler] = {}
+
+
+def command(name: str) -> Callable[[Handler], Handler]:
+    def decorate(fn: Handler) -> Handler:
+        COMMANDS[name] = fn
+        return fn
+
+    return decorate
+
+
+def _who() -> str:
+    try:
+        return f"{getpass.getuser()} (editor)"
+    except Exception:
+        return "editor"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+async def _show_document(ls, path: Path, take_focus: bool = True) -> bool:
+    if not ls.client_supports("window.show_document.support", False):
+        return False
+    try:
+        result = await asyncio.wait_for(
+            ls.window_show_document_async(
+                types.ShowDocumentParams(uri=from_fs_path(str(path)) or "", take_focus=take_focus)
+            ),
+            timeout=10,
+        )
+        return bool(getattr(result, "success", False))
+    except Exception as exc:
+        ls.log_warning(f"refute: could not open {path}: {exc}")
+        return False
+
+
+def _rel(ls, path: Path) -> str:
+    try:
+        return path.relative_to(ls.root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+# --- runs -----------------------------------------------------------------------------
+
+
+@command("refute.run")
+async def run(ls, p: dict[str, Any]) -> dict[str, Any]:
+    name = "refute.run"
+    workflow = params.required_str(name, p, "workflow")
+    scope = params.scope(name, str(ls.root), p)
+    args = params.optional_dict(name, p, "args")
+    budget = params.budget(name, p, (ls.settings.budget_tokens, ls.settings.budget_usd))
+    plan = approval.plan_dict(await ls.engine_call("plan", workflow, scope, args))
+    reason = approval.over_threshold(plan, ls.settings)
+    if reason:
+        answer = await approval.ask(ls, workflow, plan, reason)
+        if answer == approval.PLAN_ONLY:
+            await _show_plan(ls, workflow, plan)
+            return {"declined": True, "plan": plan}
+        if answer != approval.RUN:
+            return {"declined": True}
+    run_id = await ls.engine_call(
+        "start",
+        workflow,
+        scope=scope,
+        args=args,
+        budget=budget,
+        provider=ls.settings.provider,
+        max_concurrency=ls.settings.max_concurrency,
+        started_by=f"lsp:{_who()}",
+    )
+    ls.runs.track(run_id, workflow, approval.planned_calls(plan))
+    return {"runId": run_id}
+
+
+async def _show_plan(ls, workflow: str, plan: dict[str, Any]) -> None:
+    import json
+
+    lines = [f"# Plan: {workflow}", "", "No model was called to make this plan.", "", "```json",
+             json.dumps(plan, indent=2, default=str), "```", ""]
+    target = ls.root / PLANS_DIR / f"{workflow}.md"
+    await ls.call(_atomic_write, target, "\n".join(lines))
+    await _show_document(ls, target)
+
+
+@command("refute.plan")
+async def plan(ls, p: dict[str, Any]) -> dict[str, Any]:
+    name = "refute.plan"
+    workflow = params.required_str(name, p, "workflow")
+    scope = params.scope(name, str(ls.root), p)
+    args = params.optional_dict(name, p, "args")
+    return approval.plan_dict(await ls.engine_call("plan", workflow, scope, args))
+
+
+async def _run_op(ls, name: str, p: dict[str, Any], method: str) -> dict[str, Any]:
+    run_id = params.required_str(name, p, "runId")
+    await ls.engine_call(method, run_id)
+    return {"runId": run_id}
+
+
+@command("refute.cancel")
+async def cancel(ls, p):
+    return await _run_op(ls, "refute.cancel", p, "cancel")
+
+
+@command("refute.pause")
+async def pause(ls, p):
+    return await _run_op(ls, "refute.pause", p, "pause")
+
+
+@command("refute.resume")
+async def resume(ls, p):
+    result = await _run_op(ls, "refute.resume", p, "resume")
+    ls.runs.track(result["runId"])
+    return result
+
+
+@command("refute.runs")
+async def runs(ls, p: dict[str, Any]) -> list[dict[str, Any]]:
+    found = await ls.engine_call("runs")
+    return [r.to_dict() if hasattr(r, "to_dict") else dict(r) for r in found]
+
+
+# --- reports --------------------------------------------------------------------------
+
+
+@command("refute.report")
+async def report(ls, p: dict[str, Any]) -> dict[str, Any]:
+    name = "refute.report"
+    run_id = params.required_str(name, p, "runId")
+    fmt = params.optional_str(name, p, "format") or "md"
+    if fmt not in REPORT_EXTENSIONS:
+        raise BadParams(f"{name}: unknown format {fmt!r}; choose one of {', '.join(REPORT_EXTENSIONS)}")
+    content = await ls.engine_call("report", run_id, fmt)
+    target = ls.root / REPORTS_DIR / f"{run_id}.{REPORT_EXTENSIONS[fmt]}"
+    await ls.call(_atomic_write, target, content)
+    await _show_document(ls, target)
+    return {"format": fmt, "content": content, "path": _rel(ls, target)}
+
+
+async def _latest_run_id(ls) -> str:
+    found = await ls.engine_call("runs")
+    if not found:
+        raise BadParams("refute.exportSarif: there are no runs in this workspace yet")
+    latest = max(found, key=lambda r: (r.created_at or 0.0))
+    return latest.id
+
+
+@command("refute.exportSarif")
+async def export_sarif(ls, p: dict[str, Any]) -> dict[str, Any]:
+    run_id = params.optional_str("refute.exportSarif", p, "runId") or await _latest_run_id(ls)
+    content = await ls.engine_call("report", run_id, "sarif")
+    target = ls.root / REPORTS_DIR / f"{run_id}.sarif"
+    await ls.call(_atomic_write, target, content)
+    ls.log_to_client(f"refute: SARIF for run {run_id} written to {_rel(ls, target)}")
+    return {"path": _rel(ls, target), "uri": from_fs_path(str(target)), "runId": run_id}
+
+
+# --- findings -------------------------------------------------------------------------
+
+
+@command("refute.dismiss")
+async def dismiss(ls, p: dict[str, Any]) -> dict[str, Any]:
+    name = "refute.dismiss"
+    fp = params.required_str(name, p, "fingerprint")
+    reason = p.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise BadParams(f"{name}: 'reason' must be a string (got {reason!r})")
+    reason = (reason or "").strip() or "no reason given"
+    # Gone from the editor at once; put back if the engine refuses.
+    removed = ls.findings.remove(fp)
+    if removed is not None:
+        ls.publisher.now(removed.finding.path)
+    try:
+        await ls.engine_call("dismiss", fp, reason, _who())
+    except Exception:
+        if removed is not None:
+            ls.findings.add(removed.finding, None)
+            ls.findings.get(fp).span = removed.span
+            ls.publisher.now(removed.finding.path)
+        raise
+    return {"fingerprint": fp, "dismissed": True}
+
+
+@command("refute.restore")
+async def restore(ls, p: dict[str, Any]) -> dict[str, Any]:
+    fp = params.required_str("refute.restore", p, "fingerprint")
+    restored = await ls.engine_call("restore", fp)
+    finding = restored if isinstance(restored, Finding) else await _find(ls, fp)
+    if finding is not None:
+        ls.add_finding(finding, publish=False)
+        ls.publisher.now(finding.path)
+    return {"fingerprint": fp, "restored": True}
+
+
+async def _find(ls, fp: str) -> Finding | None:
+    tracked = ls.findings.get(fp)
+    if tracked is not None:
+        return tracked.finding
+    for finding in await ls.engine_call("findings", include_dismissed=True):
+        if finding.fingerprint == fp:
+            return finding
+    return None
+
+
+@command("refute.reverify")
+async def reverify(ls, p: dict[str, Any]) -> dict[str, Any]:
+    fp = params.required_str("refute.reverify", p, "fingerprint")
+    run_id = await ls.engine_call("reverify", fp)
+    ls.runs.track(run_id, "reverify")
+    return {"runId": run_id}
+
+
+@command("refute.showEvidence")
+async def show_evidence(ls, p: dict[str, Any]) -> dict[str, Any]:
+    name = "refute.showEvidence"
+    fp = params.required_str(name, p, "fingerprint")
+    finding = await _find(ls, fp)
+    if finding is None:
+        raise BadParams(f"{name}: no finding with fingerprint {fp!r}")
+    tracked = ls.findings.get(fp)
+    line = tracked.span.start_line if tracked is not None and tracked.span is not None else None
+    target = await ls.call(evidence.write, ls.root, finding, line)
+    shown = await _show_document(ls, target)
+    return {"path": _rel(ls, target), "uri": from_fs_path(str(target)), "shown": shown}
+
+
+# --- edits ----------------------------------------------------------------------------
+
+
+@command("refute.applyEdits")
+async def apply_edits(ls, p: dict[str, Any]) -> dict[str, Any]:
+    name = "refute.applyEdits"
+    run_id = params.required_str(name, p, "runId")
+    only = p.get("path")
+    path = params.workspace_path(name, str(ls.root), only) if only is not None else None
+    proposed = [e for e in await ls.engine_call("edits", run_id) if e.state == "proposed"]
+    if path is not None:
+        proposed = [e for e in proposed if e.path == path]
+    applied: list[str] = []
+    refused: list[dict[str, str]] = []
+    if not proposed:
+        where = f" for {path}" if path else ""
+        refused.append({"path": path or "", "message": f"run {run_id} has no proposed edits{where} left to apply"})
+        return _edit_outcome(ls, applied, refused)
+    # The engine checks each file still has the bytes the edit was proposed against.
+    checks = await ls.engine_call("apply_edits", run_id, sorted({e.path for e in proposed}), write=False)
+    ok_ids = {c.edit_id for c in checks if c.ok}
+    for c in checks:
+        if not c.ok:
+            refused.append({"path": c.path, "message": c.message})
+    for edit in proposed:
+        if edit.id not in ok_ids:
+            continue
+        outcome = await _apply_one(ls, edit)
+        if outcome is None:
+            applied.append(edit.path)
+            ls.edits_by_path.get(edit.path, set()).discard(run_id)
+        else:
+            refused.append({"path": edit.path, "message": outcome})
+    return _edit_outcome(ls, applied, refused)
+
+
+def _edit_outcome(ls, applied: list[str], refused: list[dict[str, str]]) -> dict[str, Any]:
+    if refused:
+        ls.window_show_message(
+            types.ShowMessageParams(
+                type=types.MessageType.Warning,
+                message="refute: not applied: " + "; ".join(r["message"] for r in refused),
+            )
+        )
+    return {"applied": applied, "refused": refused}
+
+
+async def _apply_one(ls, edit) -> str | None:
+    """Send one file's edit to the client; None when applied, else why not."""
+    disk = await ls.call(ls.documents.disk_text, edit.path)
+    opened = ls.documents.open_text(edit.path)
+    if opened is not None and disk is not None and opened[0] != disk:
+        return f"{edit.path} has unsaved changes in the editor; save or revert it, then apply again"
+    base = opened[0] if opened is not None else (disk or "")
+    uri = ls.documents.uri(edit.path)
+    document_changes = bool(ls.client_supports("workspace.workspace_edit.document_changes", False))
+    creating = disk is None
+    if creating and not (
+        document_changes and "create" in (ls.client_supports("workspace.workspace_edit.resource_operations", []) or [])
+    ):
+        return f"{edit.path} does not exist yet and this editor cannot create files through LSP; use `refute apply`"
+    ws_edit = workspace_edit(
+        uri,
+        diff_edits(base, edit.new_text, ls.encoding),
+        version=opened[1] if opened is not None else None,
+        document_changes=document_changes,
+        create=creating,
+    )
+    try:
+        result = await asyncio.wait_for(
+            ls.workspace_apply_edit_async(
+                types.ApplyWorkspaceEditParams(edit=ws_edit, label=f"refute: {edit.reason or 'proposed edit'}"[:120])
+            ),
+            timeout=60,
+        )
+    except Exception as exc:
+        return f"{edit.path}: the editor did not apply the edit ({exc})"
+    if not getattr(result, "applied", False):
+        reason = getattr(result, "failure_reason", None) or "the editor refused the edit"
+        return f"{edit.path}: {reason}"
+    try:
+        await ls.engine_call("mark_applied", edit.id)
+    except Exception as exc:
+        ls.log_warning(f"refute: {edit.path} was changed in the editor but could not be marked applied: {exc}")
+    return None
+
+
+# --- workflows ------------------------------------------------------------------------
+
+
+@command("refute.newWorkflow")
+async def new_workflow(ls, p: dict[str, Any]) -> dict[str, Any]:
+    request = params.required_str("refute.newWorkflow", p, "request")
+    result = await ls.engine_call("new_workflow", request)
+    path = result if isinstance(result, (str, Path)) else getattr(result, "path", None) or result.get("path")
+    target = Path(path)
+    if not target.is_absolute():
+        target = ls.root / target
+    await _show_document(ls, target)
+    return {"path": _rel(ls, target)}
+
+
+@command("refute.workflows")
+async def workflows(ls, p: dict[str, Any]) -> list[dict[str, Any]]:
+    found = await ls.engine_call("workflows")
+    return [w.info() if hasattr(w, "info") else w for w in found]
+
+
+# --- registration ---------------------------------------------------------------------
+
+
+def register(server) -> None:
+    for name, handler in COMMANDS.items():
+        server.command(name)(_wrap(name, handler))
+
+
+def _wrap(name: str, handler: Handler):
+    async def run_command(ls, *args):
+        p = params.single_object(name, args)
+        try:
+            return await handler(ls, p)
+        except JsonRpcException:
+            raise
+        except Exception as exc:
+            # The server stays up; the client gets the reason, the log gets the trace.
+            log.error("%s failed:\n%s", name, traceback.format_exc())
+            raise JsonRpcInternalError(message=f"{name} failed: {exc}") from exc
+
+    return run_command

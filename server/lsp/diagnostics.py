@@ -1,0 +1,185 @@
+"""Findings (and workflow-script problems) as LSP diagnostics.
+
+Each diagnostic carries a self-contained `data` payload (fingerprint, run id, path,
+quote, fix) so a code action needs no server state. Publishing is debounced per file:
+a run that confirms 30 findings in one file sends one notification, not 30.
+
+Push vs pull: clients that support pull diagnostics *and* the refresh request get pull
+(the server answers `textDocument/diagnostic` and asks for a refresh when a file's
+findings change); everyone else gets `textDocument/publishDiagnostics`. Doing both
+would show each finding twice (Neovim and VS Code keep separate collections).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Callable
+
+from lsprotocol import types
+
+from refute.orchestration.model import Finding
+
+from .findings_index import Tracked
+from .positions import span_to_range
+
+if TYPE_CHECKING:
+    from .server import RefuteLanguageServer
+
+SOURCE = "refute"
+SCRIPT_SOURCE = "refute-workflow"
+DEBOUNCE_S = 0.15
+
+SEVERITY = {
+    "error": types.DiagnosticSeverity.Error,
+    "warning": types.DiagnosticSeverity.Warning,
+    "info": types.DiagnosticSeverity.Information,
+    "information": types.DiagnosticSeverity.Information,
+    "hint": types.DiagnosticSeverity.Hint,
+}
+
+
+def provider_label(provider: str) -> str:
+    return "scripted provider: not a model" if provider == "scripted" else (provider or "unknown provider")
+
+
+def finding_data(finding: Finding) -> dict:
+    """The diagnostic `data` payload: everything a code action needs, nothing more."""
+    return {
+        "fingerprint": finding.fingerprint,
+        "runId": finding.run_id,
+        "workflow": finding.workflow,
+        "path": finding.path,
+        "category": finding.category,
+        "title": finding.title,
+        "quote": finding.quote,
+        "provider": finding.provider,
+        "fix": (
+            {"oldText": finding.fix.old_text, "newText": finding.fix.new_text, "path": finding.fix.path}
+            if finding.fix
+            else None
+        ),
+    }
+
+
+def finding_message(finding: Finding) -> str:
+    label = " [scripted]" if finding.provider == "scripted" else ""
+    confirmed = sum(1 for v in finding.verdicts if v.verdict == "confirmed")
+    votes = f" ({confirmed}/{len(finding.verdicts)} refuters confirmed)" if finding.verdicts else ""
+    return f"{finding.title}{votes}{label}"
+
+
+def to_diagnostic(tracked: Tracked, uri: str, lines: list[str], encoding: str) -> types.Diagnostic | None:
+    if tracked.span is None:
+        return None
+    finding = tracked.finding
+    rng = span_to_range(tracked.span, lines, encoding)
+    related = [
+        types.DiagnosticRelatedInformation(
+            location=types.Location(uri=uri, range=rng),
+            message=f"refuter {i + 1}: {v.verdict}" + (f": {v.reason}" if v.reason else ""),
+        )
+        for i, v in enumerate(finding.verdicts)
+    ]
+    return types.Diagnostic(
+        range=rng,
+        message=finding_message(finding),
+        severity=SEVERITY.get(str(finding.severity).lower(), types.DiagnosticSeverity.Warning),
+        code=finding.category or "finding",
+        source=SOURCE,
+        related_information=related or None,
+        data=finding_data(finding),
+    )
+
+
+def script_diagnostic(line: int, col: int, message: str, lines: list[str], encoding: str) -> types.Diagnostic:
+    """A workflow-script problem. `line`/`col` are 0-based code points; the range covers
+    the rest of the line so editors show something even for a column-less error."""
+    from .positions import to_client_column
+
+    text = lines[line].rstrip("\r\n") if 0 <= line < len(lines) else ""
+    start = to_client_column(text, col, encoding)
+    end = max(start + 1, to_client_column(text, len(text), encoding))
+    return types.Diagnostic(
+        range=types.Range(types.Position(line, start), types.Position(line, end)),
+        message=message,
+        severity=types.DiagnosticSeverity.Error,
+        source=SCRIPT_SOURCE,
+    )
+
+
+class Publisher:
+    """Debounced per-file diagnostics, push or pull."""
+
+    def __init__(self, server: "RefuteLanguageServer", pull: bool):
+        self.server = server
+        self.pull = pull
+        self._pending: dict[str, asyncio.TimerHandle] = {}
+        self._published: set[str] = set()  # paths with a non-empty push, to clear later
+        self._refresh_pending: asyncio.TimerHandle | None = None
+        # workflow-script problems by path: [(line, col, message)]
+        self.script_problems: dict[str, list[tuple[int, int, str]]] = {}
+        self.on_publish: Callable[[str, int], None] | None = None  # (path, count): for tests/bench
+
+    def diagnostics_for(self, path: str) -> list[types.Diagnostic]:
+        server = self.server
+        uri = server.documents.uri(path)
+        lines = server.documents.lines(path)
+        out: list[types.Diagnostic] = []
+        for tracked in server.findings.visible(path):
+            diag = to_diagnostic(tracked, uri, lines, server.encoding)
+            if diag is not None:
+                out.append(diag)
+        out.sort(key=lambda d: (d.range.start.line, d.range.start.character))
+        for line, col, message in self.script_problems.get(path, []):
+            out.append(script_diagnostic(line, col, message, lines, server.encoding))
+        return out
+
+    def schedule(self, path: str, delay: float = DEBOUNCE_S) -> None:
+        if path in self._pending:
+            return
+        loop = asyncio.get_running_loop()
+        self._pending[path] = loop.call_later(delay, self._flush, path)
+
+    def now(self, path: str) -> None:
+        """Publish at once (a dismissal must disappear without waiting)."""
+        handle = self._pending.pop(path, None)
+        if handle:
+            handle.cancel()
+        self._flush(path, from_timer=False)
+
+    def _flush(self, path: str, from_timer: bool = True) -> None:
+        self._pending.pop(path, None)
+        try:
+            if self.pull:
+                self._request_refresh()
+                return
+            diags = self.diagnostics_for(path)
+            if not diags and path not in self._published:
+                return
+            uri = self.server.documents.uri(path)
+            # No version: a version that is stale by the time it arrives makes clients
+            # drop the diagnostics, and re-anchoring already matched them to the text.
+            self.server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=diags))
+            if diags:
+                self._published.add(path)
+            else:
+                self._published.discard(path)
+            if self.on_publish:
+                self.on_publish(path, len(diags))
+        except Exception as exc:  # a bad finding must not stop later publishes
+            self.server.log_warning(f"could not publish diagnostics for {path}: {exc}")
+
+    def _request_refresh(self) -> None:
+        if self._refresh_pending is not None:
+            return
+
+        def refresh() -> None:
+            self._refresh_pending = None
+            self.server.workspace_diagnostic_refresh(None)
+
+        self._refresh_pending = asyncio.get_running_loop().call_later(0, refresh)
+
+    def cancel_all(self) -> None:
+        for handle in self._pending.values():
+            handle.cancel()
+        self._pending.clear()

@@ -1,0 +1,298 @@
+"""Per-run work-done progress and `refute/runUpdate` notifications.
+
+Every run gets a server-initiated progress with a fresh token (a token may be created
+only once), cancellable: `window/workDoneProgress/cancel` on it cancels the run. Reports
+are throttled (a 1,000-call run would otherwise send thousands of notifications); the
+latest numbers always go out, and `end` always follows `begin`, even when the run
+finishes before the client has answered the create request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+if TYPE_CHECKING:
+    from .server import RefuteLanguageServer
+
+RUN_UPDATE = "refute/runUpdate"
+REPORT_INTERVAL_S = 0.1
+FINISHED = {"cancelled", "failed", "completed", "completed with failures"}
+_token_counter = itertools.count(1)
+
+
+@dataclass
+class RunState:
+    run_id: str
+    workflow: str = ""
+    status: str = "queued"
+    phase: str = ""
+    calls_done: int = 0
+    in_flight: int = 0
+    calls_failed: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+    planned_calls: int | None = None
+    findings: int = 0
+    error: str | None = None
+    provider: str = ""
+    token: str | None = None
+    progress: str = "none"  # none | creating | begun | ended | unsupported
+    last_report: float = 0.0
+    report_handle: asyncio.TimerHandle | None = None
+    percentage: int = 0
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    def update(self) -> dict[str, Any]:
+        return {
+            "runId": self.run_id,
+            "workflow": self.workflow,
+            "status": self.status,
+            "phase": self.phase,
+            "callsDone": self.calls_done,
+            "inFlight": self.in_flight,
+            "callsFailed": self.calls_failed,
+            "tokens": self.tokens,
+            "costUsd": round(self.cost_usd, 6),
+        }
+
+    def message(self) -> str:
+        parts = []
+        if self.phase:
+            parts.append(self.phase)
+        calls = f"{self.calls_done}"
+        if self.planned_calls and self.calls_done <= self.planned_calls:
+            calls += f"/{self.planned_calls}"  # the plan is an estimate: once passed, drop it
+        parts.append(f"{calls} calls, {self.in_flight} in flight")
+        if self.calls_failed:
+            parts.append(f"{self.calls_failed} failed")
+        parts.append(f"{_tokens(self.tokens)} tokens, ${self.cost_usd:.2f}")
+        if self.findings:
+            parts.append(f"{self.findings} findings")
+        if self.provider == "scripted":
+            parts.append("scripted")
+        return " · ".join(parts)
+
+    def end_message(self) -> str:
+        text = f"{self.status}: {self.calls_done} calls, {self.findings} findings, ${self.cost_usd:.2f}"
+        if self.calls_failed:
+            text += f", {self.calls_failed} calls failed"
+        if self.error:
+            text += f" — {self.error}"
+        return text
+
+
+def _tokens(n: int) -> str:
+    return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
+
+
+class RunTracker:
+    def __init__(self, server: "RefuteLanguageServer"):
+        self.server = server
+        self.runs: dict[str, RunState] = {}
+        self.by_token: dict[str, str] = {}
+        self.restart_engine_when_idle = False
+
+    def active(self) -> list[RunState]:
+        return [r for r in self.runs.values() if not r.finished]
+
+    def track(self, run_id: str, workflow: str = "", planned_calls: int | None = None) -> RunState:
+        state = self.runs.get(run_id)
+        if state is None:
+            state = RunState(run_id)
+            self.runs[run_id] = state
+            self._create_progress(state)
+            if not workflow:
+                # Events can arrive before the command that started the run returns.
+                asyncio.ensure_future(self._fill_workflow(state))
+        if workflow:
+            state.workflow = workflow
+        if planned_calls:
+            state.planned_calls = planned_calls
+        return state
+
+    async def _fill_workflow(self, state: RunState) -> None:
+        await asyncio.sleep(0.05)
+        if state.workflow:
+            return
+        try:
+            info = await self.server.engine_call("run", state.run_id)
+            state.workflow = state.workflow or info.workflow
+            state.provider = state.provider or info.provider
+        except Exception:
+            pass  # the title falls back to the run id
+
+    # --- events ---------------------------------------------------------------------
+
+    def on_event(self, event: dict) -> None:
+        run_id = event.get("run_id")
+        if not run_id:
+            return
+        state = self.track(run_id)
+        kind = event.get("type")
+        if kind == "run_status":
+            state.status = str(event.get("status") or state.status)
+            state.error = event.get("error") or state.error
+            self._send_update(state)
+            if state.finished:
+                self._finish(state)
+            return
+        if kind == "phase":
+            state.phase = str(event.get("name") or "")
+        elif kind == "progress":
+            # Worker threads emit concurrently: counts only ever grow.
+            state.calls_done = max(state.calls_done, int(event.get("calls_done") or 0))
+            state.in_flight = int(event.get("in_flight", state.in_flight) or 0)
+            state.calls_failed = max(state.calls_failed, int(event.get("calls_failed") or 0))
+            state.tokens = max(state.tokens, int(event.get("tokens") or 0))
+            state.cost_usd = max(state.cost_usd, float(event.get("cost_usd") or 0.0))
+            state.phase = str(event.get("phase") or state.phase)
+        elif kind == "call_started":
+            state.in_flight += 1
+        elif kind == "call_finished":
+            # Counted per call so the numbers move between the scheduler's progress events.
+            state.provider = str(event.get("provider") or state.provider)
+            state.calls_done += 1
+            state.in_flight = max(0, state.in_flight - 1)
+            usage = event.get("usage") or {}
+            if not event.get("replayed"):
+                state.tokens += sum(int(v or 0) for v in usage.values() if isinstance(v, (int, float)))
+                state.cost_usd += float(event.get("cost_usd") or 0.0)
+        elif kind == "call_failed":
+            state.calls_failed += 1
+            state.in_flight = max(0, state.in_flight - 1)
+        elif kind == "finding":
+            state.findings += 1
+        else:
+            return
+        if state.status == "queued":
+            state.status = "running"
+        self._schedule_report(state)
+
+    # --- progress -------------------------------------------------------------------
+
+    def _create_progress(self, state: RunState) -> None:
+        if not self.server.client_supports("window.work_done_progress", False):
+            state.progress = "unsupported"
+            return
+        state.token = f"refute-run-{state.run_id}-{next(_token_counter)}"
+        self.by_token[state.token] = state.run_id
+        state.progress = "creating"
+
+        def created(future: asyncio.Future) -> None:
+            if future.cancelled() or future.exception() is not None:
+                state.progress = "unsupported"
+                return
+            self._begin(state)
+
+        try:
+            fut = asyncio.ensure_future(
+                self.server.window_work_done_progress_create_async(types.WorkDoneProgressCreateParams(token=state.token))
+            )
+            fut.add_done_callback(created)
+        except Exception:
+            state.progress = "unsupported"
+
+    def _begin(self, state: RunState) -> None:
+        self.server.work_done_progress.begin(
+            state.token,
+            types.WorkDoneProgressBegin(
+                title=f"refute: {state.workflow or state.run_id}",
+                cancellable=True,
+                message=state.message(),
+                percentage=0 if state.planned_calls else None,
+            ),
+        )
+        state.progress = "begun"
+        if state.finished:
+            self._end(state)
+        else:
+            self._report(state)
+
+    def _schedule_report(self, state: RunState) -> None:
+        if state.report_handle is not None:
+            return
+        wait = max(0.0, REPORT_INTERVAL_S - (time.monotonic() - state.last_report))
+        state.report_handle = asyncio.get_running_loop().call_later(wait, self._report, state)
+
+    def _report(self, state: RunState) -> None:
+        if state.report_handle is not None:
+            state.report_handle.cancel()
+            state.report_handle = None
+        state.last_report = time.monotonic()
+        if state.finished:
+            return
+        if state.progress == "begun":
+            percentage = None
+            if state.planned_calls:
+                # Monotonic and below 100 until the run really ends.
+                state.percentage = max(state.percentage, min(99, state.calls_done * 100 // state.planned_calls))
+                percentage = state.percentage
+            self.server.work_done_progress.report(
+                state.token, types.WorkDoneProgressReport(message=state.message(), cancellable=True, percentage=percentage)
+            )
+        self._send_update(state)
+
+    def _send_update(self, state: RunState) -> None:
+        try:
+            self.server.protocol.notify(RUN_UPDATE, state.update())
+        except Exception as exc:
+            self.server.log_warning(f"refute: could not send {RUN_UPDATE}: {exc}")
+
+    def _finish(self, state: RunState) -> None:
+        if state.report_handle is not None:
+            state.report_handle.cancel()
+            state.report_handle = None
+        state.in_flight = 0
+        if state.progress == "begun":
+            self._end(state)
+        state.done.set()
+        if state.status in ("failed", "completed with failures"):
+            # Failures are loud: a failed run is never just a quiet progress end.
+            kind = types.MessageType.Error if state.status == "failed" else types.MessageType.Warning
+            name = state.workflow or "run"
+            self.server.window_show_message(
+                types.ShowMessageParams(type=kind, message=f"refute: {name} {state.run_id} {state.end_message()}")
+            )
+        from .lifecycle import schedule_restart_if_needed
+
+        schedule_restart_if_needed(self.server)
+
+    def _end(self, state: RunState) -> None:
+        self.server.work_done_progress.end(state.token, types.WorkDoneProgressEnd(message=state.end_message()))
+        state.progress = "ended"
+
+    def end_all(self, reason: str) -> None:
+        for state in self.runs.values():
+            if state.progress == "begun":
+                state.error = state.error or reason
+                try:
+                    self._end(state)
+                except Exception:
+                    pass
+
+    async def cancel_by_token(self, token: str) -> None:
+        run_id = self.by_token.get(str(token))
+        if run_id is None:
+            return
+        try:
+            await self.server.engine_call("cancel", run_id)
+        except Exception as exc:
+            self.server.log_warning(f"refute: could not cancel run {run_id}: {exc}")
+
+
+def register(server: "RefuteLanguageServer") -> None:
+    server.runs = RunTracker(server)
+
+    @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
+    async def progress_cancel(ls: "RefuteLanguageServer", params: types.WorkDoneProgressCancelParams) -> None:
+        await ls.runs.cancel_by_token(str(params.token))

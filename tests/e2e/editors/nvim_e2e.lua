@@ -1,0 +1,284 @@
+-- Drives the refute Neovim plugin in a real headless Neovim against the real language
+-- server (scripted provider). Run by test_neovim.py:
+--   nvim --headless -u NONE -i NONE --cmd "set rtp^=<plugin>" -c "luafile nvim_e2e.lua"
+-- Environment: REFUTE_E2E_SCENARIO (audit|cancel|ask), REFUTE_E2E_ROOT (workspace copy),
+-- REFUTE_E2E_CMD (server command, JSON list), REFUTE_E2E_SETTINGS (JSON), and
+-- REFUTE_E2E_LOG (where each passed step is written, so a failure shows how far it got).
+-- Exits 0 when every check passed, 1 with the reason on stderr otherwise.
+
+local scenario = assert(os.getenv('REFUTE_E2E_SCENARIO'))
+local root = assert(os.getenv('REFUTE_E2E_ROOT'))
+local cmd = vim.json.decode(assert(os.getenv('REFUTE_E2E_CMD')))
+local settings = vim.json.decode(assert(os.getenv('REFUTE_E2E_SETTINGS')))
+local log_path = assert(os.getenv('REFUTE_E2E_LOG'))
+
+local log_file = assert(io.open(log_path, 'w'))
+local function step(msg)
+  log_file:write(msg .. '\n')
+  log_file:flush()
+end
+
+local function fail(msg)
+  step('FAIL: ' .. msg)
+  io.stderr:write('FAIL: ' .. msg .. '\n')
+  log_file:close()
+  vim.cmd('cquit 1')
+end
+
+local notifications = {}
+vim.notify = function(msg, level)
+  table.insert(notifications, msg)
+  step(string.format('notify[%s]: %s', tostring(level), msg))
+end
+
+--- Waits up to `ms` for `cond`; fails with `what` (and the recent notifications) on timeout.
+local function wait_for(ms, what, cond)
+  local ok = vim.wait(ms, cond, 50)
+  if not ok then
+    fail(string.format('timed out after %d ms waiting for %s; notifications: %s', ms, what, vim.inspect(notifications)))
+  end
+end
+
+-- Only one choice is offered in these scenarios; a prompt must never block headless Neovim.
+vim.ui.select = function(items, opts, on_choice)
+  step(string.format('ui.select %q: %d item(s)', opts and opts.prompt or '', #items))
+  on_choice(items[1], 1)
+end
+
+local ok, err = xpcall(function()
+  -- What a user's init.lua has and `-u NONE` leaves out.
+  vim.cmd('filetype on')
+  vim.cmd('runtime plugin/refute.lua')
+  assert(vim.fn.exists(':RefuteAudit') == 2, ':RefuteAudit is not defined')
+  local refute = require('refute')
+  refute.setup({ cmd = cmd, settings = settings })
+  vim.cmd.cd(vim.fn.fnameescape(root))
+  vim.cmd.edit('app.py')
+  local buf = vim.api.nvim_get_current_buf()
+  assert(vim.bo[buf].filetype == 'python', 'filetype detection is off: ' .. vim.bo[buf].filetype)
+
+  local client
+  wait_for(20000, 'the refute client to attach', function()
+    client = vim.lsp.get_clients({ name = 'refute', bufnr = buf })[1]
+    return client ~= nil and client.initialized == true
+  end)
+  step('attached: ' .. tostring(client.root_dir))
+  assert(vim.fs.normalize(client.root_dir) == vim.fs.normalize(root), 'root_dir ' .. tostring(client.root_dir))
+
+  local ns = vim.lsp.diagnostic.get_namespace(client.id)
+  local function diags()
+    return vim.diagnostic.get(buf, { namespace = ns })
+  end
+  local function find_diag(pattern)
+    for _, d in ipairs(diags()) do
+      if d.message:find(pattern, 1, true) then
+        return d
+      end
+    end
+  end
+
+  local updates = {}
+  vim.api.nvim_create_autocmd('User', {
+    pattern = 'RefuteRunUpdate',
+    callback = function(ev)
+      table.insert(updates, ev.data)
+    end,
+  })
+  local function last_status(run_id)
+    local status
+    for _, u in ipairs(updates) do
+      if u.runId == run_id then
+        status = u.status
+      end
+    end
+    return status
+  end
+  local function newest_run()
+    local runs = refute.tracker:visible()
+    return runs[#runs] and runs[#runs].runId
+  end
+
+  if scenario == 'audit' then
+    vim.cmd('RefuteAudit')
+    local run_id
+    wait_for(10000, 'the run to start', function()
+      run_id = newest_run()
+      return run_id ~= nil
+    end)
+    step('run started: ' .. run_id)
+    wait_for(60000, 'both findings as diagnostics', function()
+      return find_diag('Division by zero') ~= nil and find_diag('never closed') ~= nil
+    end)
+    wait_for(60000, 'the run to complete', function()
+      return last_status(run_id) == 'completed'
+    end)
+    step('diagnostics: ' .. #diags() .. '; statusline: ' .. refute.statusline())
+    local line = refute.statusline()
+    assert(line:find('refute audit completed', 1, true), 'statusline: ' .. line)
+
+    -- Apply the fix through the built-in code action UI.
+    local fix = assert(find_diag('Division by zero'))
+    assert(fix.lnum == 2, 'the division finding should be on line 3, got ' .. fix.lnum + 1)
+    vim.api.nvim_win_set_cursor(0, { fix.lnum + 1, fix.col })
+    local offered = {}
+    vim.lsp.buf.code_action({
+      filter = function(action)
+        table.insert(offered, action.title)
+        return action.title:lower():find('fix', 1, true) ~= nil or action.title:lower():find('apply', 1, true) ~= nil
+      end,
+      apply = true,
+    })
+    wait_for(15000, 'the fix to change the buffer', function()
+      return vim.api.nvim_buf_get_lines(buf, 2, 3, false)[1] == '    return total / len(values) if values else 0.0'
+    end)
+    step('fix applied; actions offered: ' .. table.concat(offered, ' | '))
+    vim.cmd.write()
+    local on_disk = table.concat(vim.fn.readfile(root .. '/app.py'), '\n')
+    assert(on_disk:find('if values else 0.0', 1, true), 'the saved file lacks the fix')
+
+    -- Dismiss the other finding through its code action.
+    local leak = assert(find_diag('never closed'), 'the open() finding went away before it was dismissed')
+    vim.api.nvim_win_set_cursor(0, { leak.lnum + 1, leak.col })
+    offered = {}
+    vim.lsp.buf.code_action({
+      filter = function(action)
+        table.insert(offered, action.title)
+        return action.title:lower():find('dismiss', 1, true) ~= nil
+      end,
+      apply = true,
+    })
+    wait_for(15000, 'the dismissed diagnostic to disappear', function()
+      return find_diag('never closed') == nil
+    end)
+    step('dismissed; actions offered: ' .. table.concat(offered, ' | '))
+    local dismissed_file = root .. '/.refute/dismissed.json'
+    wait_for(5000, '.refute/dismissed.json to be written', function()
+      return vim.fn.filereadable(dismissed_file) == 1
+    end)
+
+    -- The run's report opens as markdown in a scratch buffer.
+    vim.cmd('RefuteReport ' .. run_id)
+    wait_for(10000, 'the report buffer', function()
+      return refute.last_report_buf ~= nil and vim.api.nvim_buf_is_valid(refute.last_report_buf)
+    end)
+    assert(vim.bo[refute.last_report_buf].filetype == 'markdown', 'report buffer is not markdown')
+    local report = table.concat(vim.api.nvim_buf_get_lines(refute.last_report_buf, 0, -1, false), '\n')
+    assert(report:find('Division by zero', 1, true), 'report lacks the finding: ' .. report:sub(1, 400))
+    step('report: ' .. #report .. ' chars')
+    -- Shown once, in the scratch buffer, not also as the report file.
+    for _, b in ipairs(vim.api.nvim_list_bufs()) do
+      local name = vim.api.nvim_buf_get_name(b)
+      assert(not name:find('/.refute/reports/', 1, true), 'the report file was opened too: ' .. name)
+    end
+
+    -- :RefuteRuns picks a run, then an action (the stubbed vim.ui.select takes the first
+    -- of each: the newest run, and "Show report" for a finished one).
+    refute.last_report_buf = nil
+    vim.cmd('RefuteRuns')
+    wait_for(10000, 'the report from :RefuteRuns', function()
+      return refute.last_report_buf ~= nil and vim.api.nvim_buf_is_valid(refute.last_report_buf)
+    end)
+    step(':RefuteRuns showed a report')
+
+    -- A range audits just those lines of the current file; the server gets the scope.
+    vim.cmd('wincmd p')
+    vim.cmd.edit('app.py')
+    vim.cmd('1,3RefuteAudit')
+    local range_run
+    wait_for(10000, 'the range run to start', function()
+      range_run = newest_run()
+      return range_run ~= nil and range_run ~= run_id
+    end)
+    wait_for(60000, 'the range run to complete', function()
+      return last_status(range_run) == 'completed'
+    end)
+    local listed
+    refute.execute('refute.runs', {}, function(result)
+      listed = result
+    end)
+    wait_for(10000, 'refute.runs', function()
+      return listed ~= nil
+    end)
+    local scope_seen
+    for _, r in ipairs(listed) do
+      if r.id == range_run then
+        scope_seen = r.scope
+      end
+    end
+    assert(
+      scope_seen and vim.deep_equal(scope_seen.paths, { 'app.py' }) and vim.deep_equal(scope_seen.selection, { 0, 2 }),
+      'range run scope: ' .. vim.inspect(scope_seen)
+    )
+    step('range audit scope: ' .. vim.json.encode(scope_seen))
+  elseif scenario == 'cancel' then
+    vim.cmd('RefuteAudit')
+    local run_id
+    wait_for(10000, 'the run to start', function()
+      run_id = newest_run()
+      return run_id ~= nil
+    end)
+    wait_for(20000, 'the run to be running', function()
+      return last_status(run_id) == 'running'
+    end)
+    local started = vim.uv.hrtime()
+    vim.cmd('RefuteCancel')
+    wait_for(15000, 'the run to be cancelled', function()
+      return last_status(run_id) == 'cancelled'
+    end)
+    local elapsed_ms = (vim.uv.hrtime() - started) / 1e6
+    step(string.format('cancelled in %.0f ms', elapsed_ms))
+    -- The server agrees, and nothing runs afterwards.
+    local listed
+    refute.execute('refute.runs', {}, function(result)
+      listed = refute.parse_runs(result)
+    end)
+    wait_for(10000, 'refute.runs', function()
+      return listed ~= nil
+    end)
+    local found
+    for _, r in ipairs(listed) do
+      if r.id == run_id then
+        found = r
+      end
+    end
+    assert(found and found.status == 'cancelled', 'refute.runs says ' .. vim.inspect(found))
+    assert(refute.statusline():find('cancelled', 1, true), 'statusline: ' .. refute.statusline())
+    -- Stopped means stopped: longer than one scripted call later, no call has finished.
+    local calls_at_cancel = found.calls_done
+    vim.wait(3500, function()
+      return false
+    end, 100)
+    listed = nil
+    refute.execute('refute.runs', {}, function(result)
+      listed = refute.parse_runs(result)
+    end)
+    wait_for(10000, 'refute.runs again', function()
+      return listed ~= nil
+    end)
+    for _, r in ipairs(listed) do
+      if r.id == run_id then
+        assert(r.status == 'cancelled' and r.calls_done == calls_at_cancel,
+          string.format('after cancel: %s, %d calls (was %d)', r.status, r.calls_done, calls_at_cancel))
+      end
+    end
+    step(string.format('still cancelled 3.5 s later with %d calls done', calls_at_cancel))
+  elseif scenario == 'ask' then
+    vim.cmd('RefuteAsk what does average do?')
+    wait_for(60000, 'the ask report buffer', function()
+      return refute.last_report_buf ~= nil and vim.api.nvim_buf_is_valid(refute.last_report_buf)
+    end)
+    local report = table.concat(vim.api.nvim_buf_get_lines(refute.last_report_buf, 0, -1, false), '\n')
+    assert(report:find('divides the sum of the values', 1, true), 'ask report lacks the claim: ' .. report:sub(1, 600))
+    assert(vim.bo[refute.last_report_buf].filetype == 'markdown', 'ask report is not markdown')
+    step('ask report: ' .. #report .. ' chars')
+  else
+    error('unknown scenario ' .. scenario)
+  end
+end, debug.traceback)
+
+if not ok then
+  fail(tostring(err))
+end
+step('PASS')
+log_file:close()
+vim.cmd('qall!')

@@ -1,0 +1,101 @@
+"""Neovim end to end: the real plugin in a real headless Neovim 0.11, talking to the real
+`refute lsp` with the scripted provider. The Lua side (nvim_e2e.lua) performs and checks
+each step; this side sets up the workspace and reports how far it got."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from editor_env import ARTIFACTS, HERE, NEOVIM_PLUGIN, NVIM, REFUTE, SETUP_HINT, dump, scripted_settings
+
+pytestmark = pytest.mark.editor
+
+
+def run_nvim(args: list[str], env: dict[str, str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    assert NVIM.exists(), f"{NVIM} is missing: {SETUP_HINT}"
+    return subprocess.run(
+        [str(NVIM), "--headless", "-u", "NONE", "-i", "NONE", "--cmd", f"set rtp^={NEOVIM_PLUGIN}", *args],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+    )
+
+
+def run_scenario(scenario: str, workspace: Path, env: dict[str, str], tmp_path: Path,
+                 settings: dict[str, object]) -> str:
+    log = tmp_path / f"nvim-{scenario}.log"
+    env = dict(env, REFUTE_E2E_SCENARIO=scenario, REFUTE_E2E_ROOT=str(workspace),
+               REFUTE_E2E_CMD=dump([str(REFUTE), "lsp"]), REFUTE_E2E_SETTINGS=dump(settings),
+               REFUTE_E2E_LOG=str(log))
+    proc = run_nvim(["-c", f"luafile {HERE / 'nvim_e2e.lua'}"], env, workspace, timeout=150)
+    steps = log.read_text() if log.exists() else "(no log written)"
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / f"nvim-{scenario}.log").write_text(steps)
+    assert proc.returncode == 0, f"scenario {scenario} failed:\n{steps}\nstderr:\n{proc.stderr[-3000:]}"
+    assert steps.rstrip().endswith("PASS"), steps
+    return steps
+
+
+def test_audit_fix_dismiss_and_report(workspace: Path, isolated_env: dict[str, str], tmp_path: Path) -> None:
+    steps = run_scenario("audit", workspace, isolated_env, tmp_path, scripted_settings())
+    assert "fix applied" in steps and "dismissed" in steps
+    assert "if values else 0.0" in (workspace / "app.py").read_text()
+
+
+def test_cancel_stops_a_run(workspace: Path, isolated_env: dict[str, str], tmp_path: Path) -> None:
+    # Every scripted call takes 3 s, so the run would last far longer than the cancel wait.
+    steps = run_scenario("cancel", workspace, isolated_env, tmp_path, scripted_settings(scriptedLatencyS=3.0))
+    assert "cancelled in" in steps
+
+
+def test_checkhealth_starts_the_server(workspace: Path, isolated_env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "health.txt"
+    setup = f"lua require('refute').setup({{cmd = {{'{REFUTE}', 'lsp'}}}})"
+    proc = run_nvim(["-c", "runtime plugin/refute.lua", "-c", setup, "-c", "checkhealth refute",
+                     "-c", f"write! {out}", "-c", "qall!"], isolated_env, workspace, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    report = out.read_text()
+    assert "OK Neovim 0.11" in report, report
+    assert f"OK server executable: {REFUTE}" in report, report
+    assert "OK server starts and answers initialize: refute" in report, report
+    assert "ERROR" not in report, report
+
+
+def test_checkhealth_reports_a_missing_server(workspace: Path, isolated_env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "health.txt"
+    setup = "lua require('refute').setup({cmd = {'/nonexistent/refute', 'lsp'}})"
+    proc = run_nvim(["-c", "runtime plugin/refute.lua", "-c", setup, "-c", "checkhealth refute",
+                     "-c", f"write! {out}", "-c", "qall!"], isolated_env, workspace, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    report = out.read_text()
+    assert 'ERROR server executable "/nonexistent/refute" not found' in report, report
+
+
+def test_lua_units(isolated_env: dict[str, str], tmp_path: Path) -> None:
+    proc = run_nvim(["-l", str(HERE / "nvim_unit.lua")], isolated_env, tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "lua units: ok" in proc.stdout + proc.stderr
+
+
+def test_ask_opens_a_markdown_report(workspace: Path, isolated_env: dict[str, str], tmp_path: Path) -> None:
+    steps = run_scenario("ask", workspace, isolated_env, tmp_path, scripted_settings())
+    assert "ask report:" in steps
+
+
+def test_help_has_tags_for_every_command_and_link(isolated_env: dict[str, str], tmp_path: Path) -> None:
+    doc = tmp_path / "doc"
+    shutil.copytree(NEOVIM_PLUGIN / "doc", doc)
+    script = f"local ok, err = pcall(vim.cmd.helptags, '{doc}'); if not ok then io.stderr:write(err); vim.cmd.cquit(1) end"
+    proc = run_nvim(["-c", f"lua {script}", "-c", "qall!"], isolated_env, tmp_path, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    tags = {line.split("\t")[0] for line in (doc / "tags").read_text().splitlines()}
+    commands = set(re.findall(r"command\('(Refute\w+)'", (NEOVIM_PLUGIN / "plugin" / "refute.lua").read_text()))
+    commands |= set(re.findall(r"(Refute\w+) = '", (NEOVIM_PLUGIN / "plugin" / "refute.lua").read_text()))
+    assert len(commands) >= 10, commands
+    assert {f":{c}" for c in commands} <= tags, f"commands without a help tag: {sorted({f':{c}' for c in commands} - tags)}"
+    text = (doc / "refute.txt").read_text()
+    links = set(re.findall(r"\|(refute[\w.()-]*|:Refute\w+)\|", text))
+    assert links and links <= tags, f"links to missing tags: {sorted(links - tags)}"

@@ -1,0 +1,92 @@
+"""VS Code end to end: the packaged .vsix installed into code-server 4.100.3 (VS Code
+1.100.3), in headless Chromium driven by playwright-core (editor-clients/vscode/e2e/
+run.mjs), against the real `refute lsp` with the scripted provider."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from editor_env import ARTIFACTS, REFUTE, REPO, SETUP_HINT, VSCODE_EXTENSION, scripted_settings
+
+pytestmark = pytest.mark.editor
+
+CODE_SERVER = REPO / ".tools" / "code-server"
+VSIX = VSCODE_EXTENSION / "refute.vsix"
+CHROMIUM = Path("/usr/bin/chromium")
+PORT = 39517  # fixed, loopback only
+
+
+def vscode_settings() -> dict[str, object]:
+    server = scripted_settings()
+    return {
+        "refute.server.command": [str(REFUTE), "lsp"],
+        "refute.provider": server["provider"],
+        "refute.scriptedFixture": server["scriptedFixture"],
+        "refute.approval.thresholdCalls": server["approvalThresholdCalls"],
+        "refute.approval.thresholdUsd": server["approvalThresholdUsd"],
+        # Keep the workbench quiet so nothing covers the panels under test.
+        "workbench.startupEditor": "none",
+        "workbench.tips.enabled": False,
+        "extensions.ignoreRecommendations": True,
+        "chat.commandCenter.enabled": False,
+        "files.autoSave": "off",
+        "extensions.autoCheckUpdates": False,
+        "extensions.autoUpdate": False,
+    }
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_audit_problems_and_quick_fix(workspace: Path, isolated_env: dict[str, str]) -> None:
+    assert (CODE_SERVER / f".installed-4.100.3").exists(), f"code-server is not installed: {SETUP_HINT}"
+    assert VSIX.exists(), f"{VSIX} is missing: {SETUP_HINT}"
+    sources = [*(VSCODE_EXTENSION / "src").rglob("*.ts"), VSCODE_EXTENSION / "package.json"]
+    stale = [str(p) for p in sources if p.stat().st_mtime > VSIX.stat().st_mtime]
+    assert not stale, f"{VSIX} is older than {stale}: {SETUP_HINT}"
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: {SETUP_HINT}"
+    assert port_is_free(PORT), f"port {PORT} on 127.0.0.1 is taken; stop what uses it"
+    node = shutil.which("node")
+    assert node
+
+    (workspace / ".vscode").mkdir()
+    (workspace / ".vscode" / "settings.json").write_text(json.dumps(vscode_settings(), indent=2))
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "vscode-audit.png"
+    for old in ARTIFACTS.glob("vscode-audit*.png"):
+        old.unlink()
+
+    proc = subprocess.run(
+        [node, "e2e/run.mjs",
+         "--code-server", str(CODE_SERVER), "--vsix", str(VSIX), "--workspace", str(workspace),
+         "--port", str(PORT), "--screenshot", str(screenshot), "--chromium", str(CHROMIUM),
+         "--expect-problem", "Division by zero on an empty list",
+         "--fix-line", "3", "--fixed-text", "if values else 0.0",
+         "--ask-question", "what does average do?", "--ask-expect", "divides the sum of the values",
+         "--timeout-s", "240"],
+        cwd=VSCODE_EXTENSION, env=isolated_env, capture_output=True, text=True, timeout=300,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert lines, f"no result from run.mjs (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    result = json.loads(lines[-1])
+    detail = "\n".join(result["steps"]) + f"\nerror: {result.get('error')}\nserver log: {result.get('serverLog')}"
+    (ARTIFACTS / "vscode-steps.txt").write_text(detail)
+    assert result["ok"] and proc.returncode == 0, detail
+    assert any("problems panel:" in s and "Division by zero" in s for s in result["steps"]), detail
+    assert any(s.startswith(tuple("0123456789")) and "status bar: " in s and "calls" in s for s in result["steps"]), detail
+    assert any("ask preview shows" in s for s in result["steps"]), detail
+    assert "if values else 0.0" in (workspace / "app.py").read_text()
+    assert screenshot.exists() and screenshot.stat().st_size > 10_000, "no screenshot kept"

@@ -1,0 +1,81 @@
+"""Workflow files (code lenses, script problems as diagnostics), settings, and pull
+diagnostics for clients that ask for them."""
+
+from lsprotocol import types
+from pytest_lsp import client_capabilities
+
+import lsp_harness as h
+
+MIGRATE = ".refute/workflows/migrate.py"
+
+
+async def test_code_lenses_on_workflow_files(client, workspace):
+    doc = h.open_doc(client, MIGRATE)
+    lenses = await client.text_document_code_lens_async(types.CodeLensParams(
+        text_document=types.TextDocumentIdentifier(uri=doc)))
+    assert [(lens.command.title, lens.command.command) for lens in lenses] == [
+        ("▶ Run migrate", "refute.run"), ("Plan", "refute.plan")]
+    assert lenses[0].range.start.line == 2  # the `meta = {` line
+    plan = await h.command(client, "refute.plan", lenses[1].command.arguments[0])
+    assert plan["workflow"] == "migrate" and plan["calls"] == 1
+    app = h.open_doc(client, "app.py")
+    assert await client.text_document_code_lens_async(types.CodeLensParams(
+        text_document=types.TextDocumentIdentifier(uri=app))) is None
+
+
+async def test_script_problems_appear_on_their_lines(client, workspace):
+    doc = h.open_doc(client, MIGRATE)
+    text = client.open_docs[doc][1]
+    # A sandbox violation (dunder attribute access) found without running anything.
+    broken = text.replace('    phase("edit")\n', '    phase("edit")\n    kind = args.__class__\n')
+    h.change_doc(client, doc, broken)
+    diags = await h.wait_for(lambda: client.diagnostics.get(doc), what="script diagnostics")
+    (problem,) = diags
+    assert problem.source == "refute-workflow" and problem.severity == types.DiagnosticSeverity.Error
+    assert problem.range.start.line == broken.split("\n").index("    kind = args.__class__")
+    assert "__class__" in problem.message
+    h.change_doc(client, doc, text + "\ndef broken(:\n")
+    await h.wait_for(lambda: any("SyntaxError" in d.message or "syntax" in d.message.lower()
+                                 for d in client.diagnostics.get(doc, [])), what="syntax error diagnostic")
+    h.change_doc(client, doc, text)
+    await h.wait_for(lambda: list(client.diagnostics.get(doc, [None])) == [], what="problems cleared")
+
+
+async def test_settings_from_configuration_and_unknown_keys(tmp_path, profile):
+    ws = h.make_workspace(tmp_path)
+    client = await h.start(ws, profile, init={"provider": "scripted", "colour": "blue"})
+    try:
+        assert await h.command(client, "refute.runs", {}) == []  # the engine is up with the first settings
+        # workspace/configuration (section "refute") supplies the fixture and thresholds.
+        client.set_configuration({"scriptedFixture": ".refute/answers.py:answer", "approvalThresholdCalls": 1000,
+                                  "maxConcurrency": "many"}, section="refute")
+        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+        await h.wait_for(lambda: any("maxConcurrency" in m.message for m in client.log_messages), what="type warning")
+        warnings = [m.message for m in client.log_messages if m.type == types.MessageType.Warning]
+        assert any("unknown setting refute.colour" in w for w in warnings)
+        await h.wait_for(lambda: any("settings applied" in m.message for m in client.log_messages), what="applied")
+        run_id = (await h.command(client, "refute.run", {"workflow": "audit", "scope": {"paths": ["app.py"]}}))["runId"]
+        await h.wait_run_end(client, run_id)
+        assert [u for u in client.run_updates if u["runId"] == run_id][-1]["status"] == "completed"
+    finally:
+        await h.stop(client)
+
+
+async def test_pull_diagnostics_for_clients_that_ask(tmp_path):
+    ws = h.make_workspace(tmp_path)
+    caps = client_capabilities("visual_studio_code")
+    caps.text_document.diagnostic = types.DiagnosticClientCapabilities(dynamic_registration=False)
+    caps.workspace.diagnostics = types.DiagnosticWorkspaceClientCapabilities(refresh_support=True)
+    client = await h.start(ws, caps)
+    try:
+        app = h.open_doc(client, "app.py")
+        run_id = (await h.command(client, "refute.run", {"workflow": "audit", "scope": {"paths": ["app.py"]}}))["runId"]
+        await h.wait_run_end(client, run_id)
+        await h.wait_for(lambda: client.diagnostic_refresh_count > 0, what="a diagnostic refresh request")
+        report = await client.text_document_diagnostic_async(types.DocumentDiagnosticParams(
+            text_document=types.TextDocumentIdentifier(uri=app)))
+        assert sorted(d.code for d in report.items) == ["bug", "security"]
+        assert all(d.data["runId"] == run_id for d in report.items)
+        assert app not in client.diagnostics  # pull only: nothing pushed twice
+    finally:
+        await h.stop(client)

@@ -1,0 +1,96 @@
+"""The workflow API as scripts see it (in-process driver, instrumented provider)."""
+
+from __future__ import annotations
+
+import json
+
+from refute.orchestration.model import Budget, Usage
+
+from orch_helpers import InstrumentedProvider, driver, script
+
+
+def test_units_budget_log_and_phase(tmp_path):
+    (tmp_path / "a.py").write_text("\n".join(f"x{i} = {i}" for i in range(30)) + "\n")
+    provider = InstrumentedProvider(usage=lambda req: Usage(input_tokens=100, output_tokens=20))
+    body = ("    phase('look')\n    us = units()\n    agent('q', unit=us[0])\n    print('units', len(us))\n"
+            "    return [len(us) > 0, 'text' in us[0], budget.spent_tokens, budget['tokens']['total'],\n"
+            "            budget.remaining_tokens, budget.usd['total']]")
+    events: list = []
+    d = driver(tmp_path, script(body), provider, budget=Budget(tokens=10_000), events=events)
+    outcome = d.execute()
+    assert outcome.status == "completed", outcome.error
+    assert outcome.result == [True, True, 120, 10_000, 10_000 - 120, None]
+    sent = provider.calls[0]
+    assert "<code path=\"a.py\" lines=\"1-" in sent.prompt and "x0 = 0" in sent.prompt
+    assert sent.unit_hash and sent.label.startswith("a.py:1")
+    assert {"type": "phase", "name": "look"} in events
+    assert any(e["type"] == "log" and e["message"].startswith("units ") for e in events)
+
+
+def test_propose_edit_records_and_emits(tmp_path):
+    (tmp_path / "m.py").write_text("def f():\n    return 1\n")
+    events: list = []
+    body = "    return propose_edit('m.py', old='return 1', new='return 2', reason='off by one')['path']"
+    outcome = driver(tmp_path, script(body), InstrumentedProvider(), events=events).execute()
+    assert outcome.status == "completed" and outcome.result == "m.py"
+    edits = [e for e in events if e["type"] == "edit_proposed"]
+    assert len(edits) == 1 and edits[0]["edit"]["new_text"] == "def f():\n    return 2\n"
+    assert (tmp_path / "m.py").read_text() == "def f():\n    return 1\n"  # nothing written
+
+
+def test_refute_and_vote_are_bound_from_verify(tmp_path):
+    provider = InstrumentedProvider(answer=lambda req: {"verdict": "refuted", "reason": "guarded above",
+                                                        "evidence": "if b == 0: return"})
+    body = ("    verdicts = refute({'path': 'a.py', 'title': 'div by zero', 'quote': 'a / b'}, k=2)\n"
+            "    return [len(verdicts), vote(verdicts)['outcome'] if 'outcome' in vote(verdicts) else vote(verdicts)]")
+    outcome = driver(tmp_path, script(body), provider).execute()
+    assert outcome.status == "completed", outcome.error
+    assert outcome.result[0] == 2
+    assert "refuted" in json.dumps(outcome.result[1])
+    assert all(r.role == "refuter" for r in provider.calls)
+
+
+def test_provenance_follows_the_thunk_that_made_the_calls(tmp_path):
+    (tmp_path / "app.py").write_text("def div(a, b):\n    return a / b\n\ndef sub(a, b):\n    return a - b\n")
+    quotes = {"one": "return a / b", "two": "return a - b"}
+    provider = InstrumentedProvider(answer=lambda req: {"path": "app.py", "quote": quotes[req.prompt.split()[-1]],
+                                                        "title": "t " + req.prompt, "explanation": "e",
+                                                        "severity": "info", "category": "bug"})
+    events: list = []
+    body = ("    def one(name):\n        return report(agent('look at ' + name, schema={'type': 'object'}))\n"
+            "    return parallel([lambda: one('one'), lambda: one('two')])")
+    outcome = driver(tmp_path, script(body), provider, events=events).execute()
+    assert outcome.status == "completed", outcome.error
+    keys = {e["label"] or e["key"]: e["key"] for e in events if e["type"] == "call_finished"}
+    findings = [e["finding"] for e in events if e["type"] == "finding"]
+    assert len(findings) == 2
+    by_title = {f["title"]: f["provenance"] for f in findings}
+    call_key = {r.prompt: r.key() for r in provider.calls}
+    assert by_title["t look at one"] == [call_key["look at one"]]
+    assert by_title["t look at two"] == [call_key["look at two"]]
+    assert len(keys) == 2
+
+
+def test_nested_parallel_inside_tasks_does_not_deadlock(tmp_path):
+    provider = InstrumentedProvider(latency=0.01)
+    body = ("    def outer(i):\n        return sum(len(x) for x in parallel([lambda j=j: agent('q %d %d' % (i, j)) for j in range(4)]))\n"
+            "    return sum(parallel([lambda i=i: outer(i) for i in range(40)]))")
+    d = driver(tmp_path, script(body), provider)
+    outcome = d.execute()
+    assert outcome.status == "completed" and outcome.result == 160 * 2
+    assert len(provider.calls) == 160
+
+
+def test_agent_argument_errors_are_clear(tmp_path):
+    outcome = driver(tmp_path, script("    return agent('')"), InstrumentedProvider()).execute()
+    assert outcome.status == "failed" and "non-empty string" in outcome.error and "line 4" in outcome.error
+    outcome = driver(tmp_path, script("    return agent('q', model='gpt-9')"), InstrumentedProvider()).execute()
+    assert outcome.status == "failed" and "no price for model 'gpt-9'" in outcome.error
+
+
+def test_secrets_in_prompts_are_redacted_before_the_call(tmp_path):
+    provider = InstrumentedProvider()
+    key = "sk-ant-api03-" + "A1b2C3d4E5f6G7h8" * 5
+    outcome = driver(tmp_path, script(f"    return agent('the key is {key}')"), provider).execute()
+    assert outcome.status == "completed"
+    assert key not in provider.calls[0].prompt and "REDACTED" in provider.calls[0].prompt

@@ -1,0 +1,56 @@
+"""Command arguments: one object; bad input is a clear invalid-params error."""
+
+import pytest
+
+from refute.orchestration.model import Scope
+from refute.server.lsp.params import BadParams, budget, required_str, scope, single_object, workspace_path
+
+ROOT = "/ws"
+
+
+def test_single_object():
+    assert single_object("refute.runs", ()) == {}
+    assert single_object("refute.runs", (None,)) == {}
+    with pytest.raises(BadParams, match="refute.run: expected an object argument, got str"):
+        single_object("refute.run", ("audit",))
+    with pytest.raises(BadParams, match="one object argument, got 2"):
+        single_object("refute.run", ({}, {}))
+
+
+def test_required_string_names_the_field():
+    with pytest.raises(BadParams, match="refute.cancel: 'runId' is required"):
+        required_str("refute.cancel", {"runId": 3}, "runId")
+
+
+def test_scope_forms():
+    assert scope("c", ROOT, {}) == Scope()
+    assert scope("c", ROOT, {"scope": {"paths": ["./src/", "file:///ws/lib/a.py"]}}) == Scope(["src", "lib/a.py"])
+    assert scope("c", ROOT, {"scope": {"paths": ["a.py"], "selection": [3, 9]}}) == Scope(["a.py"], (3, 9))
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"scope": "src"}, "'scope' must be an object"),
+    ({"scope": {"paths": "src"}}, "must be a list"),
+    ({"scope": {"paths": ["../etc"]}}, "inside the workspace"),
+    ({"scope": {"paths": ["/etc/passwd"]}}, "inside the workspace"),
+    ({"scope": {"paths": ["file:///elsewhere/a.py"]}}, "outside the workspace"),
+    ({"scope": {"paths": ["a.py"], "selection": [9, 3]}}, "start <= end"),
+    ({"scope": {"paths": ["a.py", "b.py"], "selection": [1, 2]}}, "exactly one file"),
+])
+def test_bad_scopes(bad, message):
+    with pytest.raises(BadParams, match=message):
+        scope("refute.run", ROOT, bad)
+
+
+def test_budget_defaults_and_validation():
+    assert budget("r", {}, (None, 2.0)).usd == 2.0
+    assert budget("r", {"budgetTokens": 1000, "budgetUsd": 1}, (None, None)).tokens == 1000
+    with pytest.raises(BadParams, match="'budgetTokens' must be an integer"):
+        budget("r", {"budgetTokens": 1.5}, (None, None))
+    with pytest.raises(BadParams, match="must not be negative"):
+        budget("r", {"budgetUsd": -1}, (None, None))
+
+
+def test_workspace_path_rejects_empty():
+    with pytest.raises(BadParams):
+        workspace_path("c", ROOT, "")

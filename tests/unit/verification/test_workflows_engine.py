@@ -1,0 +1,146 @@
+"""Bundled workflows through the engine's run driver with the scripted provider."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from refute.orchestration.edits import EditsStore
+from refute.orchestration.findings import FindingsStore
+from refute.orchestration.runtime import state_dir_of
+from test_workflows_sandboxed import (ask_responder, audit_responder, migrate_responder, review_responder,
+                                      security_responder)
+from verification_fakes import drive
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+                          check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "calc.py").write_text("def total(items):\n    s = 0\n    for i in range(len(items) + 1):\n"
+                                  "        s += items[i]\n    return s\n")
+    (root / "web.py").write_text("def search(cur, name):\n    cur.execute(\"SELECT * FROM t WHERE n='\" + name + \"'\")\n"
+                                 "    return cur.fetchall()\n")
+    (root / "io_util.py").write_text("import os\n\ndef here():\n    return os.path.join(os.getcwd(), 'x')\n")
+    (root / ".gitignore").write_text(".refute/state/\n")
+    git(root, "init", "-q")
+    git(root, "add", ".")
+    git(root, "commit", "-qm", "init")
+    return root
+
+
+def by_request(responder):
+    return lambda prompt, request: responder(prompt, {"label": request["label"], "context": request["context"]})
+
+
+def test_audit_through_the_engine_reports_and_drops(repo):
+    outcome, events = drive(repo, "audit", {}, by_request(audit_responder))
+    assert outcome.status == "completed", outcome.error
+    assert outcome.result == {"candidates": 3, "confirmed": 2}
+    kinds = [k for k, _ in events]
+    assert kinds.count("finding") == 1 and kinds.count("finding_dropped") == 1
+    store = FindingsStore(repo, state_dir_of(repo))
+    [finding] = store.list(run_id="run1")
+    assert finding.title == "off by one" and finding.provider == "scripted"
+    assert len(finding.provenance) >= 1, "the calls behind it are recorded"
+    store.close()
+    # Re-running replays every call from the journal and does not duplicate the finding.
+    outcome2, events2 = drive(repo, "audit", {}, by_request(audit_responder), run_id="run2")
+    assert outcome2.result == outcome.result
+    finished = [f for k, f in events2 if k == "call_finished"]
+    assert finished and all(f["replayed"] for f in finished)
+    store = FindingsStore(repo, state_dir_of(repo))
+    assert len(store.list()) == 1
+    store.close()
+
+
+def test_dismissed_finding_stays_dismissed_on_a_rerun(repo):
+    drive(repo, "audit", {}, by_request(audit_responder))
+    store = FindingsStore(repo, state_dir_of(repo))
+    [finding] = store.list()
+    store.dismiss(finding.fingerprint, "sentinel on purpose", "ana")
+    store.close()
+    drive(repo, "audit", {}, by_request(audit_responder), run_id="run2")
+    store = FindingsStore(repo, state_dir_of(repo))
+    assert store.list() == [] and store.list(run_id="run2") == []
+    assert [f.review_state for f in store.list(include_dismissed=True)] == ["dismissed"]
+    store.close()
+
+
+def test_security_through_the_engine(repo):
+    outcome, _ = drive(repo, "security", {}, by_request(security_responder))
+    assert outcome.status == "completed", outcome.error
+    store = FindingsStore(repo, state_dir_of(repo))
+    [finding] = store.list()
+    assert finding.cwe == "CWE-89"
+    store.close()
+
+
+def test_migrate_through_the_engine_on_a_git_repo(repo):
+    state = {"reviews": 0}
+    outcome, events = drive(repo, "migrate", {"instruction": "replace os.path with pathlib"},
+                            by_request(migrate_responder(state)))
+    assert outcome.status == "completed", outcome.error
+    assert outcome.result["counts"] == {"proposed": 1, "unchanged": 2}
+    assert git(repo, "status", "--porcelain") == "", "nothing on disk changes until apply"
+    assert [k for k, _ in events].count("edit_proposed") == 2  # two replacements, composed into one file edit
+    edits = EditsStore(repo, state_dir_of(repo))
+    [edit] = edits.list("run1")
+    assert edit.path == "io_util.py" and "str(pathlib.Path.cwd() / 'x')" in edit.new_text
+    assert [r.verdict for r in edit.reviews] == ["approve", "approve"]
+    (repo / "io_util.py").write_text((repo / "io_util.py").read_text() + "# touched\n")
+    [refused] = edits.apply("run1")
+    assert not refused.ok and "changed since" in refused.message
+    git(repo, "checkout", "--", "io_util.py")
+    [applied] = edits.apply("run1")
+    assert applied.ok
+    assert git(repo, "diff", "--name-only").split() == ["io_util.py"]
+    edits.close()
+
+
+def test_ask_through_the_engine_returns_the_report(repo):
+    outcome, _ = drive(repo, "ask", {"question": "How does total work?"}, by_request(ask_responder))
+    assert outcome.status == "completed", outcome.error
+    assert "total() sums the items (`calc.py:4`" in outcome.result
+    assert "refuted: it returns only at the end" in outcome.result
+
+
+def test_reverify_asks_fresh_refuters_and_merges_their_verdicts(repo):
+    drive(repo, "audit", {}, by_request(audit_responder))
+    store = FindingsStore(repo, state_dir_of(repo))
+    [finding] = store.list()
+    store.close()
+    asked = []
+
+    def responder(prompt, request):
+        asked.append(request["label"])
+        assert "checked again" in prompt and "for i in range(len(items) + 1):" in prompt
+        return {"verdict": "refuted", "reason": "callers pass a sentinel", "evidence": "items + [0]"}
+
+    outcome, _ = drive(repo, "reverify", {"finding": finding.to_dict()}, responder, run_id="rv1")
+    assert outcome.status == "completed", outcome.error
+    assert outcome.result["verdict"] == "refuted" and len(asked) == 3, "three fresh refuters, none replayed"
+    store = FindingsStore(repo, state_dir_of(repo))
+    updated = store.get(finding.fingerprint)
+    assert [v.verdict for v in updated.verdicts] == ["confirmed", "confirmed", "refuted", "refuted", "refuted"]
+    assert updated.confidence == 0.4
+    store.close()
+    # The quoted code is gone: reverify says stale without asking anyone.
+    (repo / "calc.py").write_text("def total(items):\n    return sum(items)\n")
+    asked.clear()
+    outcome, _ = drive(repo, "reverify", {"finding": finding.to_dict()}, responder, run_id="rv2")
+    assert outcome.result["verdict"] == "stale" and asked == []
+
+
+def test_review_through_the_engine(repo):
+    outcome, _ = drive(repo, "review", {"focus": "error handling"}, by_request(review_responder))
+    assert outcome.status == "completed", outcome.error
+    assert "functions return raw values without validation (`web.py:3`" in outcome.result
+    assert "its quote is not in calc.py" in outcome.result

@@ -1,0 +1,149 @@
+"""Helpers for the verification tests: a tiny stand-in for the workflow API."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Callable
+
+
+class FakeApi:
+    """Records every agent call; answers with `responder(prompt, kwargs)`."""
+
+    def __init__(self, responder: Callable[[str, dict[str, Any]], Any], budget: Any = None):
+        self.responder = responder
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.parallel_batches: list[int] = []
+        self.budget = budget
+        self.messages: list[str] = []
+
+    def agent(self, prompt: str, **kwargs: Any) -> Any:
+        self.calls.append((prompt, kwargs))
+        return self.responder(prompt, kwargs)
+
+    def parallel(self, thunks):
+        thunks = list(thunks)
+        self.parallel_batches.append(len(thunks))
+        return [thunk() for thunk in thunks]
+
+    def log(self, message: str) -> None:
+        self.messages.append(message)
+
+
+def claim_in(prompt: str) -> dict[str, Any]:
+    match = re.search(r"Claim to check:\n(\{.*?\n\})\n", prompt, re.S)
+    assert match, f"refuter prompt carries no claim: {prompt[:200]}"
+    return json.loads(match.group(1))
+
+
+
+# --- running a bundled workflow script in the real sandbox, without the engine ------------
+
+import functools
+from importlib import resources
+from pathlib import Path
+
+from refute.orchestration import verify
+from refute.orchestration.edits import EditsStore
+from refute.orchestration.findings import FindingsStore
+from refute.orchestration.sandbox import compile_script, make_globals
+
+
+def file_units(workspace: Path) -> list[dict]:
+    """Work units as the engine's units() returns them (dicts), one per file here."""
+    out = []
+    for path in sorted(workspace.rglob("*.py")):
+        if ".git" in path.parts or ".refute" in path.parts:
+            continue
+        rel = path.relative_to(workspace).as_posix()
+        text = path.read_text()
+        out.append(dict(id=rel, path=rel, language="python", start_line=0, end_line=max(text.count("\n") - 1, 0),
+                        symbol=None, header="", text=text, content_hash=rel, tokens=0))
+    return out
+
+
+class SandboxRun:
+    """Runs a workflow script in the sandbox with a sequential stand-in for the engine's API."""
+
+    def __init__(self, workspace: Path, state_dir: Path, responder, run_id: str = "run1"):
+        self.workspace, self.run_id = workspace, run_id
+        self.api = FakeApi(responder)
+        self.findings = FindingsStore(workspace, state_dir)
+        self.edits = EditsStore(workspace, state_dir)
+        self.events: list[tuple[str, str]] = []  # (kind, detail) in order
+        self.phases: list[str] = []
+
+    def close(self) -> None:
+        self.findings.close()
+        self.edits.close()
+
+    def agent(self, prompt, **kwargs):
+        self.events.append(("agent", kwargs.get("label") or ""))
+        return FakeApi.agent(self.api, prompt, **kwargs)
+
+    def pipeline(self, items, *stages):
+        results = []
+        for item in items:
+            value = item
+            for stage in stages:
+                value = stage(value)
+            results.append(value)
+        return results
+
+    def report(self, finding):
+        clean = {k: v for k, v in finding.items() if k != "unit"}
+        stored, why = self.findings.ingest(clean, run_id=self.run_id, workflow="test", provider="scripted")
+        self.events.append(("report", finding.get("title", "")))
+        return stored.to_dict() if stored else None
+
+    def propose_edit(self, path, new_text=None, *, old=None, new=None, reason="", reviews=()):
+        edit = self.edits.propose(run_id=self.run_id, path=path, new_text=new_text, old_text=old,
+                                  replacement=new, reason=reason, reviews=reviews, provider="scripted")
+        return edit.to_dict()
+
+    def run(self, name: str, args: dict):
+        source = resources.files("refute.orchestration.workflows").joinpath(f"{name}.py").read_text()
+        code, problems = compile_script(source, f"<workflow {name}>")
+        assert not problems, problems
+        api = self.api
+        api.agent = self.agent  # refute() calls api.agent: route it through the recorder
+        names = {
+            "units": lambda scope=None, max_tokens=None: file_units(self.workspace),
+            "agent": self.agent, "parallel": api.parallel, "pipeline": self.pipeline,
+            "report": self.report, "propose_edit": self.propose_edit,
+            "phase": self.phases.append, "log": api.log, "args": args, "budget": None,
+            "refute": functools.partial(verify.refute, api), "vote": verify.vote,
+            "converge": functools.partial(verify.converge, api),
+        }
+        g = make_globals(names, api.log)
+        exec(code, g)
+        merged = dict(g["meta"]["args"])
+        merged.update(args)
+        return g["main"](merged)
+
+
+# --- running a bundled workflow through the engine's run driver ---------------------------
+
+def drive(workspace: Path, name: str, args: dict, responder, *, run_id: str = "run1", units=None, budget=None):
+    """Run workflow `name` with RunDriver (sandbox, scheduler, journal, budget) and the
+    scripted provider answering `responder(prompt, request_dict)`. Returns (outcome, events)."""
+    from refute.orchestration.model import Budget, RunInfo, Scope
+    from refute.orchestration.providers.scripted import ScriptedProvider
+    from refute.orchestration.runtime import RunDriver
+    from refute.orchestration.script import resolve
+    from refute.orchestration.settings import EngineSettings
+
+    provider = ScriptedProvider(function=lambda request: responder(request["prompt"], request), workspace=workspace)
+    source = resolve(workspace, name)
+    run = RunInfo(id=run_id, workflow=name, script_hash=source.hash, args=dict(args), scope=Scope(),
+                  status="queued", budget=budget or Budget(), provider=provider.name)
+    events: list[tuple[str, dict]] = []
+    unit_list = units if units is not None else file_units(workspace)
+    driver = RunDriver(workspace=workspace, settings=EngineSettings(provider="scripted"), run=run, source=source,
+                       provider=provider, emit=lambda kind, **fields: events.append((kind, fields)),
+                       units_fn=lambda scope, max_tokens: unit_list)
+    try:
+        outcome = driver.execute()
+    finally:
+        driver.close()
+    return outcome, events
