@@ -1,14 +1,17 @@
 """Quote anchoring: where a quoted snippet sits in a file's current text.
 
-Exact match first; then a whitespace-insensitive match (runs of whitespace in the quote
-and the text compare equal to each other, and leading/trailing whitespace of the quote
-is ignored), because models re-indent and re-wrap what they quote.
+Exact match first; then a whitespace-insensitive match (whitespace in the quote and in
+the text is ignored), because models re-indent and re-wrap what they quote.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import asdict, dataclass
+
+
+_NON_SPACE = re.compile(r"\S+")
 
 
 @dataclass(frozen=True)
@@ -39,22 +42,32 @@ def span_of(text: str, start: int, end: int) -> Span:
 
 
 def anchor_quote(text: str, quote: str) -> Span | None:
-    """The span of `quote` in `text`, or None when it is not there (or is blank)."""
+    """The span of `quote` in `text`, or None when it is not there (or is blank).
+
+    Exact match first. Otherwise whitespace is ignored on both sides: the quote's
+    non-whitespace characters must appear, in order and contiguous, in the text's
+    non-whitespace characters. Linear time (str.find on the stripped text), so a long
+    or adversarial quote cannot stall the caller the way a backtracking regex could."""
     if not quote or not quote.strip():
         return None
     index = text.find(quote)
     if index >= 0:
         return span_of(text, index, index + len(quote))
-    words = quote.split()
-    pattern = r"\s+".join(re.escape(word) for word in words)
-    match = re.search(pattern, text)
-    if match is None:
-        # Also tolerate whitespace inserted or dropped between tokens ("f(a,b)" vs "f(a, b)").
-        chars = "".join(words)
-        if len(chars) > 10_000:
-            return None
-        pattern = r"\s*".join(re.escape(ch) for ch in chars)
-        match = re.search(pattern, text)
-        if match is None:
-            return None
-    return span_of(text, match.start(), match.end())
+    needle = "".join(quote.split())
+    runs = [(m.start(), m.end()) for m in _NON_SPACE.finditer(text)]
+    stripped = "".join(text[start:end] for start, end in runs)
+    found = stripped.find(needle)
+    if found < 0:
+        return None
+    # Map stripped offsets back to the text: `offsets[k]` is where run k starts in `stripped`.
+    offsets: list[int] = []
+    total = 0
+    for start, end in runs:
+        offsets.append(total)
+        total += end - start
+    first = bisect_right(offsets, found) - 1
+    last_char = found + len(needle) - 1
+    last = bisect_right(offsets, last_char) - 1
+    start = runs[first][0] + (found - offsets[first])
+    end = runs[last][0] + (last_char - offsets[last]) + 1
+    return span_of(text, start, end)

@@ -42,7 +42,10 @@ def _follow(node: tree_sitter.Node | None, steps: tuple[str, ...]) -> tree_sitte
 
 
 def _clean(raw: bytes) -> str:
-    text = raw.decode("utf-8", "replace").strip().split("\n", 1)[0]
+    text = raw.decode("utf-8", "replace")
+    if text.isidentifier():  # the common case, without the regex
+        return text[:_MAX_NAME]
+    text = text.strip().split("\n", 1)[0]
     return _LEADING_SIGILS.sub("", text)[:_MAX_NAME].strip()
 
 
@@ -66,6 +69,10 @@ def definition_of(node: tree_sitter.Node, spec: LanguageSpec) -> DefInfo | None:
         inner = wrapped
     if entry.needs_body and inner.child_by_field_name("body") is None:
         return None
+    if entry.value:
+        value = _follow(inner, entry.value)
+        if value is None or value.type not in entry.value_types:
+            return None
     name_node = _follow(inner, entry.name)
     if name_node is None or name_node.text is None:
         return None

@@ -18,7 +18,7 @@ import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import pathspec
 
@@ -198,7 +198,7 @@ def _vendored_prefix(rel: str) -> str | None:
     return None
 
 
-def classify_content(rel: str, data: bytes) -> tuple[str | None, str]:
+def classify_content(data: bytes) -> tuple[str | None, str]:
     """(reason to skip or None, decoded text) for a file's bytes."""
     if b"\0" in data[:_BINARY_SNIFF]:
         return "binary", ""
@@ -315,20 +315,10 @@ def _examine(root: Path, real_root: str, rel: str, max_file_bytes: int) -> Sourc
         data = abs_path.read_bytes()
     except OSError as exc:
         return Skipped(rel, f"unreadable ({exc.strerror})")
-    reason, text = classify_content(rel, data)
+    reason, text = classify_content(data)
     if reason:
         return Skipped(rel, reason)
     first_line = text.split("\n", 1)[0] if text.startswith("#!") else ""
     if first_line:
         language = detect(rel, first_line) or language
     return SourceFile(path=rel, abs_path=str(abs_path), language=language, size=len(data))
-
-
-def iter_source_text(files: Iterable[SourceFile]) -> Iterator[tuple[SourceFile, str | None]]:
-    """Each file with its current text (None when it vanished or changed encoding since
-    discovery, which the caller reports instead of crashing)."""
-    for source in files:
-        try:
-            yield source, Path(source.abs_path).read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError):
-            yield source, None

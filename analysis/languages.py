@@ -32,6 +32,7 @@ class Definition:
     for "the last named child"; the wrapped node is then read with its own entry.
     `qualifier`: field path to a receiver type, prefixed to the name (Go methods).
     `needs_body`: only a definition when it has a "body" field (C/C++ specifiers).
+    `value`/`value_types`: only a definition when the node at that path has such a type.
     """
 
     kind: str
@@ -39,6 +40,10 @@ class Definition:
     unwrap: str | None = None
     qualifier: tuple[str, ...] = ()
     needs_body: bool = False  # `struct foo` without a body is a use, not a definition
+    # A field path whose node must have one of these types (`const f = () => {}` is a
+    # function definition; `const x = 1` is not).
+    value: tuple[str, ...] = ()
+    value_types: frozenset[str] = frozenset()
 
 
 # Functions directly inside these are methods (namespaces and modules only group functions).
@@ -83,6 +88,11 @@ def _defs(**kinds: Definition) -> dict[str, Definition]:
 D = Definition
 _FUNC = D("function")
 _CLASS = D("class")
+_JS_FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function", "generator_function",
+                                 "class"})
+# `const handler = async (req) => {...}`: named by its (first) declarator.
+_JS_CONST_FUNCTION = D("function", name=("#variable_declarator", "name"),
+                       value=("#variable_declarator", "value"), value_types=_JS_FUNCTION_VALUES)
 _C_STRUCT = D("struct", needs_body=True)
 _C_ENUM = D("enum", needs_body=True)
 
@@ -105,6 +115,7 @@ SPECS: dict[str, LanguageSpec] = {
             definitions=_defs(
                 function_declaration=_FUNC, generator_function_declaration=_FUNC,
                 class_declaration=_CLASS, method_definition=_FUNC,
+                lexical_declaration=_JS_CONST_FUNCTION, variable_declaration=_JS_CONST_FUNCTION,
                 export_statement=D("function", unwrap="declaration"),
             ),
             imports=frozenset({"import_statement"}),
@@ -118,6 +129,7 @@ SPECS: dict[str, LanguageSpec] = {
                 interface_declaration=D("interface"), enum_declaration=D("enum"),
                 type_alias_declaration=D("type"), internal_module=D("namespace"), module=D("namespace"),
                 abstract_method_signature=_FUNC,
+                lexical_declaration=_JS_CONST_FUNCTION, variable_declaration=_JS_CONST_FUNCTION,
                 export_statement=D("function", unwrap="declaration"),
             ),
             imports=frozenset({"import_statement"}),
@@ -129,6 +141,7 @@ SPECS: dict[str, LanguageSpec] = {
                 class_declaration=_CLASS, abstract_class_declaration=_CLASS, method_definition=_FUNC,
                 interface_declaration=D("interface"), enum_declaration=D("enum"),
                 type_alias_declaration=D("type"), internal_module=D("namespace"), module=D("namespace"),
+                lexical_declaration=_JS_CONST_FUNCTION, variable_declaration=_JS_CONST_FUNCTION,
                 export_statement=D("function", unwrap="declaration"),
             ),
             imports=frozenset({"import_statement"}),

@@ -116,13 +116,15 @@ class _Splitter:
         deeply nested oversized code cannot exhaust the interpreter's stack."""
         max_bytes = self.max_bytes
         definitions = self.definitions
+        append = out.append
+        any_opened = bool(opened)
         stack = [iter((node,))]
         while stack:
             for child in stack[-1]:
                 start, end = child.start_byte, child.end_byte
-                is_opened = bool(opened) and child.id in opened
+                is_opened = any_opened and child.id in opened
                 if end - start <= max_bytes and not is_opened:
-                    out.append((_NODE, child, start, end, child.type))  # the common case
+                    append((_NODE, child, start, end, child.type))  # the common case
                     continue
                 if not is_opened and child.type in definitions:
                     info = definition_of(child, self.spec)
@@ -150,8 +152,9 @@ class _Splitter:
                     scope.signatures + (signature_of(info, self.data),),
                 )
                 inner: list = list(leading)
+                opened = self.opened_parts(node, info)
                 for child in node.children:
-                    self.flatten(child, inner, self.opened_parts(node, info))
+                    self.flatten(child, inner, opened)
                 self.scope(inner, inner_scope)
             else:  # _SPLIT
                 node = entry[1]
@@ -161,19 +164,18 @@ class _Splitter:
     def names(self, nodes: tuple) -> tuple[str, ...]:
         """The first and last definition names among `nodes` (all a symbol path shows)."""
         first = last = None
-        for node in nodes:
+        first_index = 0
+        for first_index, node in enumerate(nodes):
             first = definition_of(node, self.spec)
             if first is not None:
                 break
         if first is None:
             return ()
-        for node in reversed(nodes):
+        for node in reversed(nodes[first_index + 1:]):
             last = definition_of(node, self.spec)
             if last is not None:
-                break
-        if last is None or last.node.id == first.node.id:
-            return (first.name,)
-        return (first.name, last.name)
+                return (first.name, last.name)
+        return (first.name,)
 
     def opened_parts(self, node: tree_sitter.Node, info: DefInfo) -> frozenset[int]:
         """The parts of an oversized definition to open even when they fit: the wrapped
@@ -325,8 +327,11 @@ def _header(path: str, language: str, imports: str, scope: _Scope) -> str:
     lines = [f"file: {path} ({language})"]
     if imports:
         lines.append(imports)
-    if scope.signatures:
-        lines.append("inside: " + " > ".join(scope.signatures))
+    signatures = scope.signatures
+    if len(signatures) > 3:  # keep headers short: the outermost and the two innermost
+        signatures = (signatures[0], "…", *signatures[-2:])
+    if signatures:
+        lines.append("inside: " + " > ".join(signatures))
     return "\n".join(lines)
 
 
@@ -350,31 +355,40 @@ def _tile(data: bytes, pieces: list[_Piece], max_bytes: int) -> list[_Piece]:
     out: list[_Piece] = []
     prev_end = 0
 
-    def cover_gap(gap_start: int, gap_end: int, scope: _Scope) -> None:
+    def cover_gap(gap_start: int, gap_end: int, scope: _Scope, next_end: int | None) -> int | None:
+        """Give bytes the grammar skipped (a BOM, a stray control character) to the unit
+        before, else to the next one (returns its new start), else units of their own."""
         gap = data[gap_start:gap_end]
         stripped = gap.strip()
         if not stripped:
-            return
+            return None
         lo = gap_start + (len(gap) - len(gap.lstrip()))
         hi = lo + len(stripped)
         if out and out[-1].end <= lo and hi - out[-1].start <= max_bytes:
             out[-1].end = hi
-            return
+            return None
+        if next_end is not None and next_end - lo <= max_bytes:
+            return lo
         for s, e in split_range(data, lo, hi, max_bytes):
             out.append(_Piece(s, e, out[-1].scope if out else scope))
+        return None
 
     for piece in pieces:
         start, end = _align(data, piece.start), _align(data, piece.end)
         start = max(start, prev_end)
         if end <= start:
             continue
-        cover_gap(prev_end, start, piece.scope)
-        line_start = data.rfind(b"\n", 0, start) + 1
-        if prev_end <= line_start < start and not data[line_start:start].strip() and end - line_start <= max_bytes:
-            start = line_start
+        new_start = cover_gap(prev_end, start, piece.scope, end)
+        if new_start is not None:
+            start = new_start
+        else:
+            line_start = data.rfind(b"\n", 0, start) + 1
+            if prev_end <= line_start < start and not data[line_start:start].strip() \
+                    and end - line_start <= max_bytes:
+                start = line_start
         out.append(_Piece(start, end, piece.scope, piece.names))
         prev_end = end
-    cover_gap(prev_end, len(data), pieces[-1].scope if pieces else _Scope("", ()))
+    cover_gap(prev_end, len(data), pieces[-1].scope if pieces else _Scope("", ()), None)
 
     # Trailing whitespace belongs to nobody; tiny leftovers join the unit before them.
     merged: list[_Piece] = []

@@ -15,7 +15,6 @@ the ratios as little as possible.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import sysconfig
 import time
@@ -26,25 +25,25 @@ from refute.analysis.languages import parser_for
 from refute.analysis.tokens import BYTES_PER_TOKEN
 from refute.analysis.units import split_text
 
-_WS = str.maketrans("", "", " \t\n\r\x0b\x0c")
-
-
 def non_ws(text: str) -> str:
     return "".join(text.split())
 
 
-def load_stdlib(limit: int | None) -> list[tuple[str, str]]:
+def load_stdlib(limit: int | None) -> tuple[list[tuple[str, str]], int]:
+    """(relative path, text) of the stdlib's .py files, and how many were not UTF-8."""
     root = Path(sysconfig.get_paths()["stdlib"])
     files = sorted(p for p in root.rglob("*.py") if "site-packages" not in p.parts and p.is_file())
     out: list[tuple[str, str]] = []
+    not_utf8 = 0
     for path in files:
         try:
             out.append((str(path.relative_to(root)), path.read_text(encoding="utf-8")))
         except (UnicodeDecodeError, OSError):
-            continue  # a handful of test files are deliberately not UTF-8
+            not_utf8 += 1  # a handful of test files are deliberately not UTF-8
+            continue
         if limit and len(out) >= limit:
             break
-    return out
+    return out, not_utf8
 
 
 def best_time(fn: Callable[[], object], repeat: int) -> float:
@@ -88,12 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="only the first N files")
     parser.add_argument("--max-unit-tokens", type=int, default=1500)
     parser.add_argument("--repeat", type=int, default=1, help="best of N timings per file")
+    parser.add_argument("--no-compare", action="store_true", help="skip astchunk and llama-index even if installed")
     args = parser.parse_args(argv)
 
-    files = load_stdlib(args.limit)
+    files, not_utf8 = load_stdlib(args.limit)
     total_bytes = sum(len(text.encode("utf-8")) for _, text in files)
     mb = total_bytes / 1e6
-    print(f"corpus: {len(files)} .py files, {mb:.1f} MB from {sysconfig.get_paths()['stdlib']}")
+    print(f"corpus: {len(files)} .py files, {mb:.1f} MB from {sysconfig.get_paths()['stdlib']}"
+          f" ({not_utf8} more left out: not UTF-8)")
     print(f"limit: {args.max_unit_tokens} tokens per unit\n")
 
     ts_parser = parser_for("python")
@@ -102,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     competitors: dict[str, Callable[[str], list[str]]] = {}
     max_bytes = int(args.max_unit_tokens * BYTES_PER_TOKEN)
     try:
+        if args.no_compare:
+            raise ImportError
         from astchunk.astchunk_builder import ASTChunkBuilder
 
         # astchunk counts non-whitespace characters; about 3/4 of a code byte budget.
@@ -109,14 +112,17 @@ def main(argv: list[str] | None = None) -> int:
                                   metadata_template="default")
         competitors["astchunk"] = lambda text: [w["content"] for w in builder.chunkify(text)]
     except ImportError:
-        print("astchunk: not installed (pip install astchunk to compare)")
+        print("astchunk: not compared" + ("" if args.no_compare else " (not installed: pip install astchunk)"))
     try:
+        if args.no_compare:
+            raise ImportError
         from llama_index.core.node_parser import CodeSplitter
 
         splitter = CodeSplitter(language="python", parser=parser_for("python"), max_chars=max_bytes)
         competitors["llama-index CodeSplitter"] = splitter.split_text
     except ImportError:
-        print("llama-index-core: not installed (pip install llama-index-core to compare)")
+        print("llama-index-core: not compared"
+              + ("" if args.no_compare else " (not installed: pip install llama-index-core)"))
 
     parse_time = 0.0
     split_time = 0.0

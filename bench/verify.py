@@ -13,8 +13,7 @@ The last block runs the same scripted agents through the engine's run driver and
 scripted provider, with the bundled `audit` workflow doing the work in the sandbox.
 """
 
-# No `from __future__ import annotations`: the scripted provider loads this file without
-# registering it in sys.modules, and dataclasses with string annotations need that.
+from __future__ import annotations
 
 import argparse
 import hashlib

@@ -10,21 +10,24 @@
 | report(finding) | check, anchor and publish a finding now |
 | propose_edit(path, new_text=None, *, old, new, reason, reviews) | record a proposed edit |
 | phase(name), log(msg), budget, args, workflow(name, args) | progress, logs, budget view, inputs, nesting |
+| SCHEMAS | the built-in JSON schemas of verify.py (findings, finding, verdict, edit, review...), read-only |
 
 `agent` fails loudly: a failed call raises AgentError into the script. `default=` makes
 failure explicit: the default is returned and the failure is still recorded, so the run
 ends "completed with failures". Budget, call-limit and spend-limit refusals always raise
 (a default would only hide that the run cannot go on).
 
-Threads: `parallel` and `pipeline` run thunks on task threads, at most TASK_SLOTS at a
-time. A thunk that itself calls `parallel` never waits for a slot (it runs the extra work
-inline when none is free), so nesting cannot deadlock. Provenance: each thread keeps the
-keys of the last agent calls it made (a thunk starts with its parent's); `report` records
-them with the finding.
+Threads: `parallel` and `pipeline` run thunks on a pool of task threads (tasks.py,
+4 x the concurrency limit; in batch mode the in-flight limit + 64); a caller waiting for its batch runs that batch's unstarted
+thunks itself, so nesting cannot deadlock. Provenance: each thread keeps the
+keys of the last agent calls it made (a thunk starts with its parent's, and when
+`parallel` returns, the keys its thunks made are added to the caller's); `report`
+records them with the finding.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections import deque
 from pathlib import Path
@@ -33,8 +36,9 @@ from typing import Any, Callable, Iterable, Sequence
 from refute.orchestration import pricing
 from refute.orchestration.errors import AgentError, BudgetExceeded, CallLimitExceeded, RunInterrupted
 from refute.orchestration.model import CallRequest, Scope, stable_hash
-from refute.orchestration.scheduler import Scheduler
+from refute.orchestration.scheduler import Scheduler, task_threads
 from refute.orchestration.settings import EngineSettings
+from refute.orchestration.tasks import TaskPool
 
 PROVENANCE_DEPTH = 20
 MAX_LOG_CHARS = 10_000
@@ -83,6 +87,58 @@ class BudgetView:
         return f"budget({self._view()!r})"
 
 
+class ReadOnlySchemas(dict):
+    """`SCHEMAS` as a script sees it: a dict (json.dumps and `in` work) that refuses every
+    change, and whose values are handed out as fresh deep copies, so a script that edits
+    the schema it got (adds a property, say) changes its own copy, never the engine's."""
+
+    def __init__(self, schemas: dict[str, Any]):
+        super().__init__(copy.deepcopy(schemas))
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("SCHEMAS is read-only; copy a schema first: dict(SCHEMAS['verdict'])")
+
+    __setitem__ = __delitem__ = __ior__ = update = setdefault = pop = popitem = clear = _refuse  # type: ignore
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return copy.deepcopy(dict.__getitem__(self, key))
+        except KeyError:
+            raise KeyError(f"SCHEMAS has no {key!r}; it has {', '.join(sorted(self))}") from None
+
+    def __iter__(self) -> Any:
+        # Defined in Python so dict(SCHEMAS) and {**SCHEMAS} go through __getitem__ (copies)
+        # instead of CPython's fast path, which would share the stored values.
+        return iter(list(dict.keys(self)))
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return self[key] if key in self else default
+
+    def values(self) -> list[Any]:  # type: ignore[override]
+        return [self[key] for key in self]
+
+    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
+        return [(key, self[key]) for key in self]
+
+    def copy(self) -> dict[str, Any]:  # type: ignore[override]
+        return {key: self[key] for key in self}
+
+    def __copy__(self) -> dict[str, Any]:
+        return self.copy()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        return self.copy()
+
+    def __reduce__(self) -> Any:
+        return (dict, (self.copy(),))
+
+
+def _schemas() -> ReadOnlySchemas:
+    from refute.orchestration.verify import SCHEMAS
+
+    return ReadOnlySchemas(SCHEMAS)
+
+
 class WorkflowAPI:
     def __init__(
         self,
@@ -117,7 +173,7 @@ class WorkflowAPI:
         self.dry_run = dry_run
         self.budget = BudgetView(scheduler.ledger.view)
         self._local = threading.local()
-        self._slots = threading.BoundedSemaphore(task_slots or max(4 * scheduler.limiter.maximum, 8))
+        self._pool = TaskPool(task_slots or task_threads(scheduler.limiter.maximum, scheduler.batch))
         self._units_cache: dict[str, list[dict[str, Any]]] = {}
         self._stores_lock = threading.Lock()
         self._findings_store: Any = None
@@ -134,7 +190,7 @@ class WorkflowAPI:
             "units": self.units, "agent": self.agent, "parallel": self.parallel, "pipeline": self.pipeline,
             "refute": self.refute, "vote": self.vote, "converge": self.converge, "report": self.report,
             "propose_edit": self.propose_edit, "phase": self.phase, "log": self.log, "budget": self.budget,
-            "args": self.args, "workflow": self.workflow,
+            "args": self.args, "workflow": self.workflow, "SCHEMAS": _schemas(),
             "AgentError": AgentError, "BudgetExceeded": BudgetExceeded, "CallLimitExceeded": CallLimitExceeded,
         }
 
@@ -147,7 +203,14 @@ class WorkflowAPI:
         return recent
 
     def _remember_key(self, key: str) -> None:
-        self._recent().append(key)
+        self._remember_keys((key,))
+
+    def _remember_keys(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        self._recent().extend(keys)
+        made = getattr(self._local, "made", None)
+        if made is not None:  # inside a thunk: its parallel() caller inherits these too
+            made.extend(keys)
 
     # --- units -------------------------------------------------------------------------------
 
@@ -237,58 +300,48 @@ class WorkflowAPI:
         for i, thunk in enumerate(thunks):
             if not callable(thunk):
                 raise TypeError(f"parallel(): item {i} is not callable (pass functions, e.g. lambda: agent(...))")
-        results: list[Any] = [None] * len(thunks)
-        errors: list[BaseException | None] = [None] * len(thunks)
-        nested = getattr(self._local, "in_task", False)
+        if not thunks:
+            return []
         parent_recent = list(self._recent())
-        threads: list[threading.Thread] = []
+        stop = self.scheduler.stop_event
 
-        def run(i: int, thunk: Callable[[], Any], slot: bool) -> None:
-            was_in_task = getattr(self._local, "in_task", False)
-            saved_recent = getattr(self._local, "recent", None)
-            self._local.in_task = True
-            if slot:
-                self._local.recent = deque(parent_recent, maxlen=PROVENANCE_DEPTH)
-            try:
-                results[i] = thunk()
-            except BaseException as exc:  # re-raised in the caller's thread below
-                errors[i] = exc
-            finally:
-                if slot:
-                    self._slots.release()
-                else:
-                    self._local.in_task = was_in_task
-                    self._local.recent = saved_recent
+        def wrap(fn: Callable[[], Any]) -> Callable[[], Any]:
+            def run() -> Any:
+                if stop.is_set():
+                    raise RunInterrupted(self.scheduler.stop_reason)
+                saved = (getattr(self._local, "in_task", False), getattr(self._local, "recent", None),
+                         getattr(self._local, "made", None))
+                self._local.in_task = True
+                self._local.recent = deque(parent_recent, maxlen=PROVENANCE_DEPTH)  # a thunk starts with its parent's
+                made: list[str] = []
+                self._local.made = made
+                try:
+                    return fn()
+                finally:
+                    self._local.in_task, self._local.recent, self._local.made = saved
+                    with made_lock:
+                        made_by[id(fn)] = made
+            return run
 
-        for i, thunk in enumerate(thunks):
-            if self.scheduler.stop_event.is_set():
-                errors[i] = RunInterrupted(self.scheduler.stop_reason)
-                continue
-            slot = self._slots.acquire(blocking=False) if nested else self._acquire_slot()
-            if slot:
-                t = threading.Thread(target=run, args=(i, thunk, True), name=f"task {i}", daemon=True)
-                t.start()
-                threads.append(t)
-            else:
-                run(i, thunk, False)  # no free slot inside a task: do it here, never wait
-        for t in threads:
-            t.join()
+        made_lock = threading.Lock()
+        made_by: dict[int, list[str]] = {}
+        # One distinct callable per position (the script may pass one function twice), kept
+        # alive in `own` so their ids stay unique until the end.
+        own = [(lambda fn=fn: fn()) for fn in thunks]
+        tasks = self._pool.run_all(own, nested=getattr(self._local, "in_task", False), wrap=wrap)
+        # The calls the thunks made become this thread's recent calls too, in thunk order:
+        # a finding reported after refute()/vote() names the finder and its refuters.
+        for thunk in own:
+            self._remember_keys(made_by.get(id(thunk), ()))
+        errors = [t.error for t in tasks if t.error is not None]
         interrupted = next((e for e in errors if isinstance(e, RunInterrupted)), None)
         if interrupted is not None:
             raise interrupted
-        first = next((e for e in errors if e is not None), None)
-        if first is not None:
-            others = sum(1 for e in errors if e is not None) - 1
-            if others:
-                self.log(f"parallel(): {others + 1} of {len(thunks)} tasks failed; raising the first")
-            raise first
-        return results
-
-    def _acquire_slot(self) -> bool:
-        while not self._slots.acquire(timeout=0.1):
-            if self.scheduler.stop_event.is_set():
-                raise RunInterrupted(self.scheduler.stop_reason)
-        return True
+        if errors:
+            if len(errors) > 1:
+                self.log(f"parallel(): {len(errors)} of {len(thunks)} tasks failed; raising the first")
+            raise errors[0]
+        return [t.result for t in tasks]
 
     def pipeline(self, items: Iterable[Any], *stages: Callable[[Any], Any]) -> list[Any]:
         for i, stage in enumerate(stages):
@@ -382,6 +435,7 @@ class WorkflowAPI:
         return self._run_nested(str(name), dict(args or {}))
 
     def close(self) -> None:
+        self._pool.close()
         with self._stores_lock:
             for store in (self._findings_store, self._edits_store):
                 if store is not None:

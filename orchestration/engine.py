@@ -32,6 +32,7 @@ from refute.orchestration import pricing
 from refute.orchestration.model import Budget, RunInfo, RunStatus, Scope, Usage
 from refute.orchestration.runs import RunLocked, RunNotFound, RunStore, ensure_state_dir
 from refute.orchestration.runtime import PlanEstimate
+from refute.orchestration.scheduler import BATCH_CALL_TIMEOUT_S
 from refute.orchestration.script import ScriptProblem, WorkflowNotFound, WorkflowSource, available, check_source, resolve
 from refute.orchestration.settings import MAX_CONCURRENCY, EngineSettings
 
@@ -70,6 +71,15 @@ class _ActiveRun:
     finished: threading.Event = field(default_factory=threading.Event)
     final_seen: bool = False
     pending_events: list[dict[str, Any]] = field(default_factory=list)
+    calls_waiting: set[str] = field(default_factory=set)  # keys started and not yet finished or failed
+
+    def idle_limit(self) -> float:
+        """Seconds without an event before the run counts as stalled. A batch run's calls
+        wait silently for their batch (up to 24 h): while any is waiting, that is progress."""
+        idle = self.settings.idle_timeout_s
+        if idle and self.settings.batch and self.calls_waiting:
+            return max(idle, BATCH_CALL_TIMEOUT_S)
+        return idle
 
 
 class Engine:
@@ -262,6 +272,10 @@ class Engine:
         active.last_event = time.monotonic()
         status_changed = False
         with self._lock:
+            if kind == "call_started":
+                active.calls_waiting.add(str(event.get("key")))
+            elif kind in ("call_finished", "call_failed"):
+                active.calls_waiting.discard(str(event.get("key")))
             if kind == "call_finished":
                 info.calls_done += 1
                 if event.get("replayed"):
@@ -271,6 +285,9 @@ class Engine:
                     info.cost_usd += float(event.get("cost_usd") or 0.0)
             elif kind == "call_failed":
                 info.calls_failed += 1
+                # A failed call may still have used (and been billed for) tokens.
+                info.usage = info.usage + Usage.from_dict(event.get("usage") or {})
+                info.cost_usd += float(event.get("cost_usd") or 0.0)
             elif kind == "phase":
                 info.phase = str(event.get("name", ""))
             elif kind == "run_status":
@@ -390,7 +407,7 @@ class Engine:
                         self.pause(run_id)
                 if active.pause_deadline is not None and now > active.pause_deadline and active.proc.poll() is None:
                     _kill(active.proc)
-                idle = active.settings.idle_timeout_s
+                idle = active.idle_limit()
                 if active.stop_requested is None and idle and now - active.last_event > idle:
                     active.stop_requested = "stalled"
                     self._engine_event(active, "log", message=f"no progress for {idle:g} s: stopping the stalled run")

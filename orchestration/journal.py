@@ -11,6 +11,7 @@ model names and labels, never credentials (errors are scrubbed before they reach
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,6 @@ import diskcache
 from refute.orchestration.model import CallRequest, CallResult
 
 _PREFIX = "call/"
-# For this long after opening, the in-memory index of keys is trusted for misses; later,
-# every lookup asks SQLite, so calls finished by other processes are replayed too.
-_TRUST_INDEX_S = 3600.0
 
 
 class Journal:
@@ -30,14 +28,9 @@ class Journal:
         self.directory = Path(state_dir) / "journal"
         # Never evict: a journal entry dropped to make room would be paid for again.
         self._cache = diskcache.Cache(str(self.directory), eviction_policy="none", size_limit=2**62)
-        # Keys known at open (plus those recorded here) spare a SELECT for every new call; a
-        # key another process records meanwhile is still found (see `get`), only later.
-        self._known = {k for k in self._cache.iterkeys() if isinstance(k, str) and k.startswith(_PREFIX)}
-        self._opened = time.monotonic()
+        self._write_lock = threading.Lock()
 
     def get(self, key: str) -> CallResult | None:
-        if _PREFIX + key not in self._known and time.monotonic() - self._opened < _TRUST_INDEX_S:
-            return None
         record = self._cache.get(_PREFIX + key)
         if record is None:
             return None
@@ -53,8 +46,8 @@ class Journal:
             "finished_at": time.time(),
         }
         full_key = _PREFIX + (key or request.key())
-        self._cache.set(full_key, entry)
-        self._known.add(full_key)
+        with self._write_lock:  # queue our own threads here rather than in SQLite's busy-wait sleeps
+            self._cache.set(full_key, entry)
 
     def __contains__(self, key: str) -> bool:
         return (_PREFIX + key) in self._cache

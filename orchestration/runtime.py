@@ -28,7 +28,7 @@ from refute.orchestration.journal import Journal
 from refute.orchestration.model import Budget, CallRequest, CallResult, RunInfo, RunStatus, Scope, Usage
 from refute.orchestration.providers.base import CallContext, Provider
 from refute.orchestration.providers.scripted import input_tokens
-from refute.orchestration.scheduler import Scheduler
+from refute.orchestration.scheduler import Scheduler, in_flight_limit
 from refute.orchestration.schemas import placeholder
 from refute.orchestration.script import WorkflowSource, resolve
 from refute.orchestration.settings import EngineSettings
@@ -95,10 +95,12 @@ class RunDriver:
         state_dir = state_dir_of(self.workspace)
         self.journal = None if dry_run else (journal or Journal(state_dir))
         self.ledger = BudgetLedger(Budget() if dry_run else run.budget, spent_tokens=spent_tokens, spent_usd=spent_usd)
+        batch = bool(settings.batch) and not dry_run  # a plan only counts; nothing waits on a batch
+        limit = in_flight_limit(settings, max_concurrency) if batch else (max_concurrency or settings.max_concurrency)
         self.scheduler = Scheduler(
             provider=provider, journal=self.journal, ledger=self.ledger, emit=self.emit, run_id=run.id,
-            workspace=str(self.workspace), max_concurrency=max_concurrency or settings.max_concurrency,
-            max_calls=settings.max_calls, call_timeout_s=settings.call_timeout_s, batch=settings.batch,
+            workspace=str(self.workspace), max_concurrency=limit, max_calls=settings.max_calls,
+            call_timeout_s=settings.call_timeout_s, batch=batch,
         )
         self.units_fn = units_fn or analysis_units(self.workspace, settings)
         self._state_dir = state_dir

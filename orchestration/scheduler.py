@@ -5,14 +5,22 @@ Per call, in this order:
 2. replay it from the journal if it finished before (zero tokens, `replayed: true`);
 3. join an identical call already in flight (same key: asked once, answered twice);
 4. prompt-cache warm-up: the first call with a given `context` goes alone; the others
-   with that context wait until it has finished, so they read the cache it wrote;
+   with that context wait until it has finished, so they read the cache it wrote (not in
+   batch mode, where that wait would be a whole batch);
 5. take a concurrency slot (AIMD limit: halved on rate-limit signals, +1 after a window
-   of consecutive successes, never above the configured maximum);
+   of consecutive successes, never above the configured maximum: 16 at most, or in batch
+   mode up to batch_max_requests, see `in_flight_limit`);
 6. reserve the worst case in the budget (BudgetExceeded if it does not fit);
-7. call the provider in its own thread with a per-call timeout; retry retryable faults
+7. call the provider in its own thread with a per-call timeout (batch mode: on the
+   caller's thread, with a deadline of at least 24 h, since a batch may take that long;
+   cancel still stops it at once); retry retryable faults
    (retry-after when given, else exponential backoff with jitter), a bounded number of
    times; SpendLimitReached is never retried and stops every later call;
-8. write the result to the journal, then settle the budget, then return it.
+8. write the result to the journal, then settle the budget, then return it. A failed
+   attempt that used tokens anyway (truncated, refused, invalid output: the provider
+   sets `exc.usage` / `exc.cost_usd`) settles its reservation with that spend; it is
+   reported in `call_failed` (`usage`, `cost_usd`) or, when a retry succeeds, added to
+   the `call_finished` numbers.
 Events describe each step (call_started, call_finished, call_failed, concurrency,
 progress) and go to the run's event stream.
 """
@@ -43,6 +51,48 @@ from refute.orchestration.providers.base import (
 from refute.orchestration.schemas import validate
 
 Emit = Callable[..., None]
+
+# The Message Batches API ends every batch within 24 hours: a call waiting on one gets that long.
+BATCH_CALL_TIMEOUT_S = 24 * 3600.0
+# Task threads beyond the in-flight limit, for script work between calls (batch mode).
+BATCH_EXTRA_TASK_THREADS = 64
+
+
+def in_flight_limit(settings: Any, max_concurrency: int | None = None) -> int:
+    """Calls in flight at most. Normally max_concurrency (never above 16). In batch mode a
+    call in flight only waits for its batch, so up to batch_max_requests (bounded by
+    max_calls) may wait at once: that is what fills a batch."""
+    limit = int(max_concurrency or settings.max_concurrency)
+    if getattr(settings, "batch", False):
+        limit = max(limit, min(int(settings.batch_max_requests), int(settings.max_calls)))
+    return max(1, limit)
+
+
+def task_threads(in_flight: int, batch: bool) -> int:
+    """Task threads for parallel()/pipeline(): 4 x the in-flight limit normally; in batch
+    mode one per waiting call plus a few (each thread reserves its stack, and the worker's
+    address space is limited)."""
+    return in_flight + BATCH_EXTRA_TASK_THREADS if batch else max(4 * in_flight, 8)
+
+
+class _Deadline(threading.Event):
+    """A call's cancel flag that also reads as set once its deadline has passed, so a
+    provider that polls `ctx.cancelled` (the batch collector does, every 0.2 s) stops at
+    the deadline without a timer thread per call."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.deadline = time.monotonic() + seconds
+
+    def expired(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def is_set(self) -> bool:
+        return super().is_set() or self.expired()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        remaining = max(self.deadline - time.monotonic(), 0.0)
+        return super().wait(remaining if timeout is None else min(timeout, remaining)) or self.is_set()
 
 
 def _scrub(text: str) -> str:
@@ -115,9 +165,24 @@ class FailedCall:
     key: str
     label: str | None
     error: str
+    tokens: int = 0  # what the failed call used anyway (charged to the budget)
+    cost_usd: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "label": self.label, "error": self.error}
+        return {"key": self.key, "label": self.label, "error": self.error, "tokens": self.tokens,
+                "cost_usd": self.cost_usd}
+
+
+@dataclass
+class _Spend:
+    """Tokens and dollars a call's failed attempts used."""
+
+    usage: Usage = field(default_factory=Usage)
+    usd: float = 0.0
+
+    def add(self, usage: Usage, usd: float) -> None:
+        self.usage = self.usage + usage
+        self.usd += usd
 
 
 @dataclass
@@ -157,7 +222,8 @@ class Scheduler:
         self.run_id = run_id
         self.workspace = workspace
         self.max_calls = max_calls
-        self.call_timeout_s = call_timeout_s
+        # Batch mode: a call may wait hours for its batch; cancel still stops it at once.
+        self.call_timeout_s = max(call_timeout_s, BATCH_CALL_TIMEOUT_S) if batch else call_timeout_s
         self.max_attempts = max(1, max_attempts)
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
@@ -180,6 +246,7 @@ class Scheduler:
         self.on_call_finished: Callable[[str], None] = lambda key: None  # provenance hook
         # Provider calls run on pooled threads (cheaper than a thread per call); the pool is
         # larger than the concurrency limit so calls abandoned after a timeout don't starve it.
+        # Batch mode calls the provider on the caller's thread instead (see _call_inline).
         self._pool = ThreadPoolExecutor(max_workers=2 * self.limiter.maximum + 4, thread_name_prefix="refute-call")
 
     # --- control -----------------------------------------------------------------------
@@ -282,7 +349,9 @@ class Scheduler:
     # prompt-cache warm-up ----------------------------------------------------------------
 
     def _warm_up_enter(self, request: CallRequest) -> str | None:
-        if not request.context:
+        # Batch mode skips the warm-up: waiting for one call's batch before the others are
+        # even queued would double a run's wall time (hours) to save some input tokens.
+        if not request.context or self.batch:
             return None
         context_id = str(hash((request.model, request.system, request.context)))
         with self._warm_cond:
@@ -314,6 +383,7 @@ class Scheduler:
         started = False
         reservation = None
         attempt = 0
+        wasted = _Spend()  # what failed attempts of this call actually cost
         try:
             while True:
                 attempt += 1
@@ -325,7 +395,7 @@ class Scheduler:
                             reservation = self.ledger.reserve(tokens, usd, label)
                         except AgentError as exc:
                             exc.key = key
-                            self._record_failure(key, label, str(exc))
+                            self._record_failure(key, label, str(exc), wasted)
                             raise
                     if not started:
                         started = True
@@ -341,29 +411,61 @@ class Scheduler:
                 else:
                     problem = self._check_output(request, result)
                     if problem:
+                        # The answer was paid for even though it is unusable.
+                        problem.usage = getattr(result, "usage", None)  # type: ignore[attr-defined]
+                        problem.cost_usd = getattr(result, "cost_usd", None) or None  # type: ignore[attr-defined]
                         break_out = problem
                 if break_out is None:
-                    return self._finish(key, request, result, reservation, latency)
+                    return self._finish(key, request, result, reservation, latency, wasted)
                 exc = break_out
+                if self._settle_failed_attempt(request, exc, reservation, wasted):
+                    reservation = None  # settled: a retry reserves its worst case afresh
                 if isinstance(exc, RunInterrupted):
                     raise exc
                 if isinstance(exc, SpendLimitReached):
                     self._spend_stopped = f"spend limit reached: {_scrub(str(exc))} (no further calls in this run)"
                     self.emit("log", message=self._spend_stopped)
-                    raise self._fail(key, label, self._spend_stopped, "spend_limit")
+                    raise self._fail(key, label, self._spend_stopped, "spend_limit", wasted)
                 if isinstance(exc, (RateLimited, Overloaded)):
                     self.limiter.on_rate_limit(epoch, type(exc).__name__)
                 retryable = isinstance(exc, ProviderError) and exc.retryable
                 if not retryable or attempt >= self.max_attempts:
                     suffix = f" (after {attempt} attempts)" if retryable else ""
                     raise self._fail(key, label, f"{type(exc).__name__}: {_scrub(str(exc))}{suffix}",
-                                     type(exc).__name__)
+                                     type(exc).__name__, wasted)
                 delay = self._backoff(attempt, getattr(exc, "retry_after", None))
                 if self.stop_event.wait(delay):
                     raise RunInterrupted(self.stop_reason)
         finally:
             if reservation is not None and not reservation.settled:
                 self.ledger.release(reservation)
+
+    def _settle_failed_attempt(self, request: CallRequest, exc: BaseException, reservation: Any,
+                               wasted: "_Spend") -> bool:
+        """Charge the budget for tokens a failed attempt really used (a truncated, refused or
+        invalid answer was still generated and billed). `exc.usage` / `exc.cost_usd` are set
+        by the provider (or above, for answers the scheduler rejects). True when the
+        reservation was settled."""
+        usage = getattr(exc, "usage", None)
+        if not isinstance(usage, Usage) or usage.total_tokens <= 0 or reservation is None:
+            return False
+        usd = getattr(exc, "cost_usd", None)
+        if not isinstance(usd, (int, float)) or isinstance(usd, bool):
+            try:
+                usd = pricing.cost(request.model, usage, batch=self.batch)
+            except Exception:  # unknown model: the reservation's USD is the honest upper bound
+                usd = reservation.usd
+        usd = float(usd)
+        within = self.ledger.settle(reservation, usage.total_tokens, usd)
+        reservation.settled = True
+        if not within:
+            self.emit("log", message=f"call {request.label or request.key()[:12]} used more than its reserved "
+                                     "worst case before it failed")
+        wasted.add(usage, usd)
+        with self._lock:
+            self.stats.usage = self.stats.usage + usage
+            self.stats.cost_usd += usd
+        return True
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None and retry_after >= 0:
@@ -372,7 +474,7 @@ class Scheduler:
         return ceiling / 2 + random.uniform(0, ceiling / 2)  # "equal jitter": spread, never zero
 
     def _call_with_timeout(self, request: CallRequest, epoch: int) -> CallResult | BaseException:
-        call_cancelled = threading.Event()
+        call_cancelled = _Deadline(self.call_timeout_s) if self.batch else threading.Event()
         if self.stop_reason == "cancel":
             call_cancelled.set()
         box: dict[str, Any] = {}
@@ -383,6 +485,8 @@ class Scheduler:
 
         ctx = CallContext(cancelled=call_cancelled, timeout_s=self.call_timeout_s, workspace=self.workspace,
                           on_rate_limit=on_rate_limit)
+        if isinstance(call_cancelled, _Deadline):
+            return self._call_inline(request, ctx, call_cancelled)
 
         def target() -> None:
             try:
@@ -411,6 +515,27 @@ class Scheduler:
             return box["error"]
         return box["result"]
 
+    def _call_inline(self, request: CallRequest, ctx: CallContext, flag: _Deadline) -> CallResult | BaseException:
+        """Batch mode: the calling thread waits on the provider itself. Up to
+        batch_max_requests calls may wait on a batch at once, and a second (pool) thread per
+        call would double the threads, each reserving its stack in the worker's limited
+        address space. Cancel and the deadline reach the provider through `ctx.cancelled`."""
+        with self._lock:
+            self._call_events.add(flag)
+        try:
+            result: CallResult | BaseException = self.provider.call(request, ctx)
+        except BaseException as exc:  # delivered like the pooled path's errors
+            result = exc
+        finally:
+            with self._lock:
+                self._call_events.discard(flag)
+        if isinstance(result, BaseException):  # an answer that did arrive is kept, cancel or not
+            if self.stop_reason == "cancel":
+                return RunInterrupted("cancel")
+            if flag.expired():
+                return CallTimeout(f"no answer within {self.call_timeout_s:g} s")
+        return result
+
     def _check_output(self, request: CallRequest, result: CallResult) -> BaseException | None:
         if not isinstance(result, CallResult):
             return ProviderError(f"provider returned {type(result).__name__}, not a CallResult")
@@ -433,7 +558,8 @@ class Scheduler:
                 return InvalidOutput("the answer does not match the schema: " + "; ".join(problems[:5]))
         return None
 
-    def _finish(self, key: str, request: CallRequest, result: CallResult, reservation: Any, latency: float) -> CallResult:
+    def _finish(self, key: str, request: CallRequest, result: CallResult, reservation: Any, latency: float,
+                wasted: "_Spend | None" = None) -> CallResult:
         if not result.model:
             result.model = request.model
         if not result.cost_usd and result.usage.total_tokens:
@@ -452,23 +578,33 @@ class Scheduler:
             self.stats.usage = self.stats.usage + result.usage
             self.stats.cost_usd += result.cost_usd
         self.last_activity = time.monotonic()
+        # The event's usage/cost is what this call cost in all: earlier failed attempts that
+        # used tokens (already counted in the ledger and stats) are added, and named.
+        extra: dict[str, Any] = {}
+        usage, cost = result.usage, result.cost_usd
+        if wasted is not None and wasted.usage.total_tokens:
+            usage, cost = usage + wasted.usage, cost + wasted.usd
+            extra = {"failed_attempts_usage": wasted.usage.to_dict(), "failed_attempts_cost_usd": wasted.usd}
         self.emit("call_finished", key=key, label=request.label, model=result.model, provider=result.provider,
-                  usage=result.usage.to_dict(), cost_usd=result.cost_usd, latency_s=round(result.latency_s, 4),
-                  replayed=False, outcome="ok")
+                  usage=usage.to_dict(), cost_usd=cost, latency_s=round(result.latency_s, 4),
+                  replayed=False, outcome="ok", **extra)
         self.on_call_finished(key)
         self._progress()
         return result
 
-    def _fail(self, key: str, label: str | None, message: str, kind: str) -> AgentError:
-        self._record_failure(key, label, message)
+    def _fail(self, key: str, label: str | None, message: str, kind: str, wasted: "_Spend | None" = None) -> AgentError:
+        self._record_failure(key, label, message, wasted)
         return AgentError(f"agent call {label or key[:12]} failed: {message}", key=key, label=label, kind=kind)
 
-    def _record_failure(self, key: str, label: str | None, message: str) -> None:
+    def _record_failure(self, key: str, label: str | None, message: str, wasted: "_Spend | None" = None) -> None:
+        spent = wasted or _Spend()
         with self._lock:
             self.stats.calls_failed += 1
-            self.failures.append(FailedCall(key, label, message))
+            self.failures.append(FailedCall(key, label, message, spent.usage.total_tokens, round(spent.usd, 6)))
         self.last_activity = time.monotonic()
-        self.emit("call_failed", key=key, label=label, error=message)
+        # usage/cost_usd: tokens the failed call really used (billed, and charged to the budget).
+        self.emit("call_failed", key=key, label=label, error=message, usage=spent.usage.to_dict(),
+                  cost_usd=round(spent.usd, 8))
         self._progress(force=True)
 
     def _progress(self, force: bool = False) -> None:

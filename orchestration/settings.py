@@ -19,11 +19,11 @@ MAX_CALLS_PER_RUN = 1000
 @dataclass
 class EngineSettings:
     provider: str = "anthropic"  # "anthropic" | "scripted"
-    # Models per role; cheap where quality allows (refuters read and judge, editors write).
-    model_default: str = "claude-sonnet-4-5"
-    model_finder: str = "claude-sonnet-4-5"
+    # Models per role; cheap where quality allows (refuters read and judge one claim).
+    model_default: str = "claude-sonnet-5-5"
+    model_finder: str = "claude-sonnet-5-5"
     model_refuter: str = "claude-haiku-4-5"
-    model_editor: str = "claude-sonnet-4-5"
+    model_editor: str = "claude-sonnet-5-5"
     max_concurrency: int = MAX_CONCURRENCY
     max_calls: int = MAX_CALLS_PER_RUN
     call_timeout_s: float = 120.0
@@ -38,6 +38,9 @@ class EngineSettings:
     anthropic_region: str | None = None  # cloud region (bedrock/vertex)
     inference_geo: str | None = None  # regional inference, e.g. "us"
     batch: bool = False  # Message Batches at half price for runs that can wait
+    batch_window_s: float = 2.0  # gather calls this long before submitting a batch
+    batch_poll_s: float = 30.0  # how often a pending batch is polled
+    batch_max_requests: int = 1000
     # Scripted provider: "path/to/fixture.json" or "package.module:function"
     scripted_fixture: str | None = None
     scripted_latency_s: float = 0.0

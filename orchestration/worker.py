@@ -69,6 +69,20 @@ def _set_limits(memory_mb: int, cpu_s: int) -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, hard))
 
 
+THREAD_STACK_MB = 4
+
+
+def batch_stack_mb(settings: Any, max_concurrency: int | None = None) -> int:
+    """Extra address space for a batch run: up to batch_max_requests calls wait at once,
+    each on its own task thread, and every thread reserves its stack. Without this, a
+    full batch would fail with "can't start new thread" long before it fills."""
+    if not getattr(settings, "batch", False):
+        return 0
+    from refute.orchestration.scheduler import in_flight_limit, task_threads
+
+    return THREAD_STACK_MB * task_threads(in_flight_limit(settings, max_concurrency), True)
+
+
 PAUSE_GRACE_S = 12.0  # the Engine kills a pausing worker a little later than this
 
 
@@ -104,14 +118,17 @@ def main() -> int:
     if not job:
         print("worker: no job on stdin", file=sys.stderr)
         return 2
-    _set_limits(int(job.get("memory_mb", DEFAULT_MEMORY_MB)), int(job.get("cpu_s", DEFAULT_CPU_S)))
-    threading.stack_size(4 * 1024 * 1024)  # small stacks: many task threads fit the address-space limit
+    from refute.orchestration.settings import EngineSettings
+
+    settings = EngineSettings(**job["settings"])  # every field, batch_* included, as the Engine had it
+    memory_mb = int(job.get("memory_mb", DEFAULT_MEMORY_MB))
+    if job.get("mode") == "run":
+        memory_mb += batch_stack_mb(settings, job.get("max_concurrency"))
+    _set_limits(memory_mb, int(job.get("cpu_s", DEFAULT_CPU_S)))
+    threading.stack_size(THREAD_STACK_MB * 1024 * 1024)  # small stacks: many task threads fit the limit
 
     from refute.orchestration.model import RunInfo, Scope
     from refute.orchestration.script import WorkflowSource
-    from refute.orchestration.settings import EngineSettings
-
-    settings = EngineSettings(**job["settings"])
     workspace = Path(job["workspace"])
     src = job["source"]
     source = WorkflowSource(src["name"], src["source"], src["origin"], src.get("path"), src.get("meta") or {})

@@ -89,8 +89,8 @@ if [ -f "$EXT_DIR/package.json" ]; then
     touch "$EXT_STAMP"
   fi
   VSIX=$EXT_DIR/refute.vsix
-  newest_source=$(find "$EXT_DIR/src" "$EXT_DIR/package.json" "$EXT_DIR/README.md" \
-    "$EXT_DIR/esbuild.mjs" -newer "$VSIX" 2>/dev/null | head -1 || true)
+  newest_source=$(find "$EXT_DIR/src" "$EXT_DIR/package.json" "$EXT_DIR/package-lock.json" "$EXT_DIR/README.md" \
+    "$EXT_DIR/esbuild.mjs" "$EXT_DIR/tsconfig.json" "$EXT_DIR/.vscodeignore" -newer "$VSIX" 2>/dev/null | head -1 || true)
   if [ ! -f "$VSIX" ] || [ -n "$newest_source" ]; then
     log "building $VSIX"
     mkdir -p "$TOOLS"

@@ -329,6 +329,9 @@ class AnthropicProvider:
         self._lock = threading.Lock()
         self._batches: Any = None
         self.redactions = 0  # secret-looking strings removed from everything sent, this session
+        if settings.batch:  # a bad batch setting fails the run at start, not its first call
+            for name in ("batch_window_s", "batch_poll_s", "batch_max_requests"):
+                self._batch_option(name)
 
     # configuration ------------------------------------------------------------------------
     def client(self) -> Any:
@@ -353,23 +356,23 @@ class AnthropicProvider:
                 self._batches = BatchCollector(
                     self._client,
                     state,
-                    window_s=float(self._batch_option("batch_window_s", 2.0)),
-                    poll_s=float(self._batch_option("batch_poll_s", 30.0)),
-                    max_requests=int(self._batch_option("batch_max_requests", 1000)),
+                    window_s=self._batch_option("batch_window_s"),
+                    poll_s=self._batch_option("batch_poll_s"),
+                    max_requests=int(self._batch_option("batch_max_requests")),
                 )
             return self._batches
 
-    def _batch_option(self, name: str, default: float) -> float:
-        """A batch tuning value: the setting if EngineSettings has it, else REFUTE_<NAME>
-        from the environment (which also reaches run worker processes), else the default."""
-        value = getattr(self.settings, name, None)
-        if value is None:
-            raw = os.environ.get("REFUTE_" + name.upper())
-            try:
-                value = float(raw) if raw else None
-            except ValueError:
-                raise NotConfigured(f"REFUTE_{name.upper()}={raw!r} is not a number") from None
-        return default if value is None else float(value)
+    def _batch_option(self, name: str) -> float:
+        """A batch tuning value from the settings (REFUTE_BATCH_* on the command line, the
+        editor's refute.batch* settings); the worker process gets the same settings."""
+        value = getattr(self.settings, name)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not number > 0:  # also refuses NaN
+            raise NotConfigured(f"setting {name} must be a positive number, not {value!r}")
+        return number
 
     # the call ---------------------------------------------------------------------------------
     def call(self, request: CallRequest, ctx: CallContext) -> CallResult:

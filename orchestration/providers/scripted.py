@@ -8,7 +8,8 @@ that label wherever its results appear. Two sources of answers:
   "model": regex, "reply": text or JSON object, "usage": {...}, "latency_s": 0.1,
   "error": "rate_limit" | "overloaded" | "timeout" | "invalid" | "spend_limit" |
   "refused" | "truncated", "times": N (the error applies to the first N matches only),
-  "retry_after": seconds}. The first rule whose patterns all match answers.
+  "retry_after": seconds}. The first rule whose patterns all match answers. An error
+  rule's "usage" is attached to the fault (`exc.usage`): tokens spent on a failed call.
 - a function, "package.module:function" or "path/to/file.py:function" (relative to the
   workspace): called with the CallRequest as a dict; returns text or a JSON-ready object,
   or raises a ProviderError subclass to simulate a fault.
@@ -24,12 +25,13 @@ import importlib
 import importlib.util
 import json
 import re
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Callable
 
 from refute.orchestration import pricing
-from refute.orchestration.model import CallRequest, CallResult, Usage
+from refute.orchestration.model import CallRequest, CallResult, Usage, stable_hash
 from refute.orchestration.providers.base import (
     CallContext,
     CallTimeout,
@@ -125,11 +127,21 @@ class ScriptedProvider:
                 path = Path(target)
                 if not path.is_absolute():
                     path = self.workspace / path
-                spec = importlib.util.spec_from_file_location(f"refute_scripted_{path.stem}", path)
+                # Unique per file, so two fixtures named answers.py don't replace each other.
+                stem = re.sub(r"\W", "_", path.stem)
+                name = f"refute_scripted_{stem}_{stable_hash(str(path.resolve()))[:10]}"
+                spec = importlib.util.spec_from_file_location(name, path)
                 if spec is None or spec.loader is None:
                     raise ImportError(f"cannot load {path}")
                 module = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(module)
+                # Registered before it runs, as `import` does: dataclasses (with string
+                # annotations), pickle and typing look the module up in sys.modules.
+                sys.modules[name] = module
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    sys.modules.pop(name, None)
+                    raise
             else:
                 module = importlib.import_module(target)
         except (ImportError, OSError, SyntaxError) as exc:
@@ -181,7 +193,11 @@ class ScriptedProvider:
                 uses = self._uses[index] = self._uses.get(index, 0) + 1
             times = rule.get("times")
             if times is None or uses <= int(times):
-                raise _ERRORS[error](f"scripted {error} (rule {index})", retry_after=rule.get("retry_after"))
+                fault = _ERRORS[error](f"scripted {error} (rule {index})", retry_after=rule.get("retry_after"))
+                if rule.get("usage"):  # tokens the failed call used anyway (the budget charges them)
+                    fault.usage = Usage.from_dict(rule["usage"])  # type: ignore[attr-defined]
+                    fault.cost_usd = None  # type: ignore[attr-defined]
+                raise fault
             if "reply" not in rule:
                 rule, index = self._match(request, start=index + 1)
         return self._result(request, rule.get("reply", ""), rule.get("usage"), latency)

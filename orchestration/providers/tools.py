@@ -10,6 +10,7 @@ crashes the call.
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import os
 import re
 from dataclasses import dataclass
@@ -177,7 +178,7 @@ def _list_symbols(root: Path, args: dict[str, Any]) -> str:
     rel = args.get("path")
     path = resolve_path(root, rel)
     try:
-        from refute.analysis import symbols as symbols_module  # written by the analysis layer
+        symbols_module = importlib.import_module("refute.analysis.symbols")
     except ImportError:
         raise ToolError("list_symbols is not available in this build (refute.analysis.symbols is missing)") from None
     lister = getattr(symbols_module, "list_symbols", None)

@@ -46,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
     # errors the server raises on purpose (the client already gets their message).
     logging.getLogger("pygls.protocol.json_rpc").addFilter(_drop_expected_errors)
 
+    # The engine's threads (reading run workers, writing the audit log) share the GIL
+    # with the event loop; a shorter switch interval lets a waiting request in sooner.
+    sys.setswitchinterval(0.001)
+
     from refute.server.lsp.server import create_server
 
     server = create_server()

@@ -35,6 +35,8 @@ def register(subparsers) -> None:
                         help="workflow argument (VALUE parsed as JSON when it can be; repeatable)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--top", type=int, default=10, help="how many of the largest units to list")
+    parser.add_argument("--list-units", action="store_true",
+                        help="with --json: also list every unit (id, path, lines, symbol, tokens; no text)")
     parser.set_defaults(func=handle)
 
 
@@ -170,6 +172,12 @@ def handle(args: argparse.Namespace) -> int:
         plan = plan_workspace(root, paths=paths, selection=selection, max_unit_tokens=max_tokens,
                               extra_ignores=excludes, use_cache=not args.no_cache)
         summary = summarize(plan, args.top)
+        if args.list_units:
+            summary["unit_list"] = [
+                {"id": u.id, "path": u.path, "language": u.language, "start_line": u.start_line,
+                 "end_line": u.end_line, "symbol": u.symbol, "tokens": u.tokens, "content_hash": u.content_hash}
+                for u in plan.units
+            ]
         if args.workflow:
             summary["workflow"] = _workflow_estimate(root, args.workflow, paths, selection, workflow_args)
     except (UsageError, ValueError, FileNotFoundError, NotADirectoryError) as exc:

@@ -30,6 +30,9 @@ def register(subparsers) -> None:
                         help="workflow argument (V is parsed as JSON when it can be: --arg refuters=3)")
     parser.add_argument("--budget-tokens", type=int, help="hard token budget (worst cases are reserved)")
     parser.add_argument("--budget-usd", type=float, help="hard budget in US dollars")
+    parser.add_argument("--batch", action="store_true",
+                        help="send calls through the Message Batches API: half price, results within hours "
+                             "(at most 24 h); for runs that can wait")
     add_common(parser)
     parser.set_defaults(func=handle)
 
@@ -76,6 +79,8 @@ def make_engine(args: argparse.Namespace):
         changes["budget_tokens"] = args.budget_tokens
     if getattr(args, "budget_usd", None) is not None:
         changes["budget_usd"] = args.budget_usd
+    if getattr(args, "batch", False):  # only `refute run` has the flag; REFUTE_BATCH=1 works too
+        changes["batch"] = True
     if changes:
         settings, _ = settings.updated(changes)
     return Engine(Path(args.workspace), settings)

@@ -33,7 +33,10 @@ def handle(args: argparse.Namespace) -> int:
         return 0
     print(f"{'RUN':<24} {'WORKFLOW':<14} {'STATUS':<24} {'CALLS':>6} {'FAILED':>6} {'TOKENS':>10} {'USD':>9}  STARTED")
     for r in runs:
+        status = r.status
+        if status in ("running", "queued") and not store.is_driven(r.id):
+            status = "interrupted"  # its process died; `refute resume` continues it
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)) if r.created_at else "-"
-        print(f"{r.id:<24} {r.workflow[:14]:<14} {r.status:<24} {r.calls_done:>6} {r.calls_failed:>6} "
+        print(f"{r.id:<24} {r.workflow[:14]:<14} {status:<24} {r.calls_done:>6} {r.calls_failed:>6} "
               f"{r.usage.total_tokens:>10,} {r.cost_usd:>9.4f}  {started} {r.provider}")
     return 0

@@ -37,7 +37,10 @@ def handle(args: argparse.Namespace) -> int:
     driven = store.is_driven(info.id)
     print(f"run       {info.id}")
     print(f"workflow  {info.workflow} (script {info.script_hash[:12]})")
-    print(f"status    {info.status}{' (driven by a live process)' if driven else ''}")
+    note = " (driven by a live process)" if driven else (
+        " (no live process drives it: it was interrupted; `refute resume` continues it)"
+        if info.status in ("running", "queued") else "")
+    print(f"status    {info.status}{note}")
     print(f"provider  {info.provider}    started by {info.started_by}")
     print(f"scope     {', '.join(info.scope.paths) or '(whole workspace)'}")
     print(f"args      {json.dumps(info.args, default=str)}")

@@ -13,6 +13,8 @@ would show each finding twice (Neovim and VS Code keep separate collections).
 from __future__ import annotations
 
 import asyncio
+import collections
+import time
 from typing import TYPE_CHECKING, Callable
 
 from lsprotocol import types
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 SOURCE = "refute"
 SCRIPT_SOURCE = "refute-workflow"
 DEBOUNCE_S = 0.15
+PUBLISH_BUDGET_S = 0.002  # of publishing per loop turn before requests get a turn
 
 SEVERITY = {
     "error": types.DiagnosticSeverity.Error,
@@ -114,6 +117,9 @@ class Publisher:
         self.server = server
         self.pull = pull
         self._pending: dict[str, asyncio.TimerHandle] = {}
+        self._due: collections.deque[str] = collections.deque()
+        self._due_set: set[str] = set()
+        self._pumping = False
         self._published: set[str] = set()  # paths with a non-empty push, to clear later
         self._refresh_pending: asyncio.TimerHandle | None = None
         # workflow-script problems by path: [(line, col, message)]
@@ -135,20 +141,45 @@ class Publisher:
         return out
 
     def schedule(self, path: str, delay: float = DEBOUNCE_S) -> None:
-        if path in self._pending:
+        if path in self._pending or path in self._due_set:
             return
         loop = asyncio.get_running_loop()
-        self._pending[path] = loop.call_later(delay, self._flush, path)
+        self._pending[path] = loop.call_later(delay, self._make_due, path)
+
+    def _make_due(self, path: str) -> None:
+        """A file's debounce expired: queue it for the pump, which publishes a few files
+        per loop turn (a run touching 300 files must not block a hover for all 300)."""
+        self._pending.pop(path, None)
+        if path in self._due_set:
+            return
+        self._due.append(path)
+        self._due_set.add(path)
+        if not self._pumping:
+            self._pumping = True
+            asyncio.get_running_loop().call_soon(self._pump)
+
+    def _pump(self) -> None:
+        deadline = time.perf_counter() + PUBLISH_BUDGET_S
+        while self._due:
+            path = self._due.popleft()
+            self._due_set.discard(path)
+            self._flush(path)
+            if time.perf_counter() > deadline and self._due:
+                asyncio.get_running_loop().call_soon(self._pump)
+                return
+        self._pumping = False
 
     def now(self, path: str) -> None:
         """Publish at once (a dismissal must disappear without waiting)."""
         handle = self._pending.pop(path, None)
         if handle:
             handle.cancel()
-        self._flush(path, from_timer=False)
+        if path in self._due_set:
+            self._due_set.discard(path)
+            self._due.remove(path)
+        self._flush(path)
 
-    def _flush(self, path: str, from_timer: bool = True) -> None:
-        self._pending.pop(path, None)
+    def _flush(self, path: str) -> None:
         try:
             if self.pull:
                 self._request_refresh()
@@ -183,3 +214,5 @@ class Publisher:
         for handle in self._pending.values():
             handle.cancel()
         self._pending.clear()
+        self._due.clear()
+        self._due_set.clear()

@@ -100,6 +100,9 @@ class FindingIndex:
     def visible(self, path: str) -> list[Tracked]:
         return [t for t in self.in_file(path) if not t.stale]
 
+    def all(self) -> list[Tracked]:
+        return [t for by_fp in self._by_path.values() for t in by_fp.values()]
+
     def paths(self) -> list[str]:
         return list(self._by_path)
 

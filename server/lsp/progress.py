@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 RUN_UPDATE = "refute/runUpdate"
 REPORT_INTERVAL_S = 0.1
+TITLE_WAIT_S = 0.5
 FINISHED = {"cancelled", "failed", "completed", "completed with failures"}
 _token_counter = itertools.count(1)
 
@@ -42,7 +43,7 @@ class RunState:
     error: str | None = None
     provider: str = ""
     token: str | None = None
-    progress: str = "none"  # none | creating | begun | ended | unsupported
+    progress: str = "none"  # none | creating | created | begun | ended | unsupported
     last_report: float = 0.0
     report_handle: asyncio.TimerHandle | None = None
     percentage: int = 0
@@ -118,6 +119,8 @@ class RunTracker:
             state.workflow = workflow
         if planned_calls:
             state.planned_calls = planned_calls
+        if state.workflow and state.progress == "created":
+            self._begin(state)
         return state
 
     async def _fill_workflow(self, state: RunState) -> None:
@@ -129,7 +132,9 @@ class RunTracker:
             state.workflow = state.workflow or info.workflow
             state.provider = state.provider or info.provider
         except Exception:
-            pass  # the title falls back to the run id
+            return  # the title falls back to the run id
+        if state.progress == "created":
+            self._begin(state)
 
     # --- events ---------------------------------------------------------------------
 
@@ -192,7 +197,13 @@ class RunTracker:
             if future.cancelled() or future.exception() is not None:
                 state.progress = "unsupported"
                 return
-            self._begin(state)
+            state.progress = "created"
+            if state.workflow or state.finished:
+                self._begin(state)
+            else:
+                # The run's first events can beat the command that names its workflow:
+                # give the title a moment to be known, then begin regardless.
+                asyncio.get_running_loop().call_later(TITLE_WAIT_S, self._begin, state)
 
         try:
             fut = asyncio.ensure_future(
@@ -203,6 +214,8 @@ class RunTracker:
             state.progress = "unsupported"
 
     def _begin(self, state: RunState) -> None:
+        if state.progress != "created":
+            return
         self.server.work_done_progress.begin(
             state.token,
             types.WorkDoneProgressBegin(
@@ -253,7 +266,9 @@ class RunTracker:
             state.report_handle.cancel()
             state.report_handle = None
         state.in_flight = 0
-        if state.progress == "begun":
+        if state.progress == "created":
+            self._begin(state)  # begin, then end at once: a progress is never left open
+        elif state.progress == "begun":
             self._end(state)
         state.done.set()
         if state.status in ("failed", "completed with failures"):

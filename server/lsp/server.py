@@ -12,9 +12,12 @@ Engine events arrive on engine threads and are handed to the loop with
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import functools
 import logging
+import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -37,6 +40,11 @@ from .positions import normalise_encoding
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+EVENT_BUDGET_S = 0.002  # of engine events handled per loop turn before requests get a turn
+_IGNORED_EVENTS = {"log", "concurrency", "finding_dropped"}  # nothing in the editor shows them live
+
+_HIDDEN_STATES = {"dismissed", "fixed"}
+
 SERVER_NAME = "refute"
 SERVER_VERSION = "0.1.0"
 
@@ -44,6 +52,25 @@ SERVER_VERSION = "0.1.0"
 class EngineUnavailable(JsonRpcException):
     CODE = -32002  # ServerNotInitialized: the client may retry once the engine is up
     MESSAGE = "refute engine is not available"
+
+
+class RequestFailed(JsonRpcException):
+    CODE = -32803  # LSP ErrorCodes.RequestFailed: well-formed, but the engine refused
+    MESSAGE = "refute request failed"
+
+
+def _domain_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [KeyError, ValueError, LookupError, PermissionError, FileNotFoundError]
+    try:
+        from refute.orchestration.engine import EngineError, RunLocked
+
+        errors += [EngineError, RunLocked]
+    except ImportError:
+        pass
+    from refute.orchestration.providers.base import ProviderError
+
+    errors.append(ProviderError)
+    return tuple(errors)
 
 
 EngineFactory = Callable[[Path, EngineSettings], Any]
@@ -73,6 +100,9 @@ class RefuteLanguageServer(LanguageServer):
         self.encoding = "utf-16"
         self.pending_warnings: list[str] = []
         self._unsubscribe: Callable[[], None] | None = None
+        self._events: collections.deque[dict] = collections.deque()
+        self._events_lock = threading.Lock()
+        self._drain_scheduled = False
         # Filled by feature modules at registration (progress, edits index, ...).
         self.runs: Any = None
         self.edits_by_path: dict[str, set[str]] = {}  # path -> run ids with proposed edits
@@ -127,8 +157,10 @@ class RefuteLanguageServer(LanguageServer):
             return await self.call(getattr(engine, method), *args, **kwargs)
         except JsonRpcException:
             raise
-        except (KeyError, ValueError, LookupError, FileNotFoundError, PermissionError) as exc:
-            raise JsonRpcException(message=f"refute: {method}: {_message(exc)}", code=-32602) from exc
+        except _domain_errors() as exc:
+            # The engine said no (unknown run, workflow, fingerprint; locked run; provider
+            # not configured): LSP's RequestFailed with the engine's own words.
+            raise RequestFailed(f"refute: {method}: {_message(exc)}") from exc
         except Exception as exc:
             log.error("engine.%s failed:\n%s", method, traceback.format_exc())
             raise JsonRpcInternalError(message=f"refute: {method} failed: {_message(exc)}") from exc
@@ -149,6 +181,18 @@ class RefuteLanguageServer(LanguageServer):
             self.engine_ready.set()
         if self.engine is not None:
             await self.load_findings()
+            await self.load_proposed_edits()
+
+    async def load_proposed_edits(self) -> None:
+        """Proposed edits of earlier runs, so the file's source action offers them."""
+        try:
+            edits = await self.engine_call("edits")
+        except Exception as exc:
+            self.log_warning(f"refute: could not load proposed edits: {_message(exc)}")
+            return
+        for edit in edits:
+            if edit.state == "proposed":
+                self.edits_by_path.setdefault(edit.path, set()).add(edit.run_id)
 
     async def restart_engine(self) -> None:
         """New settings take effect on a new engine; only done when no run is active."""
@@ -163,6 +207,13 @@ class RefuteLanguageServer(LanguageServer):
         await self.start_engine()
 
     async def load_findings(self, path: str | None = None) -> None:
+        """Merge the engine's stored findings (of one file, or all) into the index.
+
+        The store is read off the loop while run events keep arriving, so the answer can
+        be older than the index: anything that changed in the index since the read
+        started (a live event) wins, and only findings untouched since then are dropped
+        when the store no longer has them (dismissed from the CLI, say)."""
+        before = {t.finding.fingerprint: t for t in (self.findings.in_file(path) if path else self.findings.all())}
         try:
             found: list[Finding] = await self.engine_call("findings", path=path) if path else await self.engine_call("findings")
         except Exception as exc:
@@ -170,38 +221,67 @@ class RefuteLanguageServer(LanguageServer):
             return
         touched: set[str] = set()
         wanted = {f.fingerprint for f in found}
-        if path is not None:
-            # Findings of that file that the store no longer has (dismissed elsewhere) go.
-            for tracked in self.findings.in_file(path):
-                if tracked.finding.fingerprint not in wanted:
-                    self.findings.remove(tracked.finding.fingerprint)
-                    touched.add(path)
+        for fingerprint, tracked in before.items():
+            if fingerprint not in wanted and self.findings.get(fingerprint) is tracked:
+                self.findings.remove(fingerprint)
+                touched.add(tracked.finding.path)
         for finding in found:
-            existing = self.findings.get(finding.fingerprint)
-            if existing is not None and existing.finding.run_id != finding.run_id and path is not None:
-                continue  # a live run's newer copy wins over the stored one
+            current = self.findings.get(finding.fingerprint)
+            if current is not None and current is not before.get(finding.fingerprint):
+                continue  # a live event replaced it while the store was being read
             self.add_finding(finding, publish=False)
             touched.add(finding.path)
         for p in touched:
             self.publisher.schedule(p, delay=0)
 
     def add_finding(self, finding: Finding, publish: bool = True) -> None:
+        if finding.review_state in _HIDDEN_STATES:
+            # A run that finds a dismissed finding again reports it as dismissed: keep it hidden.
+            if self.findings.remove(finding.fingerprint) is not None and publish:
+                self.publisher.schedule(finding.path)
+            return
         opened = self.documents.open_text(finding.path)
-        self.findings.add(finding, opened[0] if opened else None)
+        tracked = self.findings.add(finding, opened[0] if opened else None)
+        if opened is None and finding.review_state == "stale":
+            tracked.span = None  # the engine found its quote gone from the file on disk
         if publish:
             self.publisher.schedule(finding.path)
 
     # --- events from engine threads -------------------------------------------------
 
     def post_event(self, event: dict) -> None:
-        """Engine subscriber: called on an engine thread, hands the event to the loop."""
+        """Engine subscriber: called on an engine thread, hands the event to the loop.
+
+        Events are queued and drained in batches with a time budget per loop turn, so a
+        run streaming thousands of events cannot starve a hover waiting behind them."""
         loop = self.loop
         if loop is None or loop.is_closed():
             return
+        if event.get("type") in _IGNORED_EVENTS:
+            return
+        with self._events_lock:
+            self._events.append(event)
+            if self._drain_scheduled:
+                return
+            self._drain_scheduled = True
         try:
-            loop.call_soon_threadsafe(self.dispatch_event, event)
+            loop.call_soon_threadsafe(self._drain_events)
         except RuntimeError:  # loop closed while shutting down
             pass
+
+    def _drain_events(self) -> None:
+        deadline = time.perf_counter() + EVENT_BUDGET_S
+        while True:
+            with self._events_lock:
+                if not self._events:
+                    self._drain_scheduled = False
+                    return
+                event = self._events.popleft()
+            self.dispatch_event(event)
+            if time.perf_counter() > deadline:
+                # Let I/O (the client's next request) in before the rest.
+                asyncio.get_running_loop().call_soon(self._drain_events)
+                return
 
     def dispatch_event(self, event: dict) -> None:
         try:

@@ -9,6 +9,9 @@
 //   node e2e/run.mjs --code-server DIR --vsix FILE --workspace DIR --port N
 //        --screenshot FILE --expect-problem TEXT --fix-line N --fixed-text TEXT
 //        [--ask-question TEXT --ask-expect TEXT] [--chromium /usr/bin/chromium] [--timeout-s 240]
+//   node e2e/run.mjs --scenario missing-server --code-server DIR --vsix FILE --workspace DIR
+//        --port N --screenshot FILE     (refute.server.command points nowhere: the error
+//        message and its "Open Settings" button)
 //
 // Prints one JSON line {"ok": true, "steps": [...]} (or ok false with the error) and
 // exits 0 only when every check passed.
@@ -24,7 +27,11 @@ function parseArgs(argv) {
     if (!argv[i].startsWith("--")) throw new Error(`unexpected argument ${argv[i]}`);
     out[argv[i].slice(2)] = argv[i + 1];
   }
-  for (const key of ["code-server", "vsix", "workspace", "port", "screenshot", "expect-problem", "fix-line", "fixed-text"]) {
+  out.scenario ??= "audit";
+  const required = ["code-server", "vsix", "workspace", "port", "screenshot"];
+  if (out.scenario === "audit") required.push("expect-problem", "fix-line", "fixed-text");
+  else if (out.scenario !== "missing-server") throw new Error(`unknown --scenario ${out.scenario}`);
+  for (const key of required) {
     if (!out[key]) throw new Error(`missing --${key}`);
   }
   return out;
@@ -100,7 +107,25 @@ async function main() {
   // The explorer shows the workspace once the remote file system is ready.
   await page.locator(".explorer-folders-view .monaco-list-row").first().waitFor({ timeout: budget(60_000) });
   step("workbench loaded");
+  if (args.scenario === "missing-server") return missingServer();
+  return audit();
+}
 
+/** The server command points nowhere: the person is told so and can open the settings. */
+async function missingServer() {
+  const toast = page.locator(".notification-toast", { hasText: "is not an executable file or on PATH" }).first();
+  await toast.waitFor({ timeout: budget(60_000) });
+  step(`error shown: ${(await toast.locator(".notification-list-item-message").innerText()).trim()}`);
+  await toast.locator(".monaco-button", { hasText: "Open Settings" }).click();
+  // The settings editor opens filtered to refute.server (rendered "Refute › Server: Command").
+  await page.locator(".settings-editor .setting-item-contents", { hasText: "Server: Command" }).first()
+    .waitFor({ timeout: budget(20_000) });
+  step("Open Settings shows the refute.server settings");
+  await page.screenshot({ path: args.screenshot, fullPage: true });
+  step(`screenshot ${args.screenshot}`);
+}
+
+async function audit() {
   // 4. Open the file, so the quick fix can be applied in its editor.
   await palette("app.py");
   await page.locator(".quick-input-list .monaco-list-row", { hasText: "app.py" }).first().waitFor({ timeout: budget(20_000) });

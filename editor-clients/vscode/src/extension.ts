@@ -229,7 +229,8 @@ async function startRun(args: RunArgs): Promise<string | undefined> {
     return undefined;
   }
   if (!result?.runId) throw new Error(`refute.run returned no run id: ${JSON.stringify(result)}`);
-  onRunUpdate({ runId: result.runId, workflow: args.workflow, status: "queued" });
+  // The server's run updates can overtake this answer; never overwrite them.
+  if (!tracker.get(result.runId)) onRunUpdate({ runId: result.runId, workflow: args.workflow, status: "queued" });
   return result.runId;
 }
 

@@ -262,6 +262,36 @@ local ok, err = xpcall(function()
       end
     end
     step(string.format('still cancelled 3.5 s later with %d calls done', calls_at_cancel))
+  elseif scenario == 'migrate' then
+    vim.cmd('RefuteMigrate add type hints to clamp')
+    local run_id
+    wait_for(10000, 'the migration to start', function()
+      run_id = newest_run()
+      return run_id ~= nil
+    end)
+    wait_for(60000, 'the migration to complete', function()
+      return last_status(run_id) == 'completed'
+    end)
+    local util = root .. '/lib/util.py'
+    local before = table.concat(vim.fn.readfile(util), '\n')
+    assert(not before:find('-> float', 1, true), 'the migration wrote the file before it was applied')
+    step('migration completed; lib/util.py untouched until applied')
+    vim.cmd('RefuteApply ' .. run_id)
+    local ubuf
+    wait_for(15000, 'the proposed edit in lib/util.py', function()
+      ubuf = vim.fn.bufnr(util)
+      return ubuf > 0
+        and vim.api.nvim_buf_get_lines(ubuf, 0, 1, false)[1] == 'def clamp(value: float, low: float, high: float) -> float:'
+    end)
+    wait_for(5000, 'the apply result', function()
+      for _, n in ipairs(notifications) do
+        if n:find('applied 1 edit', 1, true) then
+          return true
+        end
+      end
+      return false
+    end)
+    step('applied through workspace/applyEdit: ' .. vim.api.nvim_buf_get_lines(ubuf, 0, 1, false)[1])
   elseif scenario == 'ask' then
     vim.cmd('RefuteAsk what does average do?')
     wait_for(60000, 'the ask report buffer', function()

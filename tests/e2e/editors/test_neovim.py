@@ -99,3 +99,9 @@ def test_help_has_tags_for_every_command_and_link(isolated_env: dict[str, str], 
     text = (doc / "refute.txt").read_text()
     links = set(re.findall(r"\|(refute[\w.()-]*|:Refute\w+)\|", text))
     assert links and links <= tags, f"links to missing tags: {sorted(links - tags)}"
+
+
+def test_migrate_proposes_and_apply_writes_through_the_editor(workspace: Path, isolated_env: dict[str, str],
+                                                            tmp_path: Path) -> None:
+    steps = run_scenario("migrate", workspace, isolated_env, tmp_path, scripted_settings())
+    assert "applied through workspace/applyEdit" in steps

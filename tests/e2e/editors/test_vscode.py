@@ -51,8 +51,10 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def test_audit_problems_and_quick_fix(workspace: Path, isolated_env: dict[str, str]) -> None:
-    assert (CODE_SERVER / f".installed-4.100.3").exists(), f"code-server is not installed: {SETUP_HINT}"
+def run_e2e(workspace: Path, env: dict[str, str], settings: dict[str, object], screenshot: Path,
+            *extra: str) -> dict[str, object]:
+    """Runs e2e/run.mjs against a fresh code-server; returns its result, steps in detail."""
+    assert (CODE_SERVER / ".installed-4.100.3").exists(), f"code-server is not installed: {SETUP_HINT}"
     assert VSIX.exists(), f"{VSIX} is missing: {SETUP_HINT}"
     sources = [*(VSCODE_EXTENSION / "src").rglob("*.ts"), VSCODE_EXTENSION / "package.json"]
     stale = [str(p) for p in sources if p.stat().st_mtime > VSIX.stat().st_mtime]
@@ -60,33 +62,48 @@ def test_audit_problems_and_quick_fix(workspace: Path, isolated_env: dict[str, s
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: {SETUP_HINT}"
     assert port_is_free(PORT), f"port {PORT} on 127.0.0.1 is taken; stop what uses it"
     node = shutil.which("node")
-    assert node
+    assert node, "node is not on PATH"
 
-    (workspace / ".vscode").mkdir()
-    (workspace / ".vscode" / "settings.json").write_text(json.dumps(vscode_settings(), indent=2))
+    (workspace / ".vscode").mkdir(exist_ok=True)
+    (workspace / ".vscode" / "settings.json").write_text(json.dumps(settings, indent=2))
     ARTIFACTS.mkdir(exist_ok=True)
-    screenshot = ARTIFACTS / "vscode-audit.png"
-    for old in ARTIFACTS.glob("vscode-audit*.png"):
+    for old in ARTIFACTS.glob(screenshot.stem + "*.png"):
         old.unlink()
-
     proc = subprocess.run(
-        [node, "e2e/run.mjs",
-         "--code-server", str(CODE_SERVER), "--vsix", str(VSIX), "--workspace", str(workspace),
-         "--port", str(PORT), "--screenshot", str(screenshot), "--chromium", str(CHROMIUM),
-         "--expect-problem", "Division by zero on an empty list",
-         "--fix-line", "3", "--fixed-text", "if values else 0.0",
-         "--ask-question", "what does average do?", "--ask-expect", "divides the sum of the values",
-         "--timeout-s", "240"],
-        cwd=VSCODE_EXTENSION, env=isolated_env, capture_output=True, text=True, timeout=300,
+        [node, "e2e/run.mjs", "--code-server", str(CODE_SERVER), "--vsix", str(VSIX),
+         "--workspace", str(workspace), "--port", str(PORT), "--screenshot", str(screenshot),
+         "--chromium", str(CHROMIUM), "--timeout-s", "240", *extra],
+        cwd=VSCODE_EXTENSION, env=env, capture_output=True, text=True, timeout=300,
     )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert lines, f"no result from run.mjs (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     result = json.loads(lines[-1])
     detail = "\n".join(result["steps"]) + f"\nerror: {result.get('error')}\nserver log: {result.get('serverLog')}"
-    (ARTIFACTS / "vscode-steps.txt").write_text(detail)
+    (ARTIFACTS / f"{screenshot.stem}-steps.txt").write_text(detail)
     assert result["ok"] and proc.returncode == 0, detail
-    assert any("problems panel:" in s and "Division by zero" in s for s in result["steps"]), detail
-    assert any(s.startswith(tuple("0123456789")) and "status bar: " in s and "calls" in s for s in result["steps"]), detail
-    assert any("ask preview shows" in s for s in result["steps"]), detail
-    assert "if values else 0.0" in (workspace / "app.py").read_text()
     assert screenshot.exists() and screenshot.stat().st_size > 10_000, "no screenshot kept"
+    result["detail"] = detail
+    return result
+
+
+def test_audit_problems_quick_fix_status_and_ask(workspace: Path, isolated_env: dict[str, str]) -> None:
+    result = run_e2e(
+        workspace, isolated_env, vscode_settings(), ARTIFACTS / "vscode-audit.png",
+        "--expect-problem", "Division by zero on an empty list",
+        "--fix-line", "3", "--fixed-text", "if values else 0.0",
+        "--ask-question", "what does average do?", "--ask-expect", "divides the sum of the values",
+    )
+    steps, detail = result["steps"], result["detail"]
+    assert any("problems panel:" in s and "Division by zero" in s and "never closed" in s for s in steps), detail
+    assert any("status bar: refute audit:" in s and "calls" in s for s in steps), detail
+    assert any("ask preview shows" in s for s in steps), detail
+    assert "if values else 0.0" in (workspace / "app.py").read_text()
+
+
+def test_missing_server_says_so_and_opens_settings(workspace: Path, isolated_env: dict[str, str]) -> None:
+    settings = dict(vscode_settings(), **{"refute.server.command": ["/nonexistent/refute", "lsp"]})
+    result = run_e2e(workspace, isolated_env, settings, ARTIFACTS / "vscode-missing-server.png",
+                     "--scenario", "missing-server")
+    steps, detail = result["steps"], result["detail"]
+    assert any("error shown:" in s and "/nonexistent/refute" in s for s in steps), detail
+    assert any("Open Settings shows the refute.server settings" in s for s in steps), detail

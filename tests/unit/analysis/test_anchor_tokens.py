@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -84,3 +86,32 @@ def test_estimate_never_exceeds_the_byte_bound(text):
     assert tokens <= -(-size * 2 // 7)  # ceil(size / 3.5)
     if size <= max_bytes_for(100):
         assert tokens <= 100
+
+
+def test_adversarial_quote_is_answered_quickly():
+    text = "a " * 500_000
+    quote = "a" * 5000 + "b"
+    start = time.process_time()
+    assert anchor_quote(text, quote) is None
+    assert anchor_quote(text, "a a a\n a") == Span(0, 0, 0, 7)
+    assert time.process_time() - start < 5  # a backtracking regex needs ~30 s here
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["x", "yy", "(", ")", "=", " ", "\n", "\t", "é", "z"]), min_size=1, max_size=80),
+       st.data())
+def test_reflowed_slice_is_found_where_its_characters_are(parts, data):
+    text = "".join(parts)
+    start = data.draw(st.integers(0, len(text) - 1))
+    end = data.draw(st.integers(start + 1, len(text)))
+    quote = text[start:end]
+    if not quote.strip():
+        return
+    reflowed = " \n ".join(quote.split())  # the model re-wrapped the quote
+    span = anchor_quote(text, reflowed)
+    assert span is not None
+    lines = text.split("\n")
+    lo = sum(len(line) + 1 for line in lines[: span.start_line]) + span.start_col
+    hi = sum(len(line) + 1 for line in lines[: span.end_line]) + span.end_col
+    assert "".join(text[lo:hi].split()) == "".join(quote.split())
+    assert not text[lo].isspace() and not text[hi - 1].isspace()

@@ -79,12 +79,12 @@ def test_second_plan_of_an_unchanged_tree_reuses_the_cache_and_is_faster(tmp_pat
     root = tmp_path / "big"
     root.mkdir()
     _big_workspace(root)
-    cold_start = time.perf_counter()
+    cold_start = time.process_time()  # CPU time: other processes on the machine do not count
     first = plan_workspace(root, max_unit_tokens=300)
-    cold = time.perf_counter() - cold_start
-    warm_start = time.perf_counter()
+    cold = time.process_time() - cold_start
+    warm_start = time.process_time()
     second = plan_workspace(root, max_unit_tokens=300)
-    warm = time.perf_counter() - warm_start
+    warm = time.process_time() - warm_start
     assert (root / ".refute" / "state" / "cache").is_dir()  # the default place
     assert first.cache_misses == 60 and second.cache_hits == 60 and second.cache_misses == 0
     assert [u.to_dict() for u in second.units] == [u.to_dict() for u in first.units]

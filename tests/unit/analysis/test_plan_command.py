@@ -50,6 +50,15 @@ def test_json_output(workspace, capsys):
     assert all(u["tokens"] <= 60 for u in out["largest_units"])
 
 
+def test_list_units(workspace, capsys):
+    assert run(["plan", "src/queue.go", "--workspace", str(workspace), "--json", "--max-unit-tokens", "60",
+                "--list-units"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["unit_list"]) == out["units"] > 1
+    assert {u["path"] for u in out["unit_list"]} == {"src/queue.go"}
+    assert "Queue.Push" in {u["symbol"] for u in out["unit_list"]}
+
+
 def test_path_argument_narrows_and_finds_the_workspace(workspace, capsys, monkeypatch):
     monkeypatch.chdir(workspace / "src")
     assert run(["plan", "queue.go", "--json"]) == 0

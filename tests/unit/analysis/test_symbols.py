@@ -14,7 +14,8 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "languages"
 EXPECTED = {
     "inventory.py": {("Item", "class"), ("Inventory.add", "method"), ("Inventory.total", "method"),
                      ("load", "function")},
-    "cart.js": {("Cart", "class"), ("Cart.add", "method"), ("total", "function"), ("lineIds", "function")},
+    "cart.js": {("Cart", "class"), ("Cart.add", "method"), ("total", "function"), ("lineIds", "function"),
+                ("applyDiscount", "function")},
     "router.ts": {("Route", "interface"), ("Method", "type"), ("Status", "enum"), ("Router.dispatch", "method")},
     "Badge.tsx": {("BadgeProps", "interface"), ("Badge", "function"), ("BadgeList.render", "method")},
     "queue.go": {("Queue", "type"), ("New", "function"), ("Queue.Push", "method")},

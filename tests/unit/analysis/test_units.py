@@ -20,7 +20,7 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "languages"
 # file -> (language, symbol paths that must appear among its units at a small budget)
 EXPECTED = {
     "inventory.py": ("python", {"Item", "Inventory.__init__", "Inventory.add", "Inventory.save", "load"}),
-    "cart.js": ("javascript", {"Cart.constructor", "Cart.add", "Cart.subtotal", "total", "lineIds"}),
+    "cart.js": ("javascript", {"Cart.constructor", "Cart.add", "Cart.subtotal", "total", "lineIds", "applyDiscount"}),
     "router.ts": ("typescript", {"Route", "Router.register", "Router.dispatch", "createRouter"}),
     "Badge.tsx": ("tsx", {"BadgeProps", "Badge", "BadgeList"}),
     "queue.go": ("go", {"Queue", "New", "Queue.Push", "Queue.Pop"}),
@@ -273,3 +273,10 @@ def test_deeply_nested_code_splits_without_recursion_errors():
     # 3,000 nested oversized functions: deeper than the interpreter's recursion limit.
     nested = "".join(f'function f{i}() {{ let s = "{i}";\n' for i in range(3000)) + "}\n" * 3000
     assert_lossless_and_bounded(nested, split_text("nested.js", nested, "javascript", 40), 40)
+
+
+def test_byte_order_mark_joins_the_first_unit():
+    text = "\ufeff# comment\nimport os\n\n" + "".join(f"def f{i}():\n    return {i}\n\n" for i in range(40))
+    units = split_text("bom.py", text, "python", 60)
+    assert_lossless_and_bounded(text, units, 60)
+    assert units[0].text.startswith("\ufeff# comment\nimport os")

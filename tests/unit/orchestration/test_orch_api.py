@@ -94,3 +94,81 @@ def test_secrets_in_prompts_are_redacted_before_the_call(tmp_path):
     outcome = driver(tmp_path, script(f"    return agent('the key is {key}')"), provider).execute()
     assert outcome.status == "completed"
     assert key not in provider.calls[0].prompt and "REDACTED" in provider.calls[0].prompt
+
+
+def _finder_and_refuters(quote: str, verdict: str = "confirmed") -> InstrumentedProvider:
+    def answer(req):
+        if req.role == "refuter":
+            return {"verdict": verdict, "reason": "checked", "evidence": quote}
+        return {"findings": [{"path": "app.py", "quote": quote, "title": "division by zero", "explanation": "b may be 0",
+                              "severity": "error", "category": "bug"}]}
+    return InstrumentedProvider(answer=answer)
+
+
+def test_provenance_of_a_finding_reported_after_refute_names_finder_and_refuters(tmp_path):
+    (tmp_path / "app.py").write_text("def div(a, b):\n    return a / b\n")
+    provider = _finder_and_refuters("return a / b")
+    events: list = []
+    body = ("    found = agent('find bugs', schema={'type': 'object'}, role='finder', label='find')['findings'][0]\n"
+            "    verdicts = refute(found, k=2)\n"
+            "    if vote(verdicts)['verdict'] == 'confirmed':\n"
+            "        return report(found)['provenance']\n")
+    outcome = driver(tmp_path, script(body), provider, events=events).execute()
+    assert outcome.status == "completed", outcome.error
+    finder = next(r.key() for r in provider.calls if r.role == "finder")
+    refuters = {r.key() for r in provider.calls if r.role == "refuter"}
+    assert len(refuters) == 2
+    # refute() ran its refuters in parallel() threads; their keys still reach the finding.
+    assert outcome.result[0] == finder and set(outcome.result[1:]) == refuters
+
+
+def test_parallel_hands_keys_of_nested_thunks_to_the_caller_once_each(tmp_path):
+    provider = InstrumentedProvider()
+    body = ("    def inner(i):\n        return parallel([lambda: agent('deep %d' % i), lambda: agent('deeper %d' % i)])\n"
+            "    names = iter(['a', 'b'])\n    step = lambda: agent('step ' + next(names))\n"
+            "    parallel([lambda: inner(1), lambda: inner(2), step, step])\n"
+            "    return report({'path': 'app.py', 'quote': 'return 1', 'title': 't', 'explanation': 'e',\n"
+            "                   'severity': 'info', 'category': 'bug'})['provenance']")
+    (tmp_path / "app.py").write_text("def f():\n    return 1\n")
+    outcome = driver(tmp_path, script(body), provider).execute()
+    assert outcome.status == "completed", outcome.error
+    keys = {r.prompt: r.key() for r in provider.calls}
+    assert outcome.result[:4] == [keys["deep 1"], keys["deeper 1"], keys["deep 2"], keys["deeper 2"]]
+    # one function passed twice: both of its runs are counted
+    assert sorted(outcome.result[4:]) == sorted([keys["step a"], keys["step b"]])
+
+
+def test_bundled_audit_records_finder_and_refuter_calls_in_provenance(tmp_path):
+    from refute.orchestration.script import resolve
+
+    (tmp_path / "app.py").write_text("def div(a, b):\n    return a / b\n")
+    provider = _finder_and_refuters("return a / b")
+    events: list = []
+    d = driver(tmp_path, resolve(tmp_path, "audit").source, provider, events=events)
+    outcome = d.execute()
+    assert outcome.status == "completed", outcome.error
+    findings = [e["finding"] for e in events if e["type"] == "finding"]
+    assert len(findings) == 1
+    finder = [r.key() for r in provider.calls if r.role == "finder"]
+    refuters = {r.key() for r in provider.calls if r.role == "refuter"}
+    assert len(finder) == 1 and len(refuters) == 2
+    provenance = findings[0]["provenance"]
+    assert provenance[0] == finder[0] and set(provenance[1:]) == refuters
+
+
+def test_schemas_global_is_a_read_only_copy_of_verify_schemas(tmp_path):
+    from refute.orchestration.verify import SCHEMAS
+
+    body = ("    mine = SCHEMAS['verdict']\n    mine['properties']['extra'] = {'type': 'string'}\n"
+            "    whole = dict(SCHEMAS)\n    whole['verdict']['required'].append('extra')\n"
+            "    try:\n        SCHEMAS['verdict'] = {}\n        refused = False\n    except TypeError:\n        refused = True\n"
+            "    return [sorted(SCHEMAS), 'extra' in SCHEMAS['verdict']['properties'],\n"
+            "            SCHEMAS['verdict']['required'], refused, SCHEMAS.get('nope', 'none'),\n"
+            "            json.loads(json.dumps(SCHEMAS))['finding']['required']]\n")
+    outcome = driver(tmp_path, script("    import json\n" + body), InstrumentedProvider()).execute()
+    assert outcome.status == "completed", outcome.error
+    names, leaked, required, refused, missing, finding_required = outcome.result
+    assert names == sorted(SCHEMAS) and "verdict" in names and "findings" in names
+    assert leaked is False and required == SCHEMAS["verdict"]["required"] and "extra" not in required
+    assert refused is True and missing == "none" and finding_required == SCHEMAS["finding"]["required"]
+    assert "extra" not in SCHEMAS["verdict"]["properties"]  # the engine's copy is untouched

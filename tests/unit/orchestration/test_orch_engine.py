@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from refute.orchestration.engine import Engine, ScriptInvalid
-from refute.orchestration.model import Budget, Scope
+from refute.orchestration.model import Budget, Scope, Usage
 from refute.orchestration.runs import RunLocked
 from refute.orchestration.settings import EngineSettings
 
@@ -205,7 +205,7 @@ def test_plan_estimates_without_calling_a_model(ws):
         assert estimate.estimate is True and estimate.status == "completed"
         assert estimate.calls == 8
         assert estimate.max_output_tokens == 7 * 1000 + 500
-        assert estimate.cost_usd > 0 and estimate.by_model["claude-sonnet-4-5"]["calls"] == 8
+        assert estimate.cost_usd > 0 and estimate.by_model[EngineSettings().model_default]["calls"] == 8
         assert any("no model was called" in n for n in estimate.notes)
         assert engine.runs() == []  # a plan is not a run
     finally:
@@ -306,5 +306,25 @@ def test_bundled_audit_runs_end_to_end_on_real_units(ws):
         assert len(found) == 1 and found[0]["span"]["start_line"] == 1
         assert [v["verdict"] for v in found[0]["verdicts"]] == ["confirmed", "confirmed"]
         assert "Division by zero" in engine.report(run_id, "md")
+    finally:
+        engine.close()
+
+
+def test_tokens_spent_by_a_failed_call_count_in_the_run_and_its_audit_log(ws):
+    from refute.orchestration import pricing
+
+    rules = {"rules": [{"match": "^long", "error": "truncated",
+                        "usage": {"input_tokens": 2000, "output_tokens": 4096}}]}
+    (ws / "truncating.json").write_text(json.dumps(rules))
+    engine = Engine(ws, EngineSettings(provider="scripted", scripted_fixture="truncating.json"))
+    try:
+        write_workflow(ws, "cut", "    return agent('long essay', default='cut off', model='claude-haiku-4-5')")
+        run_id = engine.start("cut", budget=Budget(usd=1.0))
+        info = engine.wait(run_id, timeout=30)
+        assert info.status == "completed with failures" and info.result == "cut off"
+        expected_usd = pricing.cost("claude-haiku-4-5", Usage(input_tokens=2000, output_tokens=4096))
+        assert info.usage.total_tokens == 6096 and info.cost_usd == pytest.approx(expected_usd, rel=1e-6)
+        failed = [e for e in engine.events(run_id) if e["type"] == "call_failed"]
+        assert failed[0]["usage"]["output_tokens"] == 4096 and failed[0]["cost_usd"] == pytest.approx(expected_usd)
     finally:
         engine.close()

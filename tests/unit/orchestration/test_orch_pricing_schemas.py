@@ -10,10 +10,25 @@ from refute.orchestration.schemas import placeholder, validate
 
 
 def test_price_table_has_the_models_and_its_date():
-    assert pricing.taken() == "2026-11-01"
+    assert pricing.taken() == "2026-11-21"
     for model in ("claude-opus-4-5", "claude-opus-4-1", "claude-sonnet-4-5", "claude-haiku-4-5", "claude-3-5-haiku"):
         p = pricing.price(model)
         assert 0 < p.cache_read < p.input < p.cache_write < p.output
+
+
+def test_new_models_are_priced_with_the_usual_cache_ratios_and_are_the_defaults():
+    from refute.orchestration.settings import EngineSettings
+
+    expected = {"claude-sonnet-5-5": (2, 10), "claude-opus-5-5": (4, 20), "claude-opus-5": (5, 25),
+                "claude-sonnet-4-6": (3, 15), "claude-opus-4-6": (5, 25)}
+    for model, (input_usd, output_usd) in expected.items():
+        p = pricing.price(model)
+        assert (p.input, p.output) == (input_usd, output_usd), model
+        assert p.cache_write == pytest.approx(1.25 * input_usd) and p.cache_read == pytest.approx(0.1 * input_usd)
+    settings = EngineSettings()
+    # claude-sonnet-4-5 reaches end of life on 2026-11-30: no role defaults to it any more.
+    assert settings.model_default == settings.model_finder == settings.model_editor == "claude-sonnet-5-5"
+    assert settings.model_refuter == "claude-haiku-4-5"
 
 
 def test_cost_counts_every_kind_of_token_and_batches_are_half_price():

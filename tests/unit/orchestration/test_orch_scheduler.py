@@ -282,3 +282,137 @@ def test_schema_answers_are_validated(tmp_path):
     outcome = driver(tmp_path, script(f"    return agent('q', schema={schema}, default=None)"), provider).execute()
     assert outcome.status == "completed with failures"
     assert "missing required property 'ok'" in outcome.error
+
+
+@hsettings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(limit=st.integers(1, 16), calls=st.integers(1, 60), rate_limited=st.sets(st.integers(0, 59), max_size=6))
+def test_concurrency_never_exceeds_the_limit_even_while_it_adapts(limit, calls, rate_limited):
+    seen: set[str] = set()
+    lock = threading.Lock()
+
+    def answer(req):
+        with lock:
+            first_time = req.prompt not in seen
+            seen.add(req.prompt)
+        if first_time and int(req.prompt.split()[-1]) in rate_limited:
+            return RateLimited("429", retry_after=0.0)
+        return "ok"
+
+    provider = InstrumentedProvider(answer=answer, latency=0.005)
+    events: list = []
+    scheduler = Scheduler(provider=provider, journal=None, ledger=BudgetLedger(), run_id="r", workspace=".",
+                          emit=lambda t, **f: events.append({"type": t, **f}), max_concurrency=limit,
+                          increase_after=2)
+    with ThreadPoolExecutor(24) as pool:
+        results = list(pool.map(lambda i: scheduler.call(CallRequest(prompt=f"q {i}", model="claude-haiku-4-5")).text,
+                                range(calls)))
+    assert results == ["ok"] * calls
+    assert provider.peak <= limit
+    assert all(1 <= e["limit"] <= limit for e in events if e["type"] == "concurrency")
+
+
+def test_a_result_is_journaled_before_the_script_can_use_it(tmp_path):
+    from refute.orchestration.journal import Journal
+
+    class FailingJournal(Journal):
+        def record(self, request, result, **kw):
+            raise OSError("disk full")
+
+    provider = InstrumentedProvider()
+    journal = FailingJournal(tmp_path)
+    scheduler = Scheduler(provider=provider, journal=journal, ledger=BudgetLedger(Budget(tokens=10_000)), run_id="r",
+                          workspace=".", emit=lambda t, **f: None)
+    with pytest.raises(OSError):
+        scheduler.call(CallRequest(prompt="q", model="claude-haiku-4-5"))
+    assert len(provider.calls) == 1 and scheduler.ledger.reserved_tokens == 0
+    journal.close()
+    good = Journal(tmp_path)
+    scheduler = Scheduler(provider=provider, journal=good, ledger=BudgetLedger(), run_id="r", workspace=".",
+                          emit=lambda t, **f: None)
+    request = CallRequest(prompt="q", model="claude-haiku-4-5")
+    scheduler.call(request)
+    assert request.key() in good  # on disk by the time call() returned
+    good.close()
+
+
+def _failed_with_usage(exc_type, usage: Usage, cost_usd):
+    exc = exc_type("spent tokens, no usable answer")
+    exc.usage = usage
+    exc.cost_usd = cost_usd
+    return exc
+
+
+@pytest.mark.parametrize("fault", ["InvalidOutput", "Truncated", "Refused"])
+def test_failed_calls_that_used_tokens_are_charged_to_the_budget_and_the_audit_log(fault):
+    from refute.orchestration.providers import base
+
+    spent = Usage(input_tokens=700, output_tokens=300)
+    provider = InstrumentedProvider(answer=lambda req: _failed_with_usage(getattr(base, fault), spent, 0.25),
+                                    worst=lambda req: (2000, 1.0))
+    events: list = []
+    ledger = BudgetLedger(Budget(tokens=2500, usd=1.2))
+    scheduler = Scheduler(provider=provider, journal=None, ledger=ledger, run_id="r", workspace=".",
+                          emit=lambda t, **f: events.append({"type": t, **f}))
+    with pytest.raises(AgentError) as info:
+        scheduler.call(CallRequest(prompt="first", model="claude-haiku-4-5", label="one"))
+    assert fault in str(info.value)
+    assert (ledger.spent_tokens, ledger.spent_usd, ledger.reserved_tokens) == (1000, 0.25, 0)
+    failed = [e for e in events if e["type"] == "call_failed"]
+    assert failed[0]["usage"] == spent.to_dict() and failed[0]["cost_usd"] == 0.25
+    assert scheduler.failures[0].tokens == 1000 and scheduler.stats.usage.total_tokens == 1000
+    # What the failure cost is gone from the budget: a second worst case of 2000 no longer fits.
+    with pytest.raises(BudgetExceeded):
+        scheduler.call(CallRequest(prompt="second", model="claude-haiku-4-5"))
+    assert len(provider.calls) == 1
+
+
+def test_failed_call_without_a_provider_cost_is_priced_from_its_usage():
+    from refute.orchestration import pricing
+    from refute.orchestration.providers.base import Truncated
+
+    spent = Usage(input_tokens=10_000, output_tokens=4_000)
+    provider = InstrumentedProvider(answer=lambda req: _failed_with_usage(Truncated, spent, None),
+                                    worst=lambda req: (50_000, 1.0))
+    ledger = BudgetLedger(Budget(usd=5.0))
+    scheduler = make_scheduler(provider, ledger)
+    with pytest.raises(AgentError):
+        scheduler.call(CallRequest(prompt="q", model="claude-haiku-4-5"))
+    assert ledger.spent_usd == pytest.approx(pricing.cost("claude-haiku-4-5", spent)) and ledger.spent_usd > 0
+
+
+def test_an_answer_the_scheduler_rejects_is_still_charged(tmp_path):
+    provider = InstrumentedProvider(answer=lambda req: {"wrong": 1},
+                                    usage=lambda req: Usage(input_tokens=400, output_tokens=100))
+    schema = '{"type": "object", "required": ["ok"], "properties": {"ok": {"type": "boolean"}}}'
+    d = driver(tmp_path, script(f"    return agent('q', schema={schema}, default=None)"), provider)
+    outcome = d.execute()
+    assert outcome.status == "completed with failures"
+    assert d.ledger.spent_tokens == 500 and outcome.failures[0]["tokens"] == 500
+
+
+def test_a_retried_attempt_that_used_tokens_is_counted_with_the_call_that_succeeds():
+    from refute.orchestration.providers.base import Overloaded
+
+    attempts = []
+
+    def answer(req):
+        attempts.append(req)
+        if len(attempts) == 1:
+            return _failed_with_usage(Overloaded, Usage(input_tokens=50, output_tokens=25), 0.01)
+        return "ok"
+
+    provider = InstrumentedProvider(answer=answer, usage=lambda req: Usage(input_tokens=10, output_tokens=5),
+                                    worst=lambda req: (1000, 0.5))
+    events: list = []
+    ledger = BudgetLedger(Budget(tokens=10_000))
+    scheduler = Scheduler(provider=provider, journal=None, ledger=ledger, run_id="r", workspace=".",
+                          emit=lambda t, **f: events.append({"type": t, **f}), backoff_base_s=0.001)
+    assert scheduler.call(CallRequest(prompt="q", model="claude-haiku-4-5")).text == "ok"
+    assert (ledger.spent_tokens, ledger.reserved_tokens) == (90, 0)
+    finished = [e for e in events if e["type"] == "call_finished"][0]
+    assert sum(finished["usage"].values()) == 90 and finished["failed_attempts_usage"]["input_tokens"] == 50
+    from refute.orchestration import pricing
+
+    success_cost = pricing.cost("claude-haiku-4-5", Usage(input_tokens=10, output_tokens=5))
+    assert finished["cost_usd"] == pytest.approx(0.01 + success_cost)
+    assert ledger.spent_usd == pytest.approx(0.01 + success_cost)

@@ -61,6 +61,20 @@ def test_function_provider_from_a_file(tmp_path):
         provider.call(req("stop now"), ctx())
 
 
+def test_function_file_may_use_dataclasses_with_postponed_annotations(tmp_path):
+    # dataclasses resolves string annotations through sys.modules[cls.__module__]: the
+    # file must be registered there before it runs, as a real import would do.
+    (tmp_path / "typed_answers.py").write_text(
+        "from __future__ import annotations\n"
+        "from dataclasses import dataclass, field\n"
+        "from typing import ClassVar\n"
+        "@dataclass\nclass Reply:\n    text: str\n    tags: list[str] = field(default_factory=list)\n"
+        "    kind: ClassVar[str] = 'reply'\n"
+        "def answer(request):\n    return Reply(request['prompt'].upper()).text\n")
+    provider = make_provider(EngineSettings(provider="scripted", scripted_fixture="typed_answers.py:answer"), tmp_path)
+    assert provider.call(req("hello"), ctx()).text == "HELLO"
+
+
 def test_usage_counts_context_as_cache_write_then_read_and_stays_within_worst_case():
     provider = ScriptedProvider(rules=[{"match": ".", "reply": "word " * 50}])
     request = req("question", context="shared code " * 200, max_tokens=20)

@@ -217,7 +217,10 @@ function M.start(workflow, scope_input, args, on_started)
       notify('refute.run returned no run id: ' .. vim.inspect(result), vim.log.levels.ERROR)
       return
     end
-    M.tracker:update({ runId = result.runId, workflow = workflow, status = 'queued' })
+    -- The server's run updates can overtake this answer; never overwrite them.
+    if not M.tracker:get(result.runId) then
+      M.tracker:update({ runId = result.runId, workflow = workflow, status = 'queued' })
+    end
     notify(string.format('%s run %s started', workflow, result.runId))
     if on_started then
       on_started(result.runId)

@@ -21,6 +21,21 @@ PLANTED = {
 }
 
 
+NEW_WORKFLOW = """```python
+meta = {
+    "name": "todo_hunt",
+    "description": "List TODO comments",
+    "phases": ["find"],
+    "args": {},
+}
+
+
+def main(args):
+    phase("find")
+    return len(units())
+```"""
+
+
 def answer(request):
     label = request.get("label") or ""
     prompt = request.get("prompt") or ""
@@ -30,6 +45,8 @@ def answer(request):
     if label.startswith("refute"):
         return {"verdict": "confirmed", "reason": "the quoted call really receives caller input",
                 "evidence": "see the quote"}
+    if label == "write workflow":
+        return NEW_WORKFLOW
     if label.startswith("migrate "):
         return {"change": True, "reason": "subprocess.run raises on failure"}
     if "findings" in prompt.lower():

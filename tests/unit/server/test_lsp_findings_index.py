@@ -41,3 +41,10 @@ def test_same_fingerprint_replaces_and_remove_cleans_up():
     assert len(index) == 1 and index.get("fp-1").finding.run_id == "run-2"
     assert index.remove("fp-1") is not None
     assert index.paths() == [] and index.remove("fp-1") is None
+
+
+def test_all_lists_every_tracked_finding():
+    index = FindingIndex()
+    index.add(make_finding(fp="a"), None)
+    index.add(make_finding(fp="b", path="lib.py"), None)
+    assert sorted(t.finding.fingerprint for t in index.all()) == ["a", "b"]

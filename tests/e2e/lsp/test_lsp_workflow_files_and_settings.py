@@ -79,3 +79,40 @@ async def test_pull_diagnostics_for_clients_that_ask(tmp_path):
         assert app not in client.diagnostics  # pull only: nothing pushed twice
     finally:
         await h.stop(client)
+
+
+async def test_new_workflow_is_written_shown_and_not_run(client, workspace):
+    result = await h.command(client, "refute.newWorkflow", {"request": "list the TODO comments"})
+    path = result["path"]
+    assert path.startswith(".refute/workflows/") and path.endswith(".py")
+    script = (workspace / path).read_text()
+    assert 'def main(args):' in script and "refute: problem" not in script
+    assert client.shown_documents[-1].uri == h.uri(workspace, path)
+    # Written, not run: the only run is the one that wrote it.
+    runs = await h.command(client, "refute.runs", {})
+    assert [r["workflow"] for r in runs] == ["new_workflow"]
+    doc = h.open_doc(client, path)
+    lenses = await client.text_document_code_lens_async(types.CodeLensParams(
+        text_document=types.TextDocumentIdentifier(uri=doc)))
+    assert list(lenses[0].command.arguments) == [{"workflow": path.rsplit("/", 1)[1][:-3]}]
+
+
+async def test_code_lenses_on_bundled_workflows(client, workspace):
+    from refute.server.lsp.code_lens import bundled_dir
+
+    bundled = bundled_dir() / "audit.py"
+    doc = h.uri(bundled.parent, bundled.name)
+    client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
+        uri=doc, language_id="python", version=1, text=bundled.read_text())))
+    lenses = await client.text_document_code_lens_async(types.CodeLensParams(
+        text_document=types.TextDocumentIdentifier(uri=doc)))
+    assert [lens.command.title for lens in lenses] == ["▶ Run audit", "Plan"]
+    assert list(lenses[0].command.arguments) == [{"workflow": "audit"}]
+    # The workspace's migrate.py overrides the bundled one: its lens runs the bundled file by path.
+    bundled_migrate = bundled_dir() / "migrate.py"
+    doc = h.uri(bundled_migrate.parent, bundled_migrate.name)
+    client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
+        uri=doc, language_id="python", version=1, text=bundled_migrate.read_text())))
+    lenses = await client.text_document_code_lens_async(types.CodeLensParams(
+        text_document=types.TextDocumentIdentifier(uri=doc)))
+    assert list(lenses[0].command.arguments) == [{"workflow": str(bundled_migrate)}]

@@ -1,6 +1,8 @@
 """Runs through the language server: progress, streamed diagnostics, cancel, two runs at
 once, the approval gate, bad params, and a restart that shows earlier findings."""
 
+import asyncio
+
 import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
@@ -149,5 +151,48 @@ async def test_restart_shows_earlier_findings(tmp_path, profile):
                                  what="earlier findings after restart")
         assert {d.data["runId"] for d in diags} == {run_id}
         assert second.progress_reports == {}  # nothing ran: they came from the store
+    finally:
+        await h.stop(second)
+
+
+async def test_a_failing_run_is_loud_and_the_server_stays_up(client):
+    app = h.open_doc(client, "app.py")
+    run_id = (await h.command(client, "refute.run", {"workflow": "boom"}))["runId"]
+    token = await h.wait_run_end(client, run_id)
+    end = client.progress_reports[token][-1]
+    assert end.message.startswith("failed: 1 calls") and "KeyError" in end.message, end.message
+    await h.wait_for(lambda: any(m.type == types.MessageType.Error and run_id in m.message for m in client.messages),
+                     what="an error message for the failed run")
+    # Still fully working: another run streams its findings.
+    run_id = (await h.command(client, "refute.run", AUDIT_APP))["runId"]
+    await h.wait_run_end(client, run_id)
+    await h.wait_for(lambda: len(h.refute_diagnostics(client, app)) == 2, what="diagnostics after the failure")
+
+
+async def test_proposed_edits_of_earlier_runs_are_offered_after_restart(tmp_path, profile):
+    ws = h.make_workspace(tmp_path)
+    first = await h.start(ws, profile)
+    run_id = (await h.command(first, "refute.run", {"workflow": "migrate"}))["runId"]
+    await h.wait_run_end(first, run_id)
+    await h.stop(first)
+    second = await h.start(ws, profile)
+    try:
+        app = h.open_doc(second, "app.py")
+        params = types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=app),
+            range=types.Range(types.Position(0, 0), types.Position(0, 0)),
+            context=types.CodeActionContext(diagnostics=[], only=["source"]))
+        found: list = []
+
+        async def poll() -> bool:
+            found[:] = await second.text_document_code_action_async(params) or []
+            return bool(found)
+
+        for _ in range(200):  # the server loads them from the store just after it starts
+            if await poll():
+                break
+            await asyncio.sleep(0.05)
+        actions = found
+        assert [list(a.command.arguments) for a in actions] == [[{"runId": run_id, "path": "app.py"}]]
     finally:
         await h.stop(second)

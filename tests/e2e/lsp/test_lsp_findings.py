@@ -71,6 +71,12 @@ async def test_dismiss_is_immediate_and_shared(client, workspace):
     assert [d.code for d in h.refute_diagnostics(client, app)] == ["security"]
     shared = json.loads((workspace / ".refute" / "dismissed.json").read_text())
     assert shared[bug.data["fingerprint"]]["why"] == "items has a sentinel"
+    # A new run finds it again: it stays dismissed.
+    run_id = (await h.command(client, "refute.run", AUDIT_APP))["runId"]
+    await h.wait_run_end(client, run_id)
+    await h.wait_for(lambda: any(d.data["runId"] == run_id for d in h.refute_diagnostics(client, app)),
+                     what="the re-run's diagnostics")
+    assert [d.code for d in h.refute_diagnostics(client, app)] == ["security"]
     await h.command(client, "refute.restore", {"fingerprint": bug.data["fingerprint"]})
     assert len(h.refute_diagnostics(client, app)) == 2
 
@@ -129,6 +135,7 @@ async def test_proposed_edits_apply_through_workspace_apply_edit(client, workspa
     assert "subprocess.run(cmd, check=True)" in client.open_docs[app][1]
     assert "os.system(cmd)" not in client.open_docs[app][1]
     assert request.label.startswith("refute: ")
+    assert client.edit_requests[0].edit.document_changes or client.edit_requests[0].edit.changes
     # Applied once: a second attempt has nothing left to apply.
     again = await h.command(client, "refute.applyEdits", {"runId": run_id})
     assert again["applied"] == [] and "no proposed edits" in again["refused"][0]["message"]
@@ -142,3 +149,20 @@ async def test_apply_refused_when_the_file_changed_since(client, workspace):
     assert result["applied"] == [] and "changed since the edit was proposed" in result["refused"][0]["message"]
     assert client.edit_requests == []
     assert any("not applied" in m.message for m in client.messages)
+
+
+async def test_reverify_from_the_code_action_runs_fresh_refuters(client):
+    app, first_run, diags = await _audited(client)
+    security = _by_code(diags, "security")
+    (action,) = [a for a in await _actions(client, app, security) if a.command and a.command.command == "refute.reverify"]
+    result = await h.command(client, "refute.reverify", action.command.arguments[0])
+    assert result["runId"] != first_run
+    token = await h.wait_run_end(client, result["runId"])
+    assert client.progress_reports[token][-1].message.startswith("completed"), client.progress_reports[token][-1].message
+    assert client.progress_reports[token][0].title == "refute: reverify"
+    # The finding is still shown, now with the re-check's verdicts.
+    diag = await h.wait_for(lambda: next((d for d in h.refute_diagnostics(client, app)
+                                          if d.data["fingerprint"] == security.data["fingerprint"]
+                                          and len(d.related_information or []) > 2), None),
+                            what="the re-verified finding with more verdicts")
+    assert "refuters confirmed" in diag.message
