@@ -142,10 +142,8 @@ def test_a_429_storm_lowers_concurrency_and_it_recovers(workspace, fake):
 
 
 def test_batch_mode_resumes_by_batch_id_after_the_worker_is_killed(workspace, fake, monkeypatch):
-    monkeypatch.setenv("REFUTE_BATCH_WINDOW_S", "0.3")  # read by the provider in the worker process
-    monkeypatch.setenv("REFUTE_BATCH_POLL_S", "0.05")
     fake.batch_ready_after_polls = 10**6  # the batch stays "in_progress" while the first worker lives
-    engine = _engine(workspace, fake, batch=True)
+    engine = _engine(workspace, fake, batch=True, batch_window_s=0.3, batch_poll_s=0.05)
     try:
         run_id = engine.start("e2e_fan", args={"n": 4}, started_by="e2e")
         _wait_for(lambda: _batched_items(fake) == 4)
