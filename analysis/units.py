@@ -16,16 +16,19 @@ How a file is split (one pass over the parts of the tree that do not fit):
    non-whitespace character is in exactly one unit, and no unit is over the budget
    (checked in bytes, and estimate_tokens(text) <= ceil(bytes / 3.5)).
 
-Ids derive from path, symbol path, content hash and an ordinal among units with the same
-symbol and content, never from byte offsets.
+A unit's symbol is its scope's path plus the definition it holds ("Parser.parse_expr"),
+"Parser.first..last" when small sibling definitions were packed together, or just the
+scope's path ("" at the top level) when it holds no definition. Ids derive from path,
+symbol, content hash and an ordinal among units with the same symbol and content, never
+from byte offsets.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from itertools import islice
 from dataclasses import asdict, dataclass, fields
+from itertools import islice
 from typing import Any, Iterator
 
 import tree_sitter
@@ -53,7 +56,7 @@ class WorkUnit:
     end_line: int
     start_byte: int
     end_byte: int
-    symbol: str  # "Parser.parse_expr"; "" for module-level code
+    symbol: str  # "Parser.parse_expr"; "Parser.get_a..get_z" for packed siblings; "" at top level
     header: str  # context for a prompt: file, imports, enclosing signatures
     text: str
     content_hash: str

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from refute.analysis.plan import plan_workspace
 from refute.orchestration import pricing, sandbox
 from refute.orchestration.api import UnitsFn, WorkflowAPI
 from refute.orchestration.budget import BudgetLedger
@@ -44,13 +45,10 @@ def analysis_units(workspace: Path, settings: EngineSettings) -> UnitsFn:
     """Work units from refute.analysis.plan (cached by content hash under the state dir)."""
 
     def units(scope: Scope, max_tokens: int) -> list[dict[str, Any]]:
-        try:
-            from refute.analysis.plan import plan_workspace
-        except ImportError as exc:
-            raise RuntimeError(f"units(): work units are not available ({exc})") from None
+        # The default cache dir is the one `refute plan` uses, so both share one cache.
         result = plan_workspace(
             Path(workspace), paths=tuple(scope.paths), selection=scope.selection, max_unit_tokens=max_tokens,
-            cache_dir=state_dir_of(workspace) / "units", extra_ignores=tuple(settings.excludes),
+            extra_ignores=tuple(settings.excludes),
         )
         return [u.to_dict() for u in result.units]
 
