@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import statistics
 import sys
@@ -118,6 +119,10 @@ async def main() -> int:
                 "scriptedLatencyS": ns.latency, "approvalThresholdCalls": 100000, "approvalThresholdUsd": 1e9,
             },
         ))
+        # The measuring client is Python too: keep its own GC pauses out of the numbers
+        # (the server does the same at start-up, see server/commands/lsp.py).
+        gc.collect()
+        gc.freeze()
         uri = from_fs_path(str(ws / TARGET))
         client.text_document_did_open(types.DidOpenTextDocumentParams(
             text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=TARGET_TEXT)))
@@ -179,17 +184,19 @@ async def main() -> int:
     print(f"samples: idle {len(idle_hover)} pairs, under load {len(load_hover)} pairs "
           f"(load sampling ended at {calls_at_end_of_sampling} calls done)")
     print(f"{'request':<12}{'idle p50':>10}{'idle p99':>10}{'load p50':>10}{'load p99':>10}{'p99 ratio':>11}")
-    ok = True
+    worst_p99 = 0.0
+    worst_ratio = 0.0
     for name, idle, load in (("hover", idle_hover, load_hover), ("codeAction", idle_action, load_action)):
         i50, i99, l50, l99 = pct(idle, 50), pct(idle, 99), pct(load, 50), pct(load, 99)
         ratio = l99 / i99 if i99 > 0 else float("inf")
         print(f"{name:<12}{i50:>9.2f}ms{i99:>8.2f}ms{l50:>8.2f}ms{l99:>8.2f}ms{ratio:>10.2f}x")
-        ok = ok and l99 <= 50 and ratio <= 2
+        worst_p99, worst_ratio = max(worst_p99, l99), max(worst_ratio, ratio)
     worst = sorted(load_hover + load_action, reverse=True)[:5]
     print("slowest under load (ms): " + ", ".join(f"{v:.1f}" for v in worst))
     mean_ratio = statistics.mean(load_hover + load_action) / statistics.mean(idle_hover + idle_action)
     print(f"mean load/idle: {mean_ratio:.2f}x")
-    print(f"targets (p99 <= 50 ms under load, load/idle p99 <= 2x): {'MET' if ok else 'NOT MET'}")
+    print(f"target p99 under load <= 50 ms: {'MET' if worst_p99 <= 50 else 'NOT MET'} ({worst_p99:.1f} ms)")
+    print(f"target load/idle p99 <= 2x:     {'MET' if worst_ratio <= 2 else 'NOT MET'} ({worst_ratio:.2f}x)")
     if len(load_hover) < ns.samples // 3:
         print("warning: the run finished before enough samples under load; raise --latency or --files")
     return 0

@@ -189,7 +189,8 @@ class WorkflowAPI:
         return {
             "units": self.units, "agent": self.agent, "parallel": self.parallel, "pipeline": self.pipeline,
             "refute": self.refute, "vote": self.vote, "converge": self.converge, "report": self.report,
-            "propose_edit": self.propose_edit, "phase": self.phase, "log": self.log, "budget": self.budget,
+            "propose_edit": self.propose_edit, "locate": self.locate, "phase": self.phase, "log": self.log,
+            "budget": self.budget,
             "args": self.args, "workflow": self.workflow, "SCHEMAS": _schemas(),
             "AgentError": AgentError, "BudgetExceeded": BudgetExceeded, "CallLimitExceeded": CallLimitExceeded,
         }
@@ -386,6 +387,14 @@ class WorkflowAPI:
                 self._findings_store = FindingsStore(self.workspace, self.state_dir)
                 self._edits_store = EditsStore(self.workspace, self.state_dir)
             return self._findings_store, self._edits_store
+
+    def locate(self, path: str, quote: str) -> dict[str, Any] | None:
+        """Where `quote` is in the workspace file `path` now: {"path", "line", "end_line"}
+        (1-based), or None. The same rule as the check that drops invented quotes, so a
+        script can test a claim before paying refuters for it."""
+        from refute.orchestration.findings import locate_quote
+
+        return locate_quote(self.workspace, path, quote)
 
     def report(self, finding: dict[str, Any]) -> dict[str, Any] | None:
         if not isinstance(finding, dict):

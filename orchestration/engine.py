@@ -315,7 +315,7 @@ class Engine:
         self._publish(active, event)
 
     def _publish(self, active: _ActiveRun, event: dict[str, Any]) -> None:
-        self.store.append_events(active.info.id, [event])
+        self.store.append_events(active.info.id, [event], keep_open=True)
         self._queue.put(event)
 
     def _save(self, active: _ActiveRun) -> None:
@@ -341,6 +341,7 @@ class Engine:
                 info.status, info.error, info.finished_at = status, error, time.time()
             self._engine_event(active, "run_status", status=status, error=error)
         self._save(active)
+        self.store.close_events(info.id)
         active.lock.release()
         with self._lock:
             self._active.pop(info.id, None)

@@ -132,6 +132,21 @@ def anchor(text: str, quote: str) -> Span | None:
     return Span(found.start_line, found.start_col, found.end_line, found.end_col)
 
 
+def locate_quote(workspace: Path, path: str, quote: str) -> dict[str, Any] | None:
+    """{"path", "line", "end_line"} (1-based) where `quote` is in the workspace file now,
+    or None: outside the workspace, a secret-looking file, not text, or not there."""
+    try:
+        absolute, rel = resolve_in_workspace(workspace, path)
+        if is_secret_path(rel):
+            return None
+        span = anchor(read_text_file(absolute, rel), quote or "")
+    except WorkspaceFileError:
+        return None
+    if span is None:
+        return None
+    return {"path": rel, "line": span.start_line + 1, "end_line": span.end_line + 1}
+
+
 @contextlib.contextmanager
 def file_lock(lock_path: Path) -> Iterator[None]:
     """An exclusive inter-process lock held while the block runs."""

@@ -58,18 +58,36 @@ class EngineSettings:
     def updated(self, values: dict[str, Any]) -> tuple["EngineSettings", list[str]]:
         """A copy with `values` applied (snake_case or camelCase keys, nested dicts
         flattened: {"models": {"finder": x}} -> model_finder). Returns unknown keys."""
-        known = {f.name: f for f in fields(self)}
+        known = {f.name for f in fields(self)}
         current = {name: getattr(self, name) for name in known}
         unknown: list[str] = []
-        for key, value in _flatten(values):
-            name = _snake(key)
-            if name.startswith("models_"):
-                name = "model_" + name[len("models_"):]
+        for key, value in flatten(values):
+            name = field_name(key)
             if name not in known:
                 unknown.append(key)
                 continue
             current[name] = value
         return EngineSettings(**current), unknown
+
+    def merged(self, values: dict[str, Any]) -> tuple["EngineSettings", list[str]]:
+        """Like `updated`, but one key at a time with type checks, so a bad value is
+        reported by name and does not throw away the good ones. Returns the problems."""
+        problems: list[str] = []
+        current = self
+        for key, value in flatten(values):
+            name = field_name(key)
+            if name not in _FIELDS:
+                problems.append(f"unknown setting {key}")
+                continue
+            problem = type_problem(name, value)
+            if problem:
+                problems.append(f"{key}: {problem}")
+                continue
+            try:
+                current, _ = current.updated({name: value})
+            except (TypeError, ValueError) as exc:
+                problems.append(f"{key}: {exc}")
+        return current, problems
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "EngineSettings":
@@ -83,17 +101,58 @@ class EngineSettings:
         return cls(**values)
 
 
-def _snake(key: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+_FIELDS = {f.name: f for f in fields(EngineSettings)}
 
 
-def _flatten(values: dict[str, Any], prefix: str = ""):
+def field_name(key: str) -> str:
+    """The field a client key names: camelCase or snake_case, "models_x" -> "model_x"."""
+    name = re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+    if name.startswith("models_"):
+        name = "model_" + name[len("models_"):]
+    return name
+
+
+def flatten(values: dict[str, Any], prefix: str = ""):
+    """Nested setting objects as (joined_key, value) pairs: {"models": {"finder": x}}."""
     for key, value in values.items():
         name = f"{prefix}_{key}" if prefix else key
         if isinstance(value, dict):
-            yield from _flatten(value, name)
+            yield from flatten(value, name)
         else:
             yield name, value
+
+
+def _allowed_types(field_type: str) -> tuple[type, ...] | None:
+    t = str(field_type).replace(" ", "")
+    base = t.split("|")[0]
+    allowed: tuple[type, ...]
+    if base == "bool":
+        allowed = (bool,)
+    elif base == "int":
+        allowed = (int,)
+    elif base == "float":
+        allowed = (int, float)
+    elif base == "str":
+        allowed = (str,)
+    elif base.startswith("list"):
+        allowed = (list,)
+    else:
+        return None
+    return allowed + (type(None),) if "None" in t else allowed
+
+
+def type_problem(name: str, value: Any) -> str | None:
+    """Why `value` does not fit field `name`, or None when it does (or the field is unknown)."""
+    field_ = _FIELDS.get(name)
+    allowed = _allowed_types(field_.type) if field_ else None
+    if allowed is None:
+        return None
+    # bool is an int subclass: a `true` for a number setting is a mistake, say so.
+    if isinstance(value, bool) and bool not in allowed:
+        return f"expected {field_.type}, got {value!r}"
+    if not isinstance(value, allowed):
+        return f"expected {field_.type}, got {type(value).__name__} {value!r}"
+    return None
 
 
 def _coerce(raw: str, type_name: Any) -> Any:

@@ -11,8 +11,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.refute-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  # Quiet unless it fails: setuptools' editable-install warnings are noise here.
+  if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+         .venv/bin/python -m pip install -q -e '.[dev]'; } > .venv/install.log 2>&1; then
+    tail -n 40 .venv/install.log >&2
+    echo "setup: pip install failed (full log: .venv/install.log)" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
 

@@ -1,6 +1,5 @@
 """Ask: answer a question about the codebase with claims that survived cross-checking."""
 
-import re
 
 meta = {
     "name": "ask",
@@ -30,30 +29,6 @@ ANGLES = (
 )
 
 
-REDACTED = re.compile(r"\[REDACTED:[A-Za-z_]+\]")
-
-
-def quote_pattern(quote):
-    """A regex for a quoted snippet: whitespace-insensitive, and a "[REDACTED:kind]" marker
-    (how models see secrets) matches the secret on its line. None for an empty quote."""
-    parts = [r"\s*".join(re.escape(ch) for ch in "".join(part.split())) for part in REDACTED.split(quote.strip())]
-    if not "".join(parts):
-        return None
-    return re.compile(r"[^\n]+?".join(parts))
-
-
-def locate(units_by_path, path, quote):
-    """(line, True) where the quote is in one of the path's units (1-based), else (None, False)."""
-    pattern = quote_pattern(quote)
-    if pattern is None:
-        return None, False
-    for unit in units_by_path.get(path, []):
-        match = pattern.search(unit["text"])
-        if match:
-            return unit["start_line"] + 1 + unit["text"].count("\n", 0, match.start()), True
-    return None, False
-
-
 def outline(all_units):
     lines = []
     for unit in all_units:
@@ -67,9 +42,6 @@ def main(args):
         raise ValueError("ask needs a question, e.g. --arg question='where are sessions invalidated?'")
     k = int(args.get("refuters") or 2)
     all_units = units()
-    by_path = {}
-    for unit in all_units:
-        by_path.setdefault(unit["path"], []).append(unit)
     context = "The codebase's work units (path:lines symbol):\n" + outline(all_units)
 
     phase("explore")
@@ -98,8 +70,8 @@ def main(args):
     survived, dropped = [], []
 
     def check(claim):
-        line, found = locate(by_path, claim["path"], claim["quote"])
-        if not found:
+        where = locate(claim["path"], claim["quote"])
+        if where is None:
             return {"claim": claim, "kept": False, "why": "its quote is not in " + claim["path"]}
         verdicts = refute({"claim": claim["claim"], "path": claim["path"], "quote": claim["quote"],
                            "question": question}, k=k)
@@ -108,7 +80,7 @@ def main(args):
             reasons = [v["reason"] for v in verdicts if v["verdict"] != "confirmed" and v["reason"]]
             why = outcome["verdict"] + (": " + reasons[0] if reasons else "")
             return {"claim": claim, "kept": False, "why": why}
-        return {"claim": claim, "kept": True, "line": line, "confidence": outcome["confidence"]}
+        return {"claim": claim, "kept": True, "line": where["line"], "confidence": outcome["confidence"]}
 
     for result in pipeline(claims, check):
         if result and result["kept"]:

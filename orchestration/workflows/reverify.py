@@ -1,6 +1,5 @@
 """Reverify: fresh blind refuters re-check one finding against the code as it is now."""
 
-import re
 
 meta = {
     "name": "reverify",
@@ -12,24 +11,13 @@ meta = {
 }
 
 
-REDACTED = re.compile(r"\[REDACTED:[A-Za-z_]+\]")
-
-
-def quote_pattern(quote):
-    """A regex for a quoted snippet: whitespace-insensitive, and a "[REDACTED:kind]" marker
-    (how models see secrets) matches the secret on its line. None for an empty quote."""
-    parts = [r"\s*".join(re.escape(ch) for ch in "".join(part.split())) for part in REDACTED.split(quote.strip())]
-    if not "".join(parts):
-        return None
-    return re.compile(r"[^\n]+?".join(parts))
-
-
 def unit_with(path, quote):
-    pattern = quote_pattern(quote)
-    if pattern is None:
+    """The work unit of `path` that holds the quote now, or None when the quote is gone."""
+    where = locate(path, quote)
+    if where is None:
         return None
-    for unit in units(path):
-        if pattern.search(unit["text"]):
+    for unit in units(where["path"]):
+        if unit["start_line"] + 1 <= where["line"] <= unit["end_line"] + 1:
             return unit
     return None
 

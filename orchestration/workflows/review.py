@@ -1,6 +1,5 @@
 """Review: per-unit observations, then a cross-file synthesis whose claims are cross-checked."""
 
-import re
 
 meta = {
     "name": "review",
@@ -22,37 +21,10 @@ CLAIMS = {
 }
 
 
-REDACTED = re.compile(r"\[REDACTED:[A-Za-z_]+\]")
-
-
-def quote_pattern(quote):
-    """A regex for a quoted snippet: whitespace-insensitive, and a "[REDACTED:kind]" marker
-    (how models see secrets) matches the secret on its line. None for an empty quote."""
-    parts = [r"\s*".join(re.escape(ch) for ch in "".join(part.split())) for part in REDACTED.split(quote.strip())]
-    if not "".join(parts):
-        return None
-    return re.compile(r"[^\n]+?".join(parts))
-
-
-def locate(units_by_path, path, quote):
-    """(line, True) where the quote is in one of the path's units (1-based), else (None, False)."""
-    pattern = quote_pattern(quote)
-    if pattern is None:
-        return None, False
-    for unit in units_by_path.get(path, []):
-        match = pattern.search(unit["text"])
-        if match:
-            return unit["start_line"] + 1 + unit["text"].count("\n", 0, match.start()), True
-    return None, False
-
-
 def main(args):
     focus = (args.get("focus") or "design, consistency and maintainability").strip()
     k = int(args.get("refuters") or 2)
     all_units = units()
-    by_path = {}
-    for unit in all_units:
-        by_path.setdefault(unit["path"], []).append(unit)
 
     phase("observe")
 
@@ -67,8 +39,9 @@ def main(args):
     observations = []
     for batch in pipeline(all_units, observe):
         for item in batch or []:
-            line, found = locate(by_path, item["path"], item["quote"])
-            if found:
+            where = locate(item["path"], item["quote"])
+            if where is not None:
+                item["line"] = where["line"]
                 observations.append(item)
     log("review: " + str(len(observations)) + " observation(s) quote real code")
 
@@ -86,8 +59,8 @@ def main(args):
     phase("cross-check")
 
     def check(claim):
-        line, found = locate(by_path, claim["path"], claim["quote"])
-        if not found:
+        where = locate(claim["path"], claim["quote"])
+        if where is None:
             return {"claim": claim, "kept": False, "why": "its quote is not in " + claim["path"]}
         verdicts = refute({"claim": claim["claim"], "path": claim["path"], "quote": claim["quote"],
                            "focus": focus}, k=k)
@@ -95,7 +68,7 @@ def main(args):
         if outcome["verdict"] != "confirmed":
             reasons = [v["reason"] for v in verdicts if v["verdict"] != "confirmed" and v["reason"]]
             return {"claim": claim, "kept": False, "why": outcome["verdict"] + (": " + reasons[0] if reasons else "")}
-        return {"claim": claim, "kept": True, "line": line, "confidence": outcome["confidence"]}
+        return {"claim": claim, "kept": True, "line": where["line"], "confidence": outcome["confidence"]}
 
     checked = [r for r in pipeline(claims, check) if r]
     survived = [r for r in checked if r["kept"]]
@@ -109,8 +82,7 @@ def main(args):
         out.append("No cross-file conclusion survived cross-checking.")
     out += ["", "## Per-file observations (" + str(len(observations)) + ", not cross-checked)", ""]
     for item in observations:
-        line, found = locate(by_path, item["path"], item["quote"])
-        out.append(f"- `{item['path']}:{line}` {item['claim']}")
+        out.append(f"- `{item['path']}:{item['line']}` {item['claim']}")
     out += ["", "## Dropped (" + str(len(dropped)) + ")", ""]
     for item in dropped:
         out.append(f"- {item['claim']['claim']} ({item['claim']['path']}): {item['why']}")

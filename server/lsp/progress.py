@@ -104,7 +104,7 @@ class RunTracker:
         self.restart_engine_when_idle = False
 
     def active(self) -> list[RunState]:
-        return [r for r in self.runs.values() if not r.finished]
+        return [r for r in self.runs.values() if not r.finished and r.status != "paused"]
 
     def track(self, run_id: str, workflow: str = "", planned_calls: int | None = None) -> RunState:
         state = self.runs.get(run_id)
@@ -145,10 +145,13 @@ class RunTracker:
         state = self.track(run_id)
         kind = event.get("type")
         if kind == "run_status":
+            previous = state.status
             state.status = str(event.get("status") or state.status)
-            state.error = event.get("error") or state.error
+            state.error = event.get("error") if state.status != "running" else None
+            if state.status == "running" and previous in FINISHED | {"paused"}:
+                self._restart(state)  # resumed: a new progress with a fresh token
             self._send_update(state)
-            if state.finished:
+            if state.finished or state.status == "paused":
                 self._finish(state)
             return
         if kind == "phase":
@@ -168,13 +171,13 @@ class RunTracker:
             state.provider = str(event.get("provider") or state.provider)
             state.calls_done += 1
             state.in_flight = max(0, state.in_flight - 1)
-            usage = event.get("usage") or {}
             if not event.get("replayed"):
-                state.tokens += sum(int(v or 0) for v in usage.values() if isinstance(v, (int, float)))
-                state.cost_usd += float(event.get("cost_usd") or 0.0)
+                _add_spend(state, event)
         elif kind == "call_failed":
+            # A failed call may still have been paid for (invalid output, truncation).
             state.calls_failed += 1
             state.in_flight = max(0, state.in_flight - 1)
+            _add_spend(state, event)
         elif kind == "finding":
             state.findings += 1
         else:
@@ -282,6 +285,17 @@ class RunTracker:
 
         schedule_restart_if_needed(self.server)
 
+    def _restart(self, state: RunState) -> None:
+        """A paused (or stopped) run that resumes gets a new progress: a token may be
+        created only once, and the old progress has ended."""
+        state.done = asyncio.Event()
+        state.percentage = 0
+        state.in_flight = 0
+        # A resumed run counts its calls again from zero (replays included).
+        state.calls_done = state.calls_failed = 0
+        if state.progress != "unsupported":
+            self._create_progress(state)
+
     def _end(self, state: RunState) -> None:
         self.server.work_done_progress.end(state.token, types.WorkDoneProgressEnd(message=state.end_message()))
         state.progress = "ended"
@@ -311,3 +325,9 @@ def register(server: "RefuteLanguageServer") -> None:
     @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
     async def progress_cancel(ls: "RefuteLanguageServer", params: types.WorkDoneProgressCancelParams) -> None:
         await ls.runs.cancel_by_token(str(params.token))
+
+
+def _add_spend(state: RunState, event: dict[str, Any]) -> None:
+    usage = event.get("usage") or {}
+    state.tokens += sum(int(v or 0) for v in usage.values() if isinstance(v, (int, float)))
+    state.cost_usd += float(event.get("cost_usd") or 0.0)

@@ -10,46 +10,9 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from refute.orchestration.settings import EngineSettings, _flatten, _snake  # same key rules as updated()
+from refute.orchestration.settings import EngineSettings
 
 SECTION = "refute"
-
-_NUMBER_TYPES = {"int": (int,), "float": (int, float)}
-
-
-def _expected(field_type: str) -> tuple[type, ...] | None:
-    t = str(field_type).replace(" ", "")
-    base = t.split("|")[0]
-    allowed: tuple[type, ...] | None
-    if base == "bool":
-        allowed = (bool,)
-    elif base in _NUMBER_TYPES:
-        allowed = _NUMBER_TYPES[base]
-    elif base == "str":
-        allowed = (str,)
-    elif base.startswith("list"):
-        allowed = (list,)
-    else:
-        return None
-    if "None" in t:
-        allowed = allowed + (type(None),)
-    return allowed
-
-
-def _type_problem(name: str, value: Any) -> str | None:
-    by_name = {f.name: f for f in fields(EngineSettings)}
-    field = by_name.get(name)
-    if field is None:
-        return None
-    allowed = _expected(field.type)
-    if allowed is None:
-        return None
-    # bool is an int subclass: a `true` for a number setting is a mistake, say so.
-    if isinstance(value, bool) and bool not in allowed:
-        return f"expected {field.type}, got {value!r}"
-    if not isinstance(value, allowed):
-        return f"expected {field.type}, got {type(value).__name__} {value!r}"
-    return None
 
 
 def merge_settings(base: EngineSettings, values: Any, origin: str) -> tuple[EngineSettings, list[str]]:
@@ -62,38 +25,16 @@ def merge_settings(base: EngineSettings, values: Any, origin: str) -> tuple[Engi
     # A client may send {"refute": {...}} as initialization options; accept both shapes.
     if set(values) == {SECTION} and isinstance(values[SECTION], dict):
         values = values[SECTION]
-    warnings: list[str] = []
-    current = base
-    # One key at a time, so one bad value does not throw away the good ones.
-    # Flattened ({"models": {"finder": x}} -> models_finder), so a bad nested key does
-    # not take its good siblings down with it.
-    for key, value in list(_flatten(values)):
-        problems = _problems_for({key: value})
-        if problems:
-            warnings.extend(f"{origin}: {SECTION}.{p} (ignored)" for p in problems)
-            continue
-        try:
-            candidate, unknown = current.updated({key: value})
-        except (TypeError, ValueError) as exc:
-            warnings.append(f"{origin}: {SECTION}.{key}: {exc} (ignored)")
-            continue
-        if unknown:
-            warnings.extend(f"{origin}: unknown setting {SECTION}.{k} (ignored)" for k in unknown)
-            continue
-        current = candidate
-    return current, warnings
+    current, problems = base.merged(values)
+    return current, [f"{origin}: {_qualified(p)} (ignored)" for p in problems]
 
 
-def _problems_for(values: dict[str, Any]) -> list[str]:
-    problems = []
-    for key, value in _flatten(values):
-        name = _snake(key)
-        if name.startswith("models_"):
-            name = "model_" + name[len("models_"):]
-        problem = _type_problem(name, value)
-        if problem:
-            problems.append(f"{key}: {problem}")
-    return problems
+def _qualified(problem: str) -> str:
+    # "unknown setting x" -> "unknown setting refute.x"; "x: expected ..." -> "refute.x: ..."
+    prefix = "unknown setting "
+    if problem.startswith(prefix):
+        return prefix + f"{SECTION}." + problem[len(prefix):]
+    return f"{SECTION}.{problem}"
 
 
 def describe_defaults() -> list[tuple[str, str, Any]]:

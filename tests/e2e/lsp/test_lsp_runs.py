@@ -196,3 +196,26 @@ async def test_proposed_edits_of_earlier_runs_are_offered_after_restart(tmp_path
         assert [list(a.command.arguments) for a in actions] == [[{"runId": run_id, "path": "app.py"}]]
     finally:
         await h.stop(second)
+
+
+async def test_pause_then_resume_gets_a_fresh_progress(tmp_path, profile):
+    ws = h.make_workspace(tmp_path, extra_files=20)
+    client = await h.start(ws, profile, init=h.options(scriptedLatencyS=0.15, maxConcurrency=2))
+    try:
+        run_id = (await h.command(client, "refute.run", {"workflow": "audit"}))["runId"]
+        await h.wait_for(lambda: any(u["runId"] == run_id and u["callsDone"] >= 1 for u in client.run_updates),
+                         what="the first finished call")
+        first = h.run_token(client, run_id)
+        await h.command(client, "refute.pause", {"runId": run_id})
+        await h.wait_for(lambda: "end" in h.progress_kinds(client, first), what="the paused run's progress end")
+        assert client.progress_reports[first][-1].message.startswith("paused")
+        assert [u for u in client.run_updates if u["runId"] == run_id][-1]["status"] == "paused"
+        await h.command(client, "refute.resume", {"runId": run_id})
+        second = await h.wait_for(lambda: next((t for t in client.progress_reports
+                                                if str(t).startswith(f"refute-run-{run_id}-") and t != first), None),
+                                  what="a fresh progress token for the resumed run")
+        await h.wait_for(lambda: "end" in h.progress_kinds(client, second), timeout=60, what="the resumed run's end")
+        assert client.progress_reports[second][0].kind == "begin"
+        assert client.progress_reports[second][-1].message.startswith("completed"), client.progress_reports[second][-1].message
+    finally:
+        await h.stop(client)

@@ -38,6 +38,16 @@ def test_propose_edit_records_and_emits(tmp_path):
     assert (tmp_path / "m.py").read_text() == "def f():\n    return 1\n"  # nothing written
 
 
+def test_locate_uses_the_findings_check_and_stays_in_the_workspace(tmp_path):
+    (tmp_path / "m.py").write_text("def f(x):\n    return x  +  1\n")
+    (tmp_path / ".env").write_text("TOKEN=abc\n")
+    body = ("    return [locate('m.py', 'return x + 1'), locate('m.py', 'return y'), locate('../m.py', 'def f'),\n"
+            "            locate('.env', 'TOKEN'), locate('nope.py', 'x')]")
+    outcome = driver(tmp_path, script(body), InstrumentedProvider()).execute()
+    assert outcome.status == "completed", outcome.error
+    assert outcome.result == [{"path": "m.py", "line": 2, "end_line": 2}, None, None, None, None]
+
+
 def test_refute_and_vote_are_bound_from_verify(tmp_path):
     provider = InstrumentedProvider(answer=lambda req: {"verdict": "refuted", "reason": "guarded above",
                                                         "evidence": "if b == 0: return"})

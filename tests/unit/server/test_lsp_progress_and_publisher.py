@@ -62,6 +62,17 @@ async def test_run_updates_follow_events_and_counts_only_grow(tmp_path):
     assert tracker.active() == []
 
 
+async def test_a_failed_call_that_was_paid_for_counts_in_the_spend(tmp_path):
+    server = FakeServer(tmp_path)
+    tracker = server.runs = RunTracker(server)
+    tracker.track("r1", "audit", planned_calls=2)
+    tracker.on_event({"type": "call_started", "run_id": "r1"})
+    tracker.on_event({"type": "call_failed", "run_id": "r1", "error": "invalid output",
+                      "usage": {"input_tokens": 30, "output_tokens": 7}, "cost_usd": 0.25})
+    state = tracker.runs["r1"]
+    assert (state.calls_failed, state.in_flight, state.tokens, state.cost_usd) == (1, 0, 37, 0.25)
+
+
 async def test_publisher_debounces_per_file_and_clears(tmp_path):
     (tmp_path / "app.py").write_text(SOURCE)
     server = FakeServer(tmp_path)

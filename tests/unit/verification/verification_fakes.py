@@ -45,7 +45,7 @@ from pathlib import Path
 
 from refute.orchestration import verify
 from refute.orchestration.edits import EditsStore
-from refute.orchestration.findings import FindingsStore
+from refute.orchestration.findings import FindingsStore, locate_quote
 from refute.orchestration.sandbox import compile_script, make_globals
 
 
@@ -111,6 +111,7 @@ class SandboxRun:
             "units": lambda scope=None, max_tokens=None: file_units(self.workspace),
             "agent": self.agent, "parallel": api.parallel, "pipeline": self.pipeline,
             "report": self.report, "propose_edit": self.propose_edit,
+            "locate": functools.partial(locate_quote, self.workspace),
             "phase": self.phases.append, "log": api.log, "args": args, "budget": None,
             "refute": functools.partial(verify.refute, api), "vote": verify.vote,
             "converge": functools.partial(verify.converge, api),
