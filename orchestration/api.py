@@ -37,6 +37,7 @@ from refute.orchestration import pricing
 from refute.orchestration.errors import AgentError, BudgetExceeded, CallLimitExceeded, RunInterrupted
 from refute.orchestration.model import CallRequest, Scope, stable_hash
 from refute.orchestration.scheduler import Scheduler, task_threads
+from refute.orchestration.secrets import redact, scrub
 from refute.orchestration.settings import EngineSettings
 from refute.orchestration.tasks import TaskPool
 
@@ -436,7 +437,7 @@ class WorkflowAPI:
         text = str(message)
         if len(text) > MAX_LOG_CHARS:
             text = text[:MAX_LOG_CHARS] + f"... ({len(text) - MAX_LOG_CHARS} more characters)"
-        self.emit("log", message=_scrub(text))
+        self.emit("log", message=scrub(text))
 
     def workflow(self, name: str, args: dict[str, Any] | None = None) -> Any:
         if self._run_nested is None:
@@ -464,18 +465,4 @@ def render_unit(unit: dict[str, Any]) -> str:
 
 
 def _redact(text: str | None) -> str | None:
-    if not text:
-        return text
-    try:
-        from refute.orchestration.secrets import redact
-    except ImportError:  # pragma: no cover
-        return text
-    return redact(text)[0]
-
-
-def _scrub(text: str) -> str:
-    try:
-        from refute.orchestration.secrets import scrub
-    except ImportError:  # pragma: no cover
-        return text
-    return scrub(text)
+    return redact(text)[0] if text else text

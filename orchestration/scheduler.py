@@ -49,6 +49,7 @@ from refute.orchestration.providers.base import (
     SpendLimitReached,
 )
 from refute.orchestration.schemas import validate
+from refute.orchestration.secrets import scrub
 
 Emit = Callable[..., None]
 
@@ -93,14 +94,6 @@ class _Deadline(threading.Event):
     def wait(self, timeout: float | None = None) -> bool:
         remaining = max(self.deadline - time.monotonic(), 0.0)
         return super().wait(remaining if timeout is None else min(timeout, remaining)) or self.is_set()
-
-
-def _scrub(text: str) -> str:
-    try:
-        from refute.orchestration.secrets import scrub
-    except ImportError:  # pragma: no cover - secrets.py is part of the package
-        return text
-    return scrub(text)
 
 
 class ConcurrencyLimiter:
@@ -423,7 +416,7 @@ class Scheduler:
                 if isinstance(exc, RunInterrupted):
                     raise exc
                 if isinstance(exc, SpendLimitReached):
-                    self._spend_stopped = f"spend limit reached: {_scrub(str(exc))} (no further calls in this run)"
+                    self._spend_stopped = f"spend limit reached: {scrub(str(exc))} (no further calls in this run)"
                     self.emit("log", message=self._spend_stopped)
                     raise self._fail(key, label, self._spend_stopped, "spend_limit", wasted)
                 if isinstance(exc, (RateLimited, Overloaded)):
@@ -431,7 +424,7 @@ class Scheduler:
                 retryable = isinstance(exc, ProviderError) and exc.retryable
                 if not retryable or attempt >= self.max_attempts:
                     suffix = f" (after {attempt} attempts)" if retryable else ""
-                    raise self._fail(key, label, f"{type(exc).__name__}: {_scrub(str(exc))}{suffix}",
+                    raise self._fail(key, label, f"{type(exc).__name__}: {scrub(str(exc))}{suffix}",
                                      type(exc).__name__, wasted)
                 delay = self._backoff(attempt, getattr(exc, "retry_after", None))
                 if self.stop_event.wait(delay):

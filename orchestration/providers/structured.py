@@ -13,6 +13,8 @@ import json
 import re
 from typing import Any
 
+import jsonschema
+
 _FENCE = re.compile(r"^\s*```(?:json)?\s*\n(.*?)\n?```\s*$", re.S)
 
 
@@ -41,10 +43,6 @@ def check_schema(schema: dict[str, Any]) -> None:
     if not isinstance(schema, dict):
         raise SchemaProblem(f"schema must be a JSON object, not {type(schema).__name__}")
     try:
-        import jsonschema
-    except ImportError:
-        return
-    try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise SchemaProblem(f"invalid JSON schema: {exc.message} at {'/'.join(map(str, exc.path)) or '(root)'}") from None
@@ -52,13 +50,6 @@ def check_schema(schema: dict[str, Any]) -> None:
 
 def validate(data: Any, schema: dict[str, Any]) -> str | None:
     """None when valid, else one readable problem ("findings/0/line: 'x' is not of type 'integer'")."""
-    try:
-        import jsonschema
-    except ImportError:
-        from refute.orchestration.schemas import validate as validate_subset
-
-        problems = validate_subset(data, schema)
-        return "; ".join(problems[:3]) if problems else None
     validator = jsonschema.validators.validator_for(schema)(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is None:

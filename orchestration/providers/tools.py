@@ -10,13 +10,14 @@ crashes the call.
 from __future__ import annotations
 
 import fnmatch
-import importlib
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
+from refute.analysis.languages import detect
+from refute.analysis.symbols import list_symbols
 from refute.orchestration.secrets import is_secret_path, redact
 
 MAX_TOOL_TURNS = 8  # model turns that may ask for tools before it must answer
@@ -177,19 +178,10 @@ def _search_text(root: Path, args: dict[str, Any]) -> str:
 def _list_symbols(root: Path, args: dict[str, Any]) -> str:
     rel = args.get("path")
     path = resolve_path(root, rel)
-    try:
-        symbols_module = importlib.import_module("refute.analysis.symbols")
-    except ImportError:
-        raise ToolError("list_symbols is not available in this build (refute.analysis.symbols is missing)") from None
-    lister = getattr(symbols_module, "list_symbols", None)
-    if lister is None:
-        raise ToolError("list_symbols is not available in this build")
     text = _read_text(path, str(rel))
-    from refute.analysis.languages import detect
-
     language = detect(str(rel), text.split("\n", 1)[0]) or "text"
     try:
-        symbols = list(lister(text, language))
+        symbols = list(list_symbols(text, language))
     except Exception as exc:  # a parser problem is the model's answer, not a crash of the call
         raise ToolError(f"{rel}: could not list symbols ({exc.__class__.__name__}: {exc})") from None
     lines = [_format_symbol(s) for s in symbols]

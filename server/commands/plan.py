@@ -138,10 +138,7 @@ def summarize(plan, top: int) -> dict[str, Any]:
 
 
 def _workflow_estimate(root: Path, workflow: str, paths: list[str], selection, args: dict[str, Any]) -> dict:
-    try:
-        from refute.orchestration.engine import Engine
-    except ImportError:
-        raise UsageError("workflow estimates need the engine (refute.orchestration.engine is not available)") from None
+    from refute.orchestration.engine import Engine
     from refute.orchestration.model import Scope
 
     engine = Engine(root)

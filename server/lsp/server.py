@@ -60,17 +60,11 @@ class RequestFailed(JsonRpcException):
 
 
 def _domain_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [KeyError, ValueError, LookupError, PermissionError, FileNotFoundError]
-    try:
-        from refute.orchestration.engine import EngineError, RunLocked
-
-        errors += [EngineError, RunLocked]
-    except ImportError:
-        pass
+    from refute.orchestration.engine import EngineError, RunLocked
     from refute.orchestration.providers.base import ProviderError
 
-    errors.append(ProviderError)
-    return tuple(errors)
+    return (KeyError, ValueError, LookupError, PermissionError, FileNotFoundError,
+            EngineError, RunLocked, ProviderError)
 
 
 EngineFactory = Callable[[Path, EngineSettings], Any]

@@ -4,8 +4,6 @@ tool-use loop sends results back as tool_result blocks and ends in bounded turns
 from __future__ import annotations
 
 import os
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -84,10 +82,13 @@ def test_search_text_is_bounded_and_skips_secrets(tree: Path) -> None:
     assert is_error and "invalid regular expression" in text
 
 
-def test_list_symbols_reports_when_analysis_lacks_it(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "refute.analysis.symbols", None)  # import fails
+def test_a_parser_problem_in_list_symbols_is_a_tool_error(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(text, language):
+        raise RecursionError("too deep")
+
+    monkeypatch.setattr(tools, "list_symbols", broken)
     text, is_error = run_tool(tree, "list_symbols", {"path": "src/app.py"})
-    assert is_error and "not available" in text
+    assert is_error and "could not list symbols (RecursionError: too deep)" in text
 
 
 def test_list_symbols_uses_the_analysis_layer(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,8 +98,7 @@ def test_list_symbols_uses_the_analysis_layer(tree: Path, monkeypatch: pytest.Mo
         seen["args"] = (text, language)
         return [{"name": "handler", "kind": "function", "start_line": 0, "end_line": 1}]
 
-    monkeypatch.setitem(sys.modules, "refute.analysis.symbols",
-                        types.SimpleNamespace(list_symbols=list_symbols))
+    monkeypatch.setattr(tools, "list_symbols", list_symbols)
     text, is_error = run_tool(tree, "list_symbols", {"path": "src/app.py"})
     assert not is_error and text == "function handler lines 1-2"
     assert "def handler" in seen["args"][0] and seen["args"][1] == "python"
