@@ -29,6 +29,15 @@ assert(sc == nil and err:find('no file'), 'file scope without a file: ' .. tostr
 sc, err = scope.build({ kind = 'everything', root = root, file = root .. '/a.py' })
 assert(sc == nil and err:find('unknown scope'), 'unknown kind: ' .. tostring(err))
 
+-- workspace root: the nearest marker of any kind wins
+local tmp = vim.fn.tempname()
+vim.fn.mkdir(tmp .. '/.refute', 'p')
+vim.fn.mkdir(tmp .. '/sub/proj/.git', 'p')
+eq(refute.root_of(tmp .. '/sub/proj/a.py', { '.refute', '.git' }), tmp .. '/sub/proj', 'nearest marker wins')
+eq(refute.root_of(tmp .. '/sub/x.py', { '.refute', '.git' }), tmp, 'an outer .refute when nothing is nearer')
+eq(refute.root_of('', { '.git' }), nil, 'no buffer name, no root')
+vim.fn.delete(tmp, 'rf')
+
 -- statusline text
 eq(status.format_tokens(950), '950', 'tokens < 1k')
 eq(status.format_tokens(12345), '12.3k', 'tokens k')

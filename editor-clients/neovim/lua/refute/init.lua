@@ -95,10 +95,17 @@ local function on_progress(ev)
   vim.cmd.redrawstatus({ bang = true })
 end
 
+--- The nearest ancestor of `path` holding any of `markers` (equal priority: a stray
+--- `.refute` further up must not win over the project's own `.git`), else nil.
+function M.root_of(path, markers)
+  if path == '' then
+    return nil
+  end
+  return vim.fs.root(path, { markers })
+end
+
 local function find_root(bufnr)
-  local name = vim.api.nvim_buf_get_name(bufnr)
-  local root = name ~= '' and vim.fs.root(name, M.config.root_markers) or nil
-  return root or vim.fn.getcwd()
+  return M.root_of(vim.api.nvim_buf_get_name(bufnr), M.config.root_markers) or vim.fn.getcwd()
 end
 
 --- Configures and enables the language server. Call once from your config.
