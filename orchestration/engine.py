@@ -40,6 +40,8 @@ PLAN_TIMEOUT_S = 60.0
 PAUSE_GRACE_S = 15.0  # in-flight calls may finish (and be journaled) before a pause kills the worker
 SAVE_EVERY_S = 0.5
 POLL_S = 0.2
+READ_GATHER_S = 0.02  # worker events gather this long between batches (see _read_worker)
+READ_CHUNK = 1 << 16
 
 Callback = Callable[[dict[str, Any]], None]
 
@@ -256,20 +258,67 @@ class Engine:
     # --- worker events ----------------------------------------------------------------------------
 
     def _read_worker(self, active: _ActiveRun) -> None:
+        """Read the worker's events in batches: whatever is in the pipe, then a short pause
+        (READ_GATHER_S) so the next events gather there. A 1,000-call run emits thousands
+        of events; handled one by one, each woke this thread, took the GIL, wrote and
+        flushed the audit log and queued a hand-off, and every such wake-up delayed the
+        language server's requests. Nothing waits in this process meanwhile: unread
+        events stay in the pipe, so a worker that dies loses none of them."""
         assert active.proc.stdout is not None
-        for line in active.proc.stdout:
+        fd = active.proc.stdout.fileno()  # raw reads: nothing else reads this stream
+        partial = b""
+        while True:
             try:
-                event = json.loads(line)
-            except ValueError:
+                chunk = os.read(fd, READ_CHUNK)
+            except InterruptedError:
                 continue
-            self._on_event(active, event)
+            except OSError:
+                break
+            if not chunk:
+                break
+            *lines, partial = (partial + chunk).split(b"\n")
+            if lines:
+                self._on_lines(active, lines)
+            if len(chunk) < READ_CHUNK:
+                time.sleep(READ_GATHER_S)
+        if partial.strip():
+            self._on_lines(active, [partial])  # a last line without its newline
         code = active.proc.wait()
         self._worker_ended(active, code)
 
-    def _on_event(self, active: _ActiveRun, event: dict[str, Any]) -> None:
+    def _on_lines(self, active: _ActiveRun, lines: list[bytes]) -> None:
+        """One batch of worker lines: fold each event into RunInfo, append the batch to the
+        audit log in one write (the worker's own JSON text: it is not encoded twice) and
+        hand it to the dispatcher as one item."""
+        events: list[dict[str, Any]] = []
+        texts: list[str] = []
+        status_changed = False
+        for raw in lines:
+            try:
+                text = raw.decode("utf-8").strip()
+                event = json.loads(text)
+            except ValueError:  # UnicodeDecodeError is a ValueError too
+                continue
+            if not isinstance(event, dict):
+                continue
+            publish, changed = self._fold(active, event)
+            status_changed = status_changed or changed
+            if publish:
+                events.append(event)
+                texts.append(text)
+        active.last_event = time.monotonic()
+        if events:
+            self.store.append_encoded(active.info.id, texts, keep_open=True)
+            self._queue.put(events)
+        now = time.monotonic()
+        if status_changed or now - active.last_save > SAVE_EVERY_S:
+            active.last_save = now
+            self._save(active)
+
+    def _fold(self, active: _ActiveRun, event: dict[str, Any]) -> tuple[bool, bool]:
+        """Fold one worker event into the run's RunInfo: (publish it, status changed)."""
         info = active.info
         kind = event.get("type")
-        active.last_event = time.monotonic()
         status_changed = False
         with self._lock:
             if kind == "call_started":
@@ -293,7 +342,7 @@ class Engine:
             elif kind == "run_status":
                 status = event.get("status")
                 if status == RunStatus.RUNNING.value:
-                    return  # the engine already announced it
+                    return False, False  # the engine already announced it
                 if active.stop_requested == "cancel" and status != RunStatus.CANCELLED.value:
                     status = RunStatus.CANCELLED.value
                 info.status = status
@@ -304,11 +353,7 @@ class Engine:
                     info.finished_at = time.time()
                     active.final_seen = True
                 status_changed = True
-        self._publish(active, event)
-        now = time.monotonic()
-        if status_changed or now - active.last_save > SAVE_EVERY_S:
-            active.last_save = now
-            self._save(active)
+        return True, status_changed
 
     def _engine_event(self, active: _ActiveRun, type_: str, **fields: Any) -> None:
         event = {"type": type_, "run_id": active.info.id, "ts": time.time(), **fields}
@@ -316,7 +361,7 @@ class Engine:
 
     def _publish(self, active: _ActiveRun, event: dict[str, Any]) -> None:
         self.store.append_events(active.info.id, [event], keep_open=True)
-        self._queue.put(event)
+        self._queue.put([event])
 
     def _save(self, active: _ActiveRun) -> None:
         with self._lock:
@@ -430,21 +475,22 @@ class Engine:
 
     def _dispatch_loop(self) -> None:
         while True:
-            event = self._queue.get()
-            if event is None:
+            batch = self._queue.get()  # a list of events, a drain marker, or None to stop
+            if batch is None:
                 return
-            if event.get("type") == "_drain":
-                event["_done"].set()
+            if isinstance(batch, threading.Event):
+                batch.set()
                 continue
             with self._lock:
                 targets = list(self._subscribers)
-            for callback, wanted in targets:
-                if wanted is not None and wanted != event.get("run_id"):
-                    continue
-                try:
-                    callback(event)
-                except Exception as exc:  # a broken subscriber must not stop the others
-                    print(f"refute: event subscriber failed: {exc!r}", file=sys.stderr)
+            for event in batch:
+                for callback, wanted in targets:
+                    if wanted is not None and wanted != event.get("run_id"):
+                        continue
+                    try:
+                        callback(event)
+                    except Exception as exc:  # a broken subscriber must not stop the others
+                        print(f"refute: event subscriber failed: {exc!r}", file=sys.stderr)
 
     def wait(self, run_id: str, timeout: float | None = None) -> RunInfo:
         """Block until the run is no longer running (or `timeout` s pass); its RunInfo."""
@@ -466,7 +512,7 @@ class Engine:
     def _drain_events(self, timeout: float = 2.0) -> None:
         """Let subscribers see every event queued so far (so wait() returns after them)."""
         done = threading.Event()
-        self._queue.put({"type": "_drain", "run_id": "\0", "_done": done})
+        self._queue.put(done)
         done.wait(timeout)
 
     def run(self, run_id: str) -> RunInfo:

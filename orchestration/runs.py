@@ -191,9 +191,15 @@ class RunStore:
         """Append to the run's audit log. The driving process keeps the handle open
         (`keep_open`, until `close_events`): one open per event showed up in editor latency
         under load. Each append is flushed, so other processes see it at once."""
-        if not events:
+        self.append_encoded(run_id, [json.dumps(event, ensure_ascii=False, default=str) for event in events],
+                            keep_open=keep_open)
+
+    def append_encoded(self, run_id: str, lines: list[str], *, keep_open: bool = False) -> None:
+        """Append events that are already JSON text, one object per string (no newlines
+        inside: json.dumps never writes one), in one write."""
+        if not lines:
             return
-        text = "".join(json.dumps(event, ensure_ascii=False, default=str) + "\n" for event in events)
+        text = "\n".join(lines) + "\n"
         with self._append_lock:
             fh = self._event_logs.get(run_id)
             if fh is None:

@@ -43,7 +43,7 @@ def by_request(responder):
 def test_audit_through_the_engine_reports_and_drops(repo):
     outcome, events = drive(repo, "audit", {}, by_request(audit_responder))
     assert outcome.status == "completed", outcome.error
-    assert outcome.result == {"candidates": 3, "confirmed": 2}
+    assert outcome.result == {"candidates": 3, "confirmed": 1, "dropped": 1}
     kinds = [k for k, _ in events]
     assert kinds.count("finding") == 1 and kinds.count("finding_dropped") == 1
     store = FindingsStore(repo, state_dir_of(repo))

@@ -58,10 +58,13 @@ def audit_responder(prompt, kwargs):
 def test_audit_reports_confirmed_findings_as_they_are_confirmed(repo, tmp_path):
     run = SandboxRun(repo, tmp_path / "state", audit_responder)
     result = run.run("audit", {})
-    assert result == {"candidates": 3, "confirmed": 2}  # the invented one passes refuters...
+    assert result == {"candidates": 3, "confirmed": 1, "dropped": 1}
     titles = [f.title for f in run.findings.list()]
-    assert titles == ["off by one"]  # ...but the mechanical check drops it
+    assert titles == ["off by one"]
+    # The mechanical check drops the invented quote before any refuter is paid for it:
+    # two refuters each for the two real candidates, none for the invented one.
     assert [d["title"] for d in run.findings.dropped("run1")] == ["invented quote"]
+    assert len([d for kind, d in run.events if kind == "agent" and d.startswith("refute")]) == 4
     # Streaming: the confirmed finding of calc.py is reported before later units are searched.
     order = [detail for kind, detail in run.events if kind == "report" or detail.startswith("audit:find")]
     assert order.index("off by one") < order.index("audit:find io_util.py") < order.index("audit:find web.py")
@@ -90,7 +93,7 @@ def security_responder(prompt, kwargs):
 
 def test_security_threat_model_first_then_cwe_findings(repo, tmp_path):
     run = SandboxRun(repo, tmp_path / "state", security_responder)
-    assert run.run("security", {}) == {"candidates": 1, "confirmed": 1}
+    assert run.run("security", {}) == {"candidates": 1, "confirmed": 1, "dropped": 0}
     assert run.events[0] == ("agent", "security:threat model")
     [finding] = run.findings.list()
     assert finding.cwe == "CWE-89" and finding.category == "security" and finding.path == "web.py"
