@@ -7,7 +7,7 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from refute.analysis.anchor import Span, anchor_quote
+from refute.analysis.anchor import Span, anchor_quote, quote_matches
 from refute.analysis.tokens import estimate_tokens, max_bytes_for
 
 SOURCE = """def transfer(src, dst, amount):
@@ -115,3 +115,17 @@ def test_reflowed_slice_is_found_where_its_characters_are(parts, data):
     hi = sum(len(line) + 1 for line in lines[: span.end_line]) + span.end_col
     assert "".join(text[lo:hi].split()) == "".join(quote.split())
     assert not text[lo].isspace() and not text[hi - 1].isspace()
+
+
+def test_a_repeated_quote_anchors_nearest_to_where_it_was():
+    text = "x = 1\nreturn x\n\nreturn x\n"
+    assert anchor_quote(text, "return x") == Span(1, 0, 1, 8)  # the first, without a hint
+    assert anchor_quote(text, "return x", near=(3, 2)) == Span(3, 0, 3, 8)
+    assert anchor_quote(text, "return  x", near=(3, 0)) == Span(3, 0, 3, 8)  # reflowed too
+
+
+def test_quote_matches_lists_every_place_exact_before_reflowed():
+    text = "a+b\na + b\na+b\n"
+    assert quote_matches(text, "a+b") == [(0, 3), (10, 13)]  # exact matches win when there are any
+    assert quote_matches(text, "a +  b") == [(0, 3), (4, 9), (10, 13)]
+    assert quote_matches(text, "   ") == [] and quote_matches(text, "c") == []
