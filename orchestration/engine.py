@@ -85,9 +85,13 @@ class _ActiveRun:
 
 
 class Engine:
-    def __init__(self, workspace: str | Path, settings: EngineSettings | None = None):
+    def __init__(self, workspace: str | Path, settings: EngineSettings | None = None, *,
+                 worker_nice: int | None = None):
+        """`worker_nice`: how far below this process each run's worker runs (worker.py,
+        DEFAULT_NICE when None); the language server asks for more than the CLI."""
         self.workspace = Path(workspace).resolve()
         self.settings = settings or EngineSettings()
+        self.worker_nice = worker_nice
         self.state_dir = ensure_state_dir(self.workspace)
         self.store = RunStore(self.state_dir)
         self._lock = threading.RLock()
@@ -225,6 +229,8 @@ class Engine:
             job = {"mode": "run", "workspace": str(self.workspace), "settings": asdict(settings),
                    "source": _source_dict(source), "run": info.to_dict(), "spent_tokens": info.usage.total_tokens,
                    "spent_usd": info.cost_usd, "max_concurrency": settings.max_concurrency}
+            if self.worker_nice is not None:
+                job["nice"] = self.worker_nice
             proc = self._spawn(job, log_path=self.store.dir(info.id) / "worker.log")
         except BaseException:
             lock.release()
@@ -279,7 +285,9 @@ class Engine:
             *lines, partial = (partial + chunk).split(b"\n")
             if lines:
                 self._on_lines(active, lines)
-            if len(chunk) < READ_CHUNK:
+            # No pause after the run's last status: the worker exits next, and the run must
+            # leave _active at once (a client that sees "paused" may resume straight away).
+            if len(chunk) < READ_CHUNK and not active.final_seen:
                 time.sleep(READ_GATHER_S)
         if partial.strip():
             self._on_lines(active, [partial])  # a last line without its newline

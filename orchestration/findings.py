@@ -147,6 +147,20 @@ def locate_quote(workspace: Path, path: str, quote: str) -> dict[str, Any] | Non
     return {"path": rel, "line": span.start_line + 1, "end_line": span.end_line + 1}
 
 
+def fix_in_place(text: str, finding: Finding) -> bool:
+    """Whether the finding's suggested fix is already in `text` (a person applied it):
+    the new code is there and, unless it contains the old code, the old code is gone."""
+    fix = finding.fix
+    if fix is None or fix.new_text == fix.old_text:
+        return False
+    old_there = anchor(text, fix.old_text) is not None
+    if not fix.new_text.strip():
+        return not old_there  # a deletion
+    if anchor(text, fix.new_text) is None:
+        return False
+    return fix.old_text in fix.new_text or not old_there
+
+
 @contextlib.contextmanager
 def file_lock(lock_path: Path) -> Iterator[None]:
     """An exclusive inter-process lock held while the block runs."""
@@ -357,6 +371,10 @@ class FindingsStore:
                 finding.fix.span = anchor(text, finding.fix.old_text)
             if finding.review_state == ReviewState.STALE.value:
                 finding.review_state = ReviewState.NEW.value
+        if text is not None and fix_in_place(text, finding):
+            finding.review_state = ReviewState.FIXED.value
+        elif finding.review_state == ReviewState.FIXED.value and span is not None:
+            finding.review_state = ReviewState.NEW.value  # the fix was undone
         if finding.fingerprint in dismissed:
             finding.review_state = ReviewState.DISMISSED.value
         elif finding.review_state == ReviewState.DISMISSED.value:

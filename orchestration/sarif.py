@@ -141,10 +141,15 @@ def to_sarif(findings: Iterable[Finding], run: RunInfo | None = None, *,
     rules: list[dict[str, Any]] = []
     rule_index: dict[str, int] = {}
     results: list[dict[str, Any]] = []
-    stale = 0
+    stale = fixed = 0
     for finding in findings:
+        # Code scanning shows what is in the code now: a stale finding's code is gone, a
+        # fixed one's fix is in place.
         if finding.review_state == ReviewState.STALE.value:
             stale += 1
+            continue
+        if finding.review_state == ReviewState.FIXED.value:
+            fixed += 1
             continue
         rid = rule_id(finding)
         if rid not in rule_index:
@@ -160,7 +165,7 @@ def to_sarif(findings: Iterable[Finding], run: RunInfo | None = None, *,
         }},
         "columnKind": "unicodeCodePoints",
         "results": results,
-        "properties": {"staleFindingsOmitted": stale},
+        "properties": {"staleFindingsOmitted": stale, "fixedFindingsOmitted": fixed},
     }
     if run is not None:
         sarif_run["automationDetails"] = {"id": f"refute/{run.workflow}/{run.id}"}

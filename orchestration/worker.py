@@ -38,6 +38,14 @@ from typing import Any, TextIO
 # set by the Engine, so address space is not wasted on empty arenas).
 DEFAULT_MEMORY_MB = int(os.environ.get("REFUTE_WORKER_MEMORY_MB", "3072"))
 DEFAULT_CPU_S = int(os.environ.get("REFUTE_WORKER_CPU_S", "7200"))
+# In the editor a run is background work and the language server answering the editor
+# is interactive: on a busy machine a run's worker (its script, redaction, journal,
+# dozens of call threads) competed with the server for the cores and doubled request
+# latency, so the server asks for the lowest priority. A CLI run is what its user is
+# waiting for, so by default it keeps the parent's priority. REFUTE_WORKER_NICE
+# overrides both (0 keeps the parent's priority).
+DEFAULT_NICE = 0
+NICE_OVERRIDE = os.environ.get("REFUTE_WORKER_NICE")
 
 
 class EventWriter:
@@ -58,6 +66,14 @@ class EventWriter:
             self._stream.flush()
             if type_ == "run_status" and fields.get("status") not in ("running", None):
                 self.final_written = True
+
+
+def _lower_priority(increment: int) -> None:
+    if increment > 0:
+        try:
+            os.nice(increment)
+        except OSError as exc:  # not fatal: the run only competes harder for the CPU
+            print(f"worker: could not lower the priority by {increment}: {exc}", file=sys.stderr)
 
 
 def _set_limits(memory_mb: int, cpu_s: int) -> None:
@@ -125,6 +141,9 @@ def main() -> int:
     if job.get("mode") == "run":
         memory_mb += batch_stack_mb(settings, job.get("max_concurrency"))
     _set_limits(memory_mb, int(job.get("cpu_s", DEFAULT_CPU_S)))
+    if job.get("mode") == "run":  # a plan is awaited by a person: it keeps the parent's priority
+        # Before any thread starts: on Linux the nice value is per thread, and inherited.
+        _lower_priority(int(NICE_OVERRIDE) if NICE_OVERRIDE else int(job.get("nice", DEFAULT_NICE)))
     threading.stack_size(THREAD_STACK_MB * 1024 * 1024)  # small stacks: many task threads fit the limit
 
     from refute.orchestration.model import RunInfo, Scope

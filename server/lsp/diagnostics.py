@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 SOURCE = "refute"
 SCRIPT_SOURCE = "refute-workflow"
 DEBOUNCE_S = 0.15
-PUBLISH_BUDGET_S = 0.002  # of publishing per loop turn before requests get a turn
+PUBLISH_BUDGET_S = 0.001  # of publishing per loop turn before requests get a turn
+PUBLISH_YIELD_S = 0.001  # between turns: see BACKGROUND_YIELD_S in server.py
 
 SEVERITY = {
     "error": types.DiagnosticSeverity.Error,
@@ -165,7 +166,7 @@ class Publisher:
             self._due_set.discard(path)
             self._flush(path)
             if time.perf_counter() > deadline and self._due:
-                asyncio.get_running_loop().call_soon(self._pump)
+                asyncio.get_running_loop().call_later(PUBLISH_YIELD_S, self._pump)
                 return
         self._pumping = False
 

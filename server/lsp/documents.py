@@ -13,6 +13,8 @@ from pathlib import Path, PurePosixPath
 from pygls.uris import from_fs_path, to_fs_path
 from pygls.workspace import Workspace
 
+_CACHE_LIMIT = 20_000  # paths and URIs remembered; past it the cache starts over
+
 
 class Documents:
     def __init__(self, root: Path, workspace: Workspace | None = None):
@@ -20,15 +22,40 @@ class Documents:
         self.workspace = workspace
         # Disk texts by path, keyed by (mtime_ns, size) so a rewrite is noticed.
         self._disk: dict[str, tuple[tuple[int, int], str]] = {}
+        # Every hover, code action and publish maps a path or URI. realpath is an lstat
+        # per path component, and each system call lets the engine's threads take the
+        # GIL from a request in flight: under a busy run that showed in request latency.
+        # A URI that names a file keeps its mapping (a symlink that moves a workspace
+        # file elsewhere while the server runs is not worth a stat per request).
+        self._uri_of: dict[str, str] = {}
+        self._path_of: dict[str, str] = {}
 
     # --- paths and URIs -------------------------------------------------------------
 
     def uri(self, path: str) -> str:
-        return from_fs_path(str(self.root / PurePosixPath(path))) or ""
+        uri = self._uri_of.get(path)
+        if uri is None:
+            uri = from_fs_path(str(self.root / PurePosixPath(path))) or ""
+            if len(self._uri_of) >= _CACHE_LIMIT:
+                self._uri_of.clear()
+            self._uri_of[path] = uri
+        return uri
 
     def path(self, uri: str) -> str | None:
         """Workspace-relative POSIX path of a file URI, or None if it is outside the
         workspace (or not a file URI)."""
+        try:
+            return self._path_of[uri]
+        except KeyError:
+            pass
+        path = self._resolve(uri)
+        if path is not None:  # not cached when outside: the file may be created (or linked) later
+            if len(self._path_of) >= _CACHE_LIMIT:
+                self._path_of.clear()
+            self._path_of[uri] = path
+        return path
+
+    def _resolve(self, uri: str) -> str | None:
         fs = to_fs_path(uri)
         if not fs:
             return None

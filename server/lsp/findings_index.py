@@ -4,64 +4,39 @@ the text the person currently sees.
 Findings arrive from run events and from `engine.findings()` (earlier runs, after a
 restart). When a buffer changes, every finding of that file is re-anchored by its quote:
 the occurrence nearest to where it was wins; a finding whose quote is gone is kept but
-hidden (stale) so an undo brings it back. Lives on the event loop thread only.
+hidden (stale) so an undo brings it back, and so is one whose suggested fix is in the text.
+Lives on the event loop thread only.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from refute.analysis.anchor import anchor_quote
+from refute.orchestration.findings import fix_in_place
 from refute.orchestration.model import Finding, Span
-
-from .positions import span_from_offsets
 
 
 @dataclass
 class Tracked:
     finding: Finding
     span: Span | None  # where the quote is in the current text; None while stale
+    fixed: bool = False  # its suggested fix is in the text: hidden, back if undone
 
     @property
     def stale(self) -> bool:
         return self.span is None
 
-
-def _offset(text: str, line: int, col: int) -> int:
-    offset = 0
-    for _ in range(line):
-        nl = text.find("\n", offset)
-        if nl < 0:
-            return len(text)
-        offset = nl + 1
-    return offset + col
-
-
-def _whitespace_pattern(quote: str) -> re.Pattern[str] | None:
-    parts = quote.split()
-    if not parts:
-        return None
-    return re.compile(r"\s+".join(re.escape(p) for p in parts))
+    @property
+    def hidden(self) -> bool:
+        return self.span is None or self.fixed
 
 
 def anchor_near(text: str, quote: str, near: Span | None) -> Span | None:
-    """Span of `quote` in `text`: exact matches first, then whitespace-insensitive; of
-    several matches, the one starting nearest to `near` (where it was before the edit).
-    Same matching rules as analysis.anchor.anchor_quote, plus the nearest-match choice
-    a live buffer needs (a quote can repeat in a file)."""
-    if not quote.strip():
-        return None
-    target = _offset(text, near.start_line, near.start_col) if near else 0
-    matches = [(m.start(), m.start() + len(quote)) for m in re.finditer(re.escape(quote), text)]
-    if not matches:
-        pattern = _whitespace_pattern(quote)
-        if pattern is None:
-            return None
-        matches = [(m.start(), m.end()) for m in pattern.finditer(text)]
-    if not matches:
-        return None
-    start, end = min(matches, key=lambda m: abs(m[0] - target))
-    return span_from_offsets(text, start, end)
+    """Span of `quote` in `text` by the engine's own rule (analysis.anchor), the match
+    nearest to where it was before the edit winning: a quote can repeat in a file."""
+    found = anchor_quote(text, quote, near=(near.start_line, near.start_col) if near else None)
+    return Span(found.start_line, found.start_col, found.end_line, found.end_col) if found else None
 
 
 class FindingIndex:
@@ -74,9 +49,11 @@ class FindingIndex:
         quote is anchored against it; without, the engine's span is trusted."""
         self.remove(finding.fingerprint)
         span: Span | None = finding.span
+        fixed = False
         if text is not None:
             span = anchor_near(text, finding.quote, finding.span)
-        tracked = Tracked(finding, span)
+            fixed = fix_in_place(text, finding)
+        tracked = Tracked(finding, span, fixed)
         self._by_path.setdefault(finding.path, {})[finding.fingerprint] = tracked
         self._path_of[finding.fingerprint] = finding.path
         return tracked
@@ -98,7 +75,7 @@ class FindingIndex:
         return list(self._by_path.get(path, {}).values())
 
     def visible(self, path: str) -> list[Tracked]:
-        return [t for t in self.in_file(path) if not t.stale]
+        return [t for t in self.in_file(path) if not t.hidden]
 
     def all(self) -> list[Tracked]:
         return [t for by_fp in self._by_path.values() for t in by_fp.values()]
@@ -108,13 +85,14 @@ class FindingIndex:
 
     def reanchor(self, path: str, text: str) -> bool:
         """Re-anchor every finding of `path` against `text`; True if any span moved or
-        changed staleness (the file's diagnostics need publishing)."""
+        a finding was hidden or shown again (the file's diagnostics need publishing)."""
         changed = False
         for tracked in self._by_path.get(path, {}).values():
             near = tracked.span or tracked.finding.span
             span = anchor_near(text, tracked.finding.quote, near)
-            if span != tracked.span:
-                tracked.span = span
+            fixed = fix_in_place(text, tracked.finding)
+            if span != tracked.span or fixed != tracked.fixed:
+                tracked.span, tracked.fixed = span, fixed
                 changed = True
         return changed
 

@@ -35,13 +35,16 @@ def to_client_column(line: str, column: int, encoding: str) -> int:
     """Code-point column -> client units. Columns past the end clamp to the line end."""
     if encoding == UTF32:
         return min(column, len(line))
-    return sum(_units(ch, encoding) for ch in line[:column])
+    prefix = line[:column]
+    if prefix.isascii():  # the common case: one unit per character in every encoding
+        return len(prefix)
+    return sum(_units(ch, encoding) for ch in prefix)
 
 
 def from_client_column(line: str, column: int, encoding: str) -> int:
     """Client units -> code-point column. A column inside a character (half a surrogate
     pair, the middle of a UTF-8 sequence) rounds down to that character's start."""
-    if encoding == UTF32:
+    if encoding == UTF32 or line.isascii():
         return min(column, len(line))
     units = 0
     for index, ch in enumerate(line):
@@ -78,19 +81,6 @@ def range_to_span(rng: types.Range, lines: list[str], encoding: str) -> Span:
 def position_to_point(pos: types.Position, lines: list[str], encoding: str) -> tuple[int, int]:
     """An LSP position -> (line, code-point column)."""
     return pos.line, from_client_column(_line(lines, pos.line), pos.character, encoding)
-
-
-def offset_to_line_col(text: str, offset: int) -> tuple[int, int]:
-    """A code-point offset into `text` -> (0-based line, code-point column)."""
-    line = text.count("\n", 0, offset)
-    start = text.rfind("\n", 0, offset) + 1
-    return line, offset - start
-
-
-def span_from_offsets(text: str, start: int, end: int) -> Span:
-    sl, sc = offset_to_line_col(text, start)
-    el, ec = offset_to_line_col(text, end)
-    return Span(sl, sc, el, ec)
 
 
 def span_contains(span: Span, line: int, col: int) -> bool:

@@ -175,6 +175,10 @@ async function audit() {
   const file = path.join(args.workspace, "app.py");
   await until(budget(20_000), "the fix on disk", async () => fs.readFileSync(file, "utf8").includes(args["fixed-text"]));
   step("the fix is saved to disk");
+  // The fixed finding leaves the Problems panel (its fix is in the text); the others stay.
+  await until(budget(20_000), "the fixed finding to leave the Problems panel", async () =>
+    (await page.locator(".markers-panel .monaco-list-row", { hasText: args["expect-problem"] }).count()) === 0);
+  step(`problems after the fix: ${(await page.locator(".markers-panel .monaco-list-row").allInnerTexts()).map((r) => r.replace(/\s+/g, " ").trim()).join(" | ")}`);
 
   // 8. The status bar shows the run (calls, tokens, cost), fed by refute/runUpdate.
   const status = page.locator(".statusbar-item", { hasText: /refute audit: \d+ calls/ }).first();

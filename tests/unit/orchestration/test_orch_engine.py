@@ -328,3 +328,86 @@ def test_tokens_spent_by_a_failed_call_count_in_the_run_and_its_audit_log(ws):
         assert failed[0]["usage"]["output_tokens"] == 4096 and failed[0]["cost_usd"] == pytest.approx(expected_usd)
     finally:
         engine.close()
+
+
+def test_worker_events_are_read_in_batches_in_order_and_logged_verbatim(ws):
+    """The reader takes whatever is in the pipe at once: a burst, a bad line, the worker's
+    own 'running' status (the engine announced it already) and a last line without its
+    newline all come out right, and the audit log holds exactly what subscribers saw."""
+    import subprocess
+    import sys
+
+    from refute.orchestration.engine import _ActiveRun
+    from refute.orchestration.model import RunInfo, RunStatus
+    from refute.orchestration.script import WorkflowSource
+
+    engine = Engine(ws, EngineSettings(provider="scripted", scripted_fixture="fixture.json"))
+    try:
+        info = RunInfo(id=engine.store.new_id(), workflow="fake", script_hash="h", args={}, scope=Scope(),
+                       status=RunStatus.RUNNING.value, budget=Budget(None, None), provider="scripted",
+                       created_at=time.time())
+        settings = EngineSettings(provider="scripted", scripted_fixture="fixture.json")
+        engine.store.create(info, WorkflowSource("fake", "def main(args):\n    return 1\n", "stored", None), settings)
+        lock = engine.store.lock(info.id)
+        lock.acquire()
+
+        def line(type_: str, **fields) -> str:
+            return json.dumps({"type": type_, "run_id": info.id, "ts": 1.0, **fields}, ensure_ascii=False)
+
+        burst = [line("run_status", status="running")]
+        burst += [line("call_started", key=f"k{i}") for i in range(300)]
+        burst += [line("call_finished", key=f"k{i}", usage={"input_tokens": 2}, cost_usd=0.5, label="café ✓")
+                  for i in range(300)]
+        later = [line("finding", finding={"path": "app.py", "title": "naïve"}), "not json at all"]
+        final = line("run_status", status="completed", error=None, result=[1, 2])
+        script = ("import sys, time\n"
+                  f"sys.stdout.write({chr(10).join(burst)!r} + '\\n'); sys.stdout.flush(); time.sleep(0.1)\n"
+                  f"sys.stdout.write({chr(10).join(later)!r} + '\\n'); sys.stdout.flush(); time.sleep(0.1)\n"
+                  f"sys.stdout.write({final!r})\n")  # no newline at the end
+        proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True, encoding="utf-8")
+        seen: list[dict] = []
+        engine.subscribe(seen.append)
+        active = _ActiveRun(info=info, proc=proc, lock=lock, settings=settings)
+        engine._active[info.id] = active
+        engine._read_worker(active)
+        engine._drain_events()
+
+        expected = [json.loads(x) for x in burst[1:] + later[:1] + [final]]
+        assert seen == expected
+        assert engine.events(info.id) == expected
+        raw = (engine.store.dir(info.id) / "events.jsonl").read_text("utf-8").splitlines()
+        assert raw == burst[1:] + later[:1] + [final]  # the worker's text, not encoded a second time
+        stored = engine.store.load(info.id)
+        assert stored.status == "completed" and stored.result == [1, 2]
+        assert stored.calls_done == 300 and stored.usage.input_tokens == 600 and stored.cost_usd == 150.0
+        assert not active.calls_waiting and active.finished.is_set() and not lock.held
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("override", [None, "0"])
+def test_run_worker_runs_at_the_priority_the_engine_asks_for(ws, monkeypatch, override):
+    """A run's worker yields the CPU to the process driving it (the language server asks
+    for nice 19); REFUTE_WORKER_NICE=0 keeps the parent's priority."""
+    import os
+
+    if override is not None:
+        monkeypatch.setenv("REFUTE_WORKER_NICE", override)
+    write_workflow(ws, "slow", "    return agent('q slow')")
+    engine = Engine(ws, EngineSettings(provider="scripted", scripted_fixture="fixture.json", scripted_latency_s=1.0),
+                    worker_nice=7)
+    try:
+        seen: list[dict] = []
+        engine.subscribe(seen.append)
+        run_id = engine.start("slow")
+        deadline = time.monotonic() + 10
+        while not any(e["type"] == "call_started" for e in seen) and time.monotonic() < deadline:
+            time.sleep(0.01)  # the call has started: the worker set its priority before that
+        worker_pid = next(e["worker_pid"] for e in seen if e.get("worker_pid"))
+        worker_nice = os.getpriority(os.PRIO_PROCESS, worker_pid)
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        assert worker_nice == (mine if override == "0" else min(19, mine + 7))
+        assert engine.wait(run_id, timeout=30).status == "completed"
+    finally:
+        engine.close()

@@ -1,6 +1,6 @@
 """Re-anchoring findings by quote against the live buffer."""
 
-from refute.orchestration.model import Span
+from refute.orchestration.model import Span, TextEdit
 from refute.server.lsp.findings_index import FindingIndex, anchor_near
 
 from lsp_unit_helpers import SOURCE, make_finding
@@ -48,3 +48,52 @@ def test_all_lists_every_tracked_finding():
     index.add(make_finding(fp="a"), None)
     index.add(make_finding(fp="b", path="lib.py"), None)
     assert sorted(t.finding.fingerprint for t in index.all()) == ["a", "b"]
+
+
+def test_documents_maps_paths_and_uris_both_ways_and_remembers_only_workspace_files(tmp_path):
+    from pygls.uris import from_fs_path
+
+    from refute.server.lsp.documents import Documents
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
+    docs = Documents(tmp_path)
+    uri = docs.uri("pkg/a.py")
+    assert uri == from_fs_path(str(tmp_path.resolve() / "pkg" / "a.py"))
+    assert docs.path(uri) == "pkg/a.py" and docs.path(uri) == "pkg/a.py"  # the second answer comes from memory
+    assert docs.uri("pkg/a.py") == uri
+    # A symlinked folder inside the workspace resolves to the real file's path.
+    (tmp_path / "link").symlink_to(tmp_path / "pkg")
+    assert docs.path(from_fs_path(str(tmp_path / "link" / "a.py"))) == "pkg/a.py"
+    # Outside the workspace: None, and not remembered, so a link created later counts.
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.py"
+    outside_uri = from_fs_path(str(outside))
+    assert docs.path(outside_uri) is None
+    assert docs.path("untitled:Untitled-1") is None
+    outside.symlink_to(tmp_path / "pkg" / "a.py")
+    try:
+        assert docs.path(outside_uri) == "pkg/a.py"
+    finally:
+        outside.unlink()
+
+
+def test_applying_the_suggested_fix_hides_the_finding_and_undo_shows_it_again():
+    index = FindingIndex()
+    index.add(make_finding(), SOURCE)
+    assert [t.finding.fingerprint for t in index.visible("app.py")] == ["fp-1"]
+    fixed = SOURCE.replace("os.system(cmd)", "subprocess.run(cmd, shell=False)")
+    assert index.reanchor("app.py", fixed) is True
+    assert index.visible("app.py") == []
+    assert index.reanchor("app.py", SOURCE) is True  # undo
+    assert [t.finding.fingerprint for t in index.visible("app.py")] == ["fp-1"]
+
+
+def test_a_fix_that_keeps_the_quoted_code_still_counts_as_applied():
+    finding = make_finding(quote="return total / len(values)", fix=False)
+    finding.fix = TextEdit("app.py", "return total / len(values)", "return total / len(values) if values else 0.0")
+    text = "def average(values):\n    total = sum(values)\n    return total / len(values)\n"
+    index = FindingIndex()
+    index.add(finding, text)
+    assert len(index.visible("app.py")) == 1
+    index.reanchor("app.py", text.replace("len(values)\n", "len(values) if values else 0.0\n"))
+    assert index.visible("app.py") == []  # the quote is still there, but so is the fix

@@ -1,12 +1,13 @@
 """Code-point <-> client-unit columns, for every encoding a client may negotiate."""
 
+import pytest
 from hypothesis import given, strategies as st
 from lsprotocol import types
 
 from refute.orchestration.model import Span
 from refute.server.lsp.positions import (
     UTF8, UTF16, UTF32, from_client_column, normalise_encoding, position_to_point, range_to_span,
-    span_contains, span_from_offsets, span_to_range, to_client_column,
+    span_contains, span_to_range, to_client_column,
 )
 
 LINE = "a = '😀é中' + x"  # astral, 2-byte and 3-byte characters before `+ x`
@@ -59,9 +60,24 @@ def test_span_range_round_trip_over_lines():
     assert position_to_point(rng.start, lines, UTF16) == (1, span.start_col)
 
 
-def test_span_from_offsets_and_contains():
-    text = "ab\ncd😀ef\n"
-    span = span_from_offsets(text, text.index("😀"), text.index("f") + 1)
-    assert span == Span(1, 2, 1, 5)
+def test_span_contains_counts_the_end():
+    span = Span(1, 2, 1, 5)
     assert span_contains(span, 1, 2) and span_contains(span, 1, 5)
     assert not span_contains(span, 1, 1) and not span_contains(span, 2, 0)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-32"])
+def test_ascii_shortcut_agrees_with_counting_units(encoding):
+    """ASCII lines skip the per-character count; mixed lines must still count, including
+    when only the part after the column is non-ASCII."""
+    from refute.server.lsp.positions import _units
+
+    for line in ["    return eval(expr)", "x = 'é' + eval(y)", "eval(y)  # ✓ 😀", "😀😀", ""]:
+        for column in range(len(line) + 3):
+            units = sum(_units(ch, encoding) for ch in line[:column])
+            assert to_client_column(line, column, encoding) == units, (line, column)
+        total = sum(_units(ch, encoding) for ch in line)
+        for units in range(total + 3):
+            back = from_client_column(line, units, encoding)
+            assert sum(_units(ch, encoding) for ch in line[:back]) <= units
+            assert back == len(line) or sum(_units(ch, encoding) for ch in line[:back + 1]) > units

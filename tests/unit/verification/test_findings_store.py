@@ -152,6 +152,16 @@ def test_edited_file_reanchors_and_goes_stale_when_the_quote_is_gone(store, ws):
     assert store.list()[0].review_state == "new"
 
 
+def test_a_finding_whose_fix_is_in_the_file_is_fixed_until_the_fix_is_undone(store, ws):
+    fix = {"old": "for i in range(len(items) + 1):", "new": "for i in range(len(items)):"}
+    finding, _ = store.ingest(raw(fix=fix), run_id="r1")
+    path = ws / "pkg" / "calc.py"
+    path.write_text(SOURCE.replace(fix["old"], fix["new"]))
+    assert store.get(finding.fingerprint).review_state == "fixed"  # not stale: a person fixed it
+    path.write_text(SOURCE)
+    assert store.get(finding.fingerprint).review_state == "new"
+
+
 def test_list_filters_by_run_and_path(store, ws):
     (ws / "other.py").write_text("import os\nos.system(cmd)\n")
     store.ingest(raw(), run_id="r1")

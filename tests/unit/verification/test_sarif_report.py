@@ -66,6 +66,16 @@ def test_sarif_validates_and_carries_what_code_scanning_needs(populated):
     assert "callers never pass []" in suppression["justification"]
 
 
+def test_sarif_leaves_out_a_finding_whose_fix_was_applied(populated, tmp_path):
+    store, run, sql, idx = populated
+    db = tmp_path / "ws" / "src dir" / "db.py"
+    db.write_text(db.read_text().replace('"SELECT * FROM t WHERE n=" + name', '"SELECT * FROM t WHERE n=?", (name,)'))
+    doc = json.loads(render(store.list(include_dismissed=True), run, "sarif", dismissals=store.dismissals()))
+    fingerprints = [r["partialFingerprints"]["refuteFingerprint/v1"] for r in doc["runs"][0]["results"]]
+    assert sql.fingerprint not in fingerprints and idx.fingerprint in fingerprints
+    assert doc["runs"][0]["properties"]["fixedFindingsOmitted"] == 1
+
+
 def test_schema_rejects_a_broken_document():
     schema = json.loads(SCHEMA_PATH.read_text())
     with pytest.raises(jsonschema.ValidationError):
