@@ -20,6 +20,7 @@ from typing import Any, Iterable, Sequence
 
 import diskcache
 
+from refute.analysis.anchor import position_to_offset
 from refute.orchestration.findings import (
     REDACTED_MARKER,
     WorkspaceFileError,
@@ -206,19 +207,9 @@ def _replace(text: str, old: str, new: str, rel: str) -> str:
     span = anchor(text, old)  # whitespace-insensitive match, e.g. re-indented quote
     if span is None:
         raise EditError(f"{rel}: old_text not found in the current file")
-    start, end = offset_of(text, span.start_line, span.start_col), offset_of(text, span.end_line, span.end_col)
+    start = position_to_offset(text, span.start_line, span.start_col)
+    end = position_to_offset(text, span.end_line, span.end_col)
     return text[:start] + new + text[end:]
-
-
-def offset_of(text: str, line: int, col: int) -> int:
-    """Code-point offset of a 0-based (line, col); lines end at "\\n"."""
-    offset = 0
-    for _ in range(line):
-        newline = text.find("\n", offset)
-        if newline < 0:
-            return len(text)
-        offset = newline + 1
-    return min(offset + col, len(text))
 
 
 def _join_reasons(old: str, new: str) -> str:
