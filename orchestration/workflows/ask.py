@@ -11,16 +11,6 @@ meta = {
     "args": {"question": "", "refuters": 2},
 }
 
-CLAIMS = {
-    "type": "object",
-    "properties": {"claims": {"type": "array", "items": {
-        "type": "object",
-        "properties": {"claim": {"type": "string"}, "path": {"type": "string"}, "quote": {"type": "string"}},
-        "required": ["claim", "path", "quote"],
-    }}},
-    "required": ["claims"],
-}
-
 ANGLES = (
     "where it is implemented: the functions, classes and files that do it",
     "how data and control flow through it: callers, inputs, outputs",
@@ -52,7 +42,7 @@ def main(args):
                 f"Question: {question}\nAngle: {angle}\n\nRead the code with your tools and make "
                 "specific claims that answer the question from this angle. Every claim must quote the "
                 "code that shows it, verbatim, and name its file.",
-                context=context, schema=CLAIMS, label="ask:explore " + angle.split(":")[0],
+                context=context, schema=SCHEMAS["claims"], label="ask:explore " + angle.split(":")[0],
                 tools=("read_file", "search_text"))
             return answer["claims"]
         return call

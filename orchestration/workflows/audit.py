@@ -8,24 +8,6 @@ meta = {
     "args": {"focus": "", "refuters": 2},
 }
 
-FINDINGS = {
-    "type": "object",
-    "properties": {"findings": {"type": "array", "items": {
-        "type": "object",
-        "properties": {
-            "path": {"type": "string"}, "quote": {"type": "string"}, "title": {"type": "string"},
-            "explanation": {"type": "string"},
-            "severity": {"type": "string", "enum": ["error", "warning", "info", "hint"]},
-            "category": {"type": "string"},
-            "fix": {"type": "object", "properties": {"old": {"type": "string"}, "new": {"type": "string"}},
-                    "required": ["old", "new"]},
-        },
-        "required": ["path", "quote", "title", "explanation", "severity", "category"],
-    }}},
-    "required": ["findings"],
-}
-
-
 def finder_prompt(unit, focus):
     where = f"{unit['path']} (lines {unit['start_line'] + 1}-{unit['end_line'] + 1}"
     where = where + (f", {unit.get('symbol')})" if unit.get('symbol') else ")")
@@ -45,7 +27,7 @@ def main(args):
     focus_line = "Focus on: " + focus + "." if focus else ""
 
     def find(unit):
-        answer = agent(finder_prompt(unit, focus_line), unit=unit, schema=FINDINGS, role="finder",
+        answer = agent(finder_prompt(unit, focus_line), unit=unit, schema=SCHEMAS["findings"], role="finder",
                        label="audit:find " + unit["path"])
         return {"unit": unit, "candidates": answer["findings"]}
 

@@ -12,31 +12,6 @@ meta = {
     "args": {"instruction": ""},
 }
 
-EDIT = {
-    "type": "object",
-    "properties": {
-        "path": {"type": "string"},
-        "changed": {"type": "boolean"},
-        "edits": {"type": "array", "items": {
-            "type": "object",
-            "properties": {"old": {"type": "string"}, "new": {"type": "string"}},
-            "required": ["old", "new"],
-        }},
-        "reason": {"type": "string"},
-    },
-    "required": ["path", "changed", "edits", "reason"],
-}
-
-REVIEW = {
-    "type": "object",
-    "properties": {
-        "verdict": {"type": "string", "enum": ["approve", "reject"]},
-        "reason": {"type": "string"},
-        "evidence": {"type": "string"},
-    },
-    "required": ["verdict", "reason", "evidence"],
-}
-
 REVIEW_ANGLES = (
     "Does the edit do exactly what the instruction asks in this file, no more and no less?",
     "Could the edit break behaviour: callers, imports, types, error handling, edge cases?",
@@ -96,7 +71,7 @@ def main(args):
             prompt = prompt + "\n\nYour previous proposal was rejected. Reviews:\n" + "\n".join(
                 "- " + r["verdict"] + ": " + r["reason"] for r in reviews)
         label = "migrate:edit " + path + (" (revision)" if reviews else "")
-        return agent(prompt, schema=EDIT, role="editor", label=label, tools=("read_file", "search_text"))
+        return agent(prompt, schema=SCHEMAS["edit"], role="editor", label=label, tools=("read_file", "search_text"))
 
     def review(path, proposal):
         def one(index):
@@ -105,7 +80,7 @@ def main(args):
                     f"Instruction: {instruction}\n\nReviewer {index + 1}: {REVIEW_ANGLES[index]}\n\n"
                     f"File {path}:\n{file_text(by_path[path])}\n\nProposed edits:\n{show_edits(proposal['edits'])}\n\n"
                     "Approve or reject, with the reason and the code you quote as evidence.",
-                    schema=REVIEW, role="refuter", label="migrate:review " + str(index + 1) + " " + path,
+                    schema=SCHEMAS["review"], role="refuter", label="migrate:review " + str(index + 1) + " " + path,
                     tools=("read_file", "search_text"))
                 return {"verdict": answer["verdict"], "reason": answer["reason"],
                         "evidence": answer.get("evidence", ""), "agent": "reviewer " + str(index + 1)}

@@ -10,17 +10,6 @@ meta = {
     "args": {"focus": "design, consistency and maintainability", "refuters": 2},
 }
 
-CLAIMS = {
-    "type": "object",
-    "properties": {"claims": {"type": "array", "items": {
-        "type": "object",
-        "properties": {"claim": {"type": "string"}, "path": {"type": "string"}, "quote": {"type": "string"}},
-        "required": ["claim", "path", "quote"],
-    }}},
-    "required": ["claims"],
-}
-
-
 def main(args):
     focus = (args.get("focus") or "design, consistency and maintainability").strip()
     k = int(args.get("refuters") or 2)
@@ -33,7 +22,7 @@ def main(args):
             f"Review {unit['path']} (lines {unit['start_line'] + 1}-{unit['end_line'] + 1}) with this focus: {focus}. "
             "Note what matters for a reviewer: patterns, inconsistencies, risks, good ideas worth "
             "reusing. Each observation quotes the code verbatim. An empty list is a fine answer.",
-            unit=unit, schema=CLAIMS, label="review:observe " + unit["path"])
+            unit=unit, schema=SCHEMAS["claims"], label="review:observe " + unit["path"])
         return answer["claims"]
 
     observations = []
@@ -53,7 +42,7 @@ def main(args):
         "Write the cross-file conclusions a lead needs: recurring patterns, inconsistencies between "
         "files, risks that only show across files. Each conclusion is a claim anchored by one verbatim "
         "quote from one file (name it). Do not repeat single-file observations.",
-        schema=CLAIMS, label="review:synthesise", tools=("read_file", "search_text"))
+        schema=SCHEMAS["claims"], label="review:synthesise", tools=("read_file", "search_text"))
     claims = synthesis["claims"]
 
     phase("cross-check")

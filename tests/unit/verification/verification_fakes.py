@@ -115,6 +115,7 @@ class SandboxRun:
             "phase": self.phases.append, "log": api.log, "args": args, "budget": None,
             "refute": functools.partial(verify.refute, api), "vote": verify.vote,
             "converge": functools.partial(verify.converge, api),
+            "SCHEMAS": verify.SCHEMAS,
         }
         g = make_globals(names, api.log)
         exec(code, g)
