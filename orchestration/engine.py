@@ -50,7 +50,7 @@ __all__ = ["Engine", "EngineError", "ScriptInvalid", "RunLocked", "RunNotFound",
 
 
 class EngineError(RuntimeError):
-    pass
+    """The engine refused an operation; the message says why."""
 
 
 class ScriptInvalid(EngineError):

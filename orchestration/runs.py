@@ -32,7 +32,7 @@ from refute.orchestration.settings import EngineSettings
 
 
 class RunNotFound(LookupError):
-    pass
+    """No run with that id (or unique prefix) in this workspace."""
 
 
 class RunLocked(RuntimeError):

@@ -25,7 +25,7 @@ _BUNDLED_PACKAGE = "refute.orchestration.workflows"
 
 
 class WorkflowNotFound(LookupError):
-    pass
+    """No bundled or workspace workflow by that name, and no such .py file."""
 
 
 @dataclass

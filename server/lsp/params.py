@@ -17,7 +17,7 @@ from refute.orchestration.model import Budget, Scope
 
 
 class BadParams(JsonRpcInvalidParams):
-    pass
+    """A command argument is missing or of the wrong shape (JSON-RPC -32602)."""
 
 
 def single_object(command: str, args: tuple[Any, ...]) -> dict[str, Any]:

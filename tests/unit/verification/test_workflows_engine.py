@@ -12,7 +12,7 @@ from refute.orchestration.findings import FindingsStore
 from refute.orchestration.runtime import state_dir_of
 from test_workflows_sandboxed import (ask_responder, audit_responder, migrate_responder, review_responder,
                                       security_responder)
-from verification_fakes import drive
+from verification_fakes import drive, write_sample_repo
 
 
 def git(repo: Path, *args: str) -> str:
@@ -22,13 +22,7 @@ def git(repo: Path, *args: str) -> str:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    (root / "calc.py").write_text("def total(items):\n    s = 0\n    for i in range(len(items) + 1):\n"
-                                  "        s += items[i]\n    return s\n")
-    (root / "web.py").write_text("def search(cur, name):\n    cur.execute(\"SELECT * FROM t WHERE n='\" + name + \"'\")\n"
-                                 "    return cur.fetchall()\n")
-    (root / "io_util.py").write_text("import os\n\ndef here():\n    return os.path.join(os.getcwd(), 'x')\n")
+    root = write_sample_repo(tmp_path / "repo")
     (root / ".gitignore").write_text(".refute/state/\n")
     git(root, "init", "-q")
     git(root, "add", ".")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from refute.orchestration.script import check_source
-from verification_fakes import SandboxRun, claim_in
+from verification_fakes import SandboxRun, claim_in, write_sample_repo
 
 WORKFLOWS = ["audit", "security", "migrate", "ask", "review"]
 
@@ -25,13 +25,7 @@ def test_bundled_workflow_passes_the_static_check(name):
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    (root / "calc.py").write_text("def total(items):\n    s = 0\n    for i in range(len(items) + 1):\n"
-                                  "        s += items[i]\n    return s\n")
-    (root / "web.py").write_text("def search(cur, name):\n    cur.execute(\"SELECT * FROM t WHERE n='\" + name + \"'\")\n"
-                                 "    return cur.fetchall()\n")
-    (root / "io_util.py").write_text("import os\n\ndef here():\n    return os.path.join(os.getcwd(), 'x')\n")
+    root = write_sample_repo(tmp_path / "repo")
     return root
 
 

@@ -149,3 +149,15 @@ def drive(workspace: Path, name: str, args: dict, responder, *, run_id: str = "r
     finally:
         driver.close()
     return outcome, events
+
+
+def write_sample_repo(root: Path) -> Path:
+    """Three small files the workflow tests plant findings in: an off-by-one, a SQL
+    injection, and innocent code."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "calc.py").write_text("def total(items):\n    s = 0\n    for i in range(len(items) + 1):\n"
+                                  "        s += items[i]\n    return s\n")
+    (root / "web.py").write_text("def search(cur, name):\n    cur.execute(\"SELECT * FROM t WHERE n='\" + name + \"'\")\n"
+                                 "    return cur.fetchall()\n")
+    (root / "io_util.py").write_text("import os\n\ndef here():\n    return os.path.join(os.getcwd(), 'x')\n")
+    return root
