@@ -1,0 +1,1 @@
+"""refute eval: score a workflow (or any tool's SARIF) on a corpus with known truth."""
