@@ -36,6 +36,12 @@ class Journal:
             return None
         return CallResult.from_dict(record["result"])
 
+    def entry(self, key: str) -> dict[str, Any] | None:
+        """The stored record of a call: {"result", "model", "label", "role", "run_id",
+        "finished_at"}; read-only (refute eval reads the finders' raw answers by role)."""
+        record = self._cache.get(_PREFIX + key)
+        return dict(record) if record is not None else None
+
     def record(self, request: CallRequest, result: CallResult, *, run_id: str, key: str | None = None) -> None:
         entry: dict[str, Any] = {
             "result": _result_dict(result),
