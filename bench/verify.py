@@ -11,6 +11,19 @@ precision and recall before and after verification, and tokens verified / unveri
 
 The last block runs the same scripted agents through the engine's run driver and the
 scripted provider, with the bundled `audit` workflow doing the work in the sandbox.
+
+Correlated errors (`--correlations 0,0.3,0.6`): real refuters are not independent; they
+often share the blind spot that made the finder wrong. Per claim, with probability rho
+the whole panel answers with ONE shared coin (right with probability p, as each refuter
+alone), otherwise each refuter flips its own. Each refuter stays right 85% of the time,
+and the pairwise correlation of two refuters' errors is rho. On a false candidate a
+shared wrong coin means every refuter makes the finder's mistake. The table sets the
+voting rule (two blind refuters, a third on a split) beside a single refuter at each
+rho: expected false-claim survival is rho(1-p) + (1-rho)0.061 against (1-p) = 0.15 for
+one refuter, so voting's gain shrinks linearly and vanishes at rho = 1 (at 0.6: 0.114
+against 0.15; measured below).
+
+    .venv/bin/python bench/verify.py --json     # one JSON object with the same figures
 """
 
 from __future__ import annotations
@@ -99,16 +112,21 @@ def _unit_hash(seed: int, *parts: str) -> float:
 class ScriptedAgents:
     """Answers finder and refuter prompts with known error rates."""
 
-    def __init__(self, corpus: Corpus, refuter_accuracy: float = 0.85, seed: int = 7):
+    def __init__(self, corpus: Corpus, refuter_accuracy: float = 0.85, seed: int = 7, correlation: float = 0.0):
         self.corpus = corpus
         self.accuracy = refuter_accuracy
         self.seed = seed
+        self.correlation = correlation  # probability that a claim's refuters share one coin
 
     def answer(self, prompt: str, role: str) -> tuple[dict[str, Any], tuple[int, int]]:
         if role == "refuter":
             claim = _claim_in(prompt)
             truth = claim.get("quote", "").strip() in self.corpus.planted
-            right = _unit_hash(self.seed, "refuter", prompt) < self.accuracy
+            who = (claim.get("path", ""), claim.get("quote", ""))
+            if self.correlation and _unit_hash(self.seed, "shared?", *who) < self.correlation:
+                right = _unit_hash(self.seed, "shared coin", *who) < self.accuracy  # the panel's common blind spot
+            else:
+                right = _unit_hash(self.seed, "refuter", prompt) < self.accuracy
             says_true = truth if right else not truth
             verdict = {"verdict": "confirmed" if says_true else "refuted",
                        "reason": "scripted refuter", "evidence": claim.get("quote", "")}
@@ -171,15 +189,17 @@ RULES: dict[str, dict[str, Any]] = {
     "tiebreak": {"refute": {}, "vote": {}},  # 2 refuters, a 3rd on a split, majority
     "unanimous": {"refute": {"tiebreak": False}, "vote": {"quorum": 2}},  # both must confirm
     "any": {"refute": {"tiebreak": False}, "vote": {"quorum": 1}},  # one confirmation is enough
+    "single": {"refute": {"k": 1, "tiebreak": False}, "vote": {}},  # one refuter decides: no vote at all
 }
+CORRELATIONS = (0.0, 0.3, 0.6)
 
 
 def run_direct(n_units: int = 200, seed: int = 7, refuter_accuracy: float = 0.85,
-               rule: str = "tiebreak") -> dict[str, Any]:
+               rule: str = "tiebreak", correlation: float = 0.0) -> dict[str, Any]:
     """Finder + refute + vote over the corpus, calling verify.py directly."""
     options = RULES[rule]
     corpus = build_corpus(n_units, seed)
-    api = DirectApi(ScriptedAgents(corpus, refuter_accuracy, seed))
+    api = DirectApi(ScriptedAgents(corpus, refuter_accuracy, seed, correlation))
     candidates: list[tuple[str, str]] = []
     reported: list[tuple[str, str]] = []
     for path in sorted(corpus.files):
@@ -192,7 +212,8 @@ def run_direct(n_units: int = 200, seed: int = 7, refuter_accuracy: float = 0.85
                 reported.append((raw["path"], raw["quote"]))
     result = measure(corpus, reported, candidates)
     result.update(
-        mode=f"direct, rule {rule}", units=n_units, candidates=len(candidates), reported=len(reported),
+        mode=f"direct, rule {rule}" + (f", correlation {correlation:g}" if correlation else ""), units=n_units,
+        rule=rule, correlation=correlation, candidates=len(candidates), reported=len(reported),
         tokens_unverified=finder_tokens_only, tokens_verified=api.tokens["finder"] + api.tokens["refuter"],
         refuter_calls=api.calls["refuter"],
     )
@@ -332,17 +353,83 @@ def format_result(r: dict[str, Any]) -> str:
     ])
 
 
+def correlation_rows(n_units: int = 2000, seed: int = 3, refuter_accuracy: float = 0.85,
+                     correlations: tuple[float, ...] = CORRELATIONS) -> list[dict[str, Any]]:
+    """Per correlation: the voting rule and a single refuter on the same claims, side by side."""
+    rows = []
+    for rho in correlations:
+        vote_result = run_direct(n_units, seed, refuter_accuracy, "tiebreak", rho)
+        single = run_direct(n_units, seed, refuter_accuracy, "single", rho)
+        false_before = vote_result["candidates"] * (1 - vote_result["precision_before"])
+        rows.append({
+            "correlation": rho,
+            "precision_before": vote_result["precision_before"], "recall_before": vote_result["recall_before"],
+            "vote_precision": vote_result["precision_after"], "vote_recall": vote_result["recall_after"],
+            "single_precision": single["precision_after"], "single_recall": single["recall_after"],
+            "vote_false_survival": _false_kept(vote_result) / max(1.0, false_before),
+            "single_false_survival": _false_kept(single) / max(1.0, false_before),
+            "vote_gain_precision": vote_result["precision_after"] - single["precision_after"],
+            "vote_gain_recall": vote_result["recall_after"] - single["recall_after"],
+            "vote_refuter_calls_per_claim": vote_result["refuter_calls"] / max(1, vote_result["candidates"]),
+            "expected_vote_false_survival": rho * (1 - refuter_accuracy) + (1 - rho) * _indep_false(refuter_accuracy),
+        })
+    return rows
+
+
+def _indep_false(p: float) -> float:
+    """P(a false claim survives two blind refuters plus a tie-break), independent errors."""
+    q = 1 - p
+    return q * q + 2 * p * q * q
+
+
+def _false_kept(result: dict[str, Any]) -> float:
+    return result["reported"] * (1 - result["precision_after"])
+
+
+def format_correlation(rows: list[dict[str, Any]], units: int) -> str:
+    lines = [f"correlated errors ({units} units; refuters each right 85% of the time; rho = how often a claim's "
+             "refuters share one blind spot)",
+             f"{'rho':>4} | {'precision before':>16} | {'vote: precision':>15} {'recall':>7} {'false kept':>10} "
+             f"{'calls/claim':>11} | {'one refuter: precision':>22} {'recall':>7} {'false kept':>10} | "
+             f"{'voting gain (precision)':>23}"]
+    lines.append("-" * len(lines[1]))
+    for r in rows:
+        lines.append(f"{r['correlation']:>4.1f} | {r['precision_before']:>16.3f} | {r['vote_precision']:>15.3f} "
+                     f"{r['vote_recall']:>7.3f} {r['vote_false_survival']:>10.3f} {r['vote_refuter_calls_per_claim']:>11.2f} | "
+                     f"{r['single_precision']:>22.3f} {r['single_recall']:>7.3f} {r['single_false_survival']:>10.3f} | "
+                     f"{r['vote_gain_precision']:>+23.3f}")
+    lines.append("false kept = share of the finder's false candidates that survive; expected for the vote: "
+                 + ", ".join(f"{r['expected_vote_false_survival']:.3f} at rho {r['correlation']:g}" for r in rows))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--units", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--refuter-accuracy", type=float, default=0.85)
+    parser.add_argument("--correlation-units", type=int, default=2000,
+                        help="units of the correlated-errors table (more units, less sampling noise)")
+    parser.add_argument("--correlations", default="0,0.3,0.6", help="comma-separated rho values")
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the same figures")
     args = parser.parse_args(argv)
-    for rule in RULES:
-        print(format_result(run_direct(args.units, args.seed, args.refuter_accuracy, rule)))
+    try:
+        correlations = tuple(float(x) for x in args.correlations.split(","))
+    except ValueError:
+        parser.error(f"--correlations {args.correlations!r}: comma-separated numbers such as 0,0.3,0.6")
+    if any(not 0 <= rho <= 1 for rho in correlations):
+        parser.error("--correlations: each value between 0 and 1")
+    results = [run_direct(args.units, args.seed, args.refuter_accuracy, rule) for rule in RULES]
     with tempfile.TemporaryDirectory(prefix="refute-bench-") as workdir:
-        print(format_result(run_engine(Path(workdir) / "driver", args.units, args.seed, args.refuter_accuracy)))
-        print(format_result(run_full_engine(Path(workdir) / "engine", args.units, args.seed, args.refuter_accuracy)))
+        results.append(run_engine(Path(workdir) / "driver", args.units, args.seed, args.refuter_accuracy))
+        results.append(run_full_engine(Path(workdir) / "engine", args.units, args.seed, args.refuter_accuracy))
+    rows = correlation_rows(args.correlation_units, 3, args.refuter_accuracy, correlations)
+    if args.json:
+        print(json.dumps({"runs": results, "correlated_errors": rows}, indent=2))
+        return 0
+    for result in results:
+        print(format_result(result))
+    print(format_correlation(rows, args.correlation_units))
     return 0
 
 

@@ -8,6 +8,7 @@ run driver (sandbox, scheduler, journal, scripted provider).
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -67,3 +68,24 @@ def test_through_engine_start_in_a_worker_process(bench, tmp_path):
     result = bench.run_full_engine(tmp_path / "ws", 200, seed=7)
     check_targets(result)
     assert result["reported"] > 0 and result["token_ratio"] > 1.5
+
+
+def test_correlated_errors_shrink_what_voting_adds(bench):
+    rows = bench.correlation_rows(2000, seed=3, correlations=(0.0, 0.3, 0.6))
+    for row in rows:
+        # Each refuter alone stays right 85% of the time whatever rho: one refuter keeps ~15% of false claims.
+        assert row["single_false_survival"] == pytest.approx(0.15, abs=0.03)
+        assert row["vote_false_survival"] == pytest.approx(row["expected_vote_false_survival"], abs=0.03)
+        assert row["vote_precision"] > row["single_precision"]
+    gains = [row["vote_gain_precision"] for row in rows]
+    assert gains[0] > gains[1] > gains[2] > 0, gains  # voting helps less as the blind spot is shared
+    survival = [row["vote_false_survival"] for row in rows]
+    assert survival[0] < survival[1] < survival[2]
+
+
+def test_json_prints_one_object_with_the_same_figures(bench, capsys):
+    assert bench.main(["--json", "--units", "20", "--correlation-units", "200", "--correlations", "0,0.6"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["correlation"] for r in data["correlated_errors"]] == [0.0, 0.6]
+    assert {r["mode"].split(",")[0] for r in data["runs"]} >= {"direct"}
+    assert len(data["runs"]) == len(bench.RULES) + 2
