@@ -102,6 +102,13 @@ class RunEvidence:
     verification_spend: Spend  # refuters
     dropped: int  # candidates the quote check dropped (finding_dropped events)
     finder_calls_without_answer: int = 0  # call_finished events whose journal entry is missing
+    finder_answers: int = 0  # finished finder calls (one per unit examined)
+    failed_labels: list[str] = field(default_factory=list)  # labels of the run's failed calls
+
+    def incomplete(self, path: str) -> bool:
+        """Whether a failed call concerned this file (its label names it, as the bundled
+        workflows' and refute()'s labels do): the case's numbers may miss an answer."""
+        return any(path in label for label in self.failed_labels)
 
     @property
     def total(self) -> Spend:
@@ -116,10 +123,13 @@ def collect(events: Iterable[dict[str, Any]], journal: Any, workdir: Path) -> Ru
     survivors: list[Flag] = []
     finding, verification = Spend(), Spend()
     seen: set[str] = set()
-    dropped = missing = 0
+    dropped = missing = finder_answers = 0
+    failed_labels: list[str] = []
     for event in events:
         kind = event.get("type")
-        if kind == "finding_dropped":
+        if kind == "call_failed":
+            failed_labels.append(str(event.get("label") or ""))
+        elif kind == "finding_dropped":
             dropped += 1
         elif kind == "finding":
             data = event.get("finding") or {}
@@ -144,8 +154,10 @@ def collect(events: Iterable[dict[str, Any]], journal: Any, workdir: Path) -> Ru
             bucket = verification if entry.get("role") in VERIFICATION_ROLES else finding
             bucket.add(tokens, float(result.get("cost_usd") or 0.0))
             if entry.get("role") == FINDER_ROLE:
+                finder_answers += 1
                 candidates.extend(_candidate_flags(result.get("data"), workdir, texts))
-    return RunEvidence(candidates, survivors, finding, verification, dropped, missing)
+    return RunEvidence(candidates, survivors, finding, verification, dropped, missing, finder_answers,
+                       failed_labels)
 
 
 def _candidate_flags(data: Any, workdir: Path, texts: dict[str, str | None]) -> list[Flag]:
@@ -234,7 +246,8 @@ class EvalResult:
     def to_dict(self) -> dict[str, Any]:
         before = {c.case.id: c for c in self.before.cases}
         cases = [{**c.to_dict(), "before": before[c.case.id].outcome, "after": c.outcome,
-                  "hits_before": len(before[c.case.id].hits), "hits_after": len(c.hits)} for c in self.after.cases]
+                  "hits_before": len(before[c.case.id].hits), "hits_after": len(c.hits),
+                  "incomplete": self.evidence.incomplete(c.case.path)} for c in self.after.cases]
         for case in cases:
             case.pop("outcome"), case.pop("hits"), case.pop("flagged")
         return {
@@ -244,6 +257,8 @@ class EvalResult:
             "plan": self.plan,
             "before": self.before.to_dict(with_cases=False), "after": self.after.to_dict(with_cases=False),
             "candidates": len(self.evidence.candidates), "survivors": len(self.evidence.survivors),
+            "finder_answers": self.evidence.finder_answers,
+            "incomplete_cases": sum(1 for c in cases if c["incomplete"]),
             "dropped_by_quote_check": self.evidence.dropped, "cost": self.cost(),
             "comparisons": [c.to_dict() for c in self.comparisons], "cases": cases,
         }

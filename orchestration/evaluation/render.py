@@ -37,6 +37,13 @@ def eval_table(result: dict[str, Any]) -> str:
     ]
     if run.get("error"):
         lines.append(f"  run error: {run['error']}")
+    units = (result.get("plan") or {}).get("units")
+    if result.get("incomplete_cases") or run["status"] not in ("completed",) or \
+            (units is not None and result.get("finder_answers", units) < units):
+        advice = ("run the same command again to go on (finished calls replay free)" if run["status"] == "paused"
+                  else "evaluate a smaller --sample: a run makes at most 1,000 agent calls, replayed ones included")
+        lines.append(f"  WARNING: the numbers below are incomplete: {result.get('incomplete_cases', 0)} cases had a "
+                     f"failed call; finders answered for {result.get('finder_answers')} of {units} units; {advice}.")
     lines.append(f"raw candidates {result['candidates']}, dropped by the quote check "
                  f"{result['dropped_by_quote_check']}, reported after verification {result['survivors']}")
     tools = result.get("comparisons") or []
