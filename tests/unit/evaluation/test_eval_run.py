@@ -144,3 +144,23 @@ def test_sarif_mode_scores_without_a_model(tmp_path, capsys):
     code = main(["eval", str(owasp_dir()), "--sarif", str(sarif)])
     table = capsys.readouterr().out
     assert "weakrand" in table and "overall           1243 |  114   47  343  739" in table
+
+
+def test_refutes_own_sarif_of_the_run_scores_the_same_as_after_verification(first_and_second, tmp_path, capsys):
+    """The SARIF reader agrees with the harness on refute's own SARIF (rule refute/security/CWE-N)."""
+    from refute.orchestration.engine import Engine
+
+    _, (_, result), _ = first_and_second
+    engine = Engine(Path(result["workdir"]))
+    try:
+        sarif = engine.report(result["run"]["id"], "sarif")
+    finally:
+        engine.close()
+    path = tmp_path / "refute.sarif"
+    path.write_text(sarif)
+    code = main(["eval", str(owasp_dir()), "--sarif", str(path), "--sample", str(SAMPLE), "--seed", str(SEED), "--json"])
+    assert code == 0
+    scored = json.loads(capsys.readouterr().out)["comparisons"][0]
+    assert scored["tool"] == "refute"
+    assert scored["overall"] == result["after"]["overall"]
+    assert scored["by_category"] == result["after"]["by_category"]
