@@ -44,6 +44,9 @@ def eval_table(result: dict[str, Any]) -> str:
                   else "evaluate a smaller --sample: a run makes at most 1,000 agent calls, replayed ones included")
         lines.append(f"  WARNING: the numbers below are incomplete: {result.get('incomplete_cases', 0)} cases had a "
                      f"failed call; finders answered for {result.get('finder_answers')} of {units} units; {advice}.")
+    if not result.get("finder_answers") and run["calls_done"]:
+        lines.append("  WARNING: no call was made with role=\"finder\", so 'before verification' is empty: give the "
+                     "workflow's finder calls role=\"finder\" (the bundled audit and security workflows do)")
     lines.append(f"raw candidates {result['candidates']}, dropped by the quote check "
                  f"{result['dropped_by_quote_check']}, reported after verification {result['survivors']}")
     tools = result.get("comparisons") or []
