@@ -51,10 +51,15 @@ def default_workdir(workspace: Path, corpus: Corpus) -> Path:
 def prepare_workspace(corpus: Corpus, workdir: Path) -> Path:
     """Copy the corpus (minus hidden files) into `workdir`; returns it. Idempotent."""
     workdir = Path(workdir).resolve()
-    if workdir == corpus.root or corpus.root in workdir.parents:
+    state = corpus.root / ".refute"
+    if workdir == corpus.root or (corpus.root in workdir.parents and state not in workdir.parents):
         raise ValueError(f"the eval workspace {workdir} is inside the corpus {corpus.root}: choose another "
-                         "--workdir (the corpus is never written to)")
-    workdir.mkdir(parents=True, exist_ok=True)
+                         "--workdir (only the corpus's own .refute/ may hold it; corpus files are never written)")
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot create the eval workspace {workdir} ({exc.strerror}): choose another --workdir") \
+            from None
     for source in sorted(corpus.root.rglob("*")):
         rel = source.relative_to(corpus.root)
         if any(part in SKIP_DIRS for part in rel.parts) or rel.as_posix() in corpus.hidden:

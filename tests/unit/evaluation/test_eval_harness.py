@@ -95,7 +95,10 @@ def test_the_eval_workspace_never_holds_the_truth_and_never_lives_in_the_corpus(
     assert (work / "src" / "a.py").read_text() == "x = 1\n"
     assert not (work / "truth.csv").exists() and not (work / "tool.sarif").exists()
     with pytest.raises(ValueError, match="inside the corpus"):
-        prepare_workspace(corpus, tmp_path / "corpus" / ".refute" / "eval")
+        prepare_workspace(corpus, tmp_path / "corpus" / "src" / "eval")
+    # A user's own repository as the corpus: its .refute/ (refute's state, never copied) may hold the copy.
+    inside = prepare_workspace(corpus, tmp_path / "corpus" / ".refute" / "eval" / "x")
+    assert (inside / "src" / "a.py").is_file() and not (inside / ".refute" / "eval").exists()
 
 
 def test_the_provider_option_reaches_the_engine(tmp_path, capsys, monkeypatch):
