@@ -22,6 +22,11 @@ Flow (server/commands/eval.py drives it; the language server could too):
 4. `score` (scoring.py) per case and per category, before and after; the corpus's
    shipped SARIF and any `--compare` SARIF are scored on the same cases beside it.
 
+Measured here (2 shared cores, scripted auditor of tests/unit/evaluation, no model): a
+28-case stratified OWASP sample is 121 calls (29 finding, 92 verification) and takes
+5.6 s wall, plan included; a 250-case sample reaches the 1,000-call cap with finders done
+for 231 files (51 cases marked incomplete), in 11 s.
+
 A run that ended with failed calls is scored as it is (a failed finder call is a missed
 case), and the result says so in `run.status` / `run.error`: never silently.
 """
