@@ -154,6 +154,10 @@ def _evaluate(args: argparse.Namespace, corpus: Any, cases: list) -> int:
         _say(f"plan (an estimate, no model called): {plan.units} units in {sample['files']} files, "
              f"{plan.calls} agent calls, {plan.tokens:,} tokens, worst case ${plan.cost_usd:.4f}; "
              "verification calls depend on the candidates found and are not counted", args)
+        cap = engine.settings.max_calls
+        if cap and plan.calls >= cap // 2:
+            _say(f"WARNING: the plan alone is {plan.calls} calls and a run makes at most {cap:,}; verification "
+                 "adds about two calls per candidate: take a smaller --sample (or several seeds)", args)
         if args.plan_only:
             if args.json:
                 print(json.dumps({"sample": sample, "plan": plan_dict, "workdir": str(workdir)}, indent=2))
