@@ -14,8 +14,11 @@ adds a second copy of an existing error still counts as new.
 A language without a grammar here ("text", unknown) has nothing to check: `[]`, and
 `can_check(language)` says so, so a caller can tell "parses" from "not checked".
 
-Measured: parsing a 2,000-line Python file takes about 3 ms here, so checking every
-proposed edit before any reviewer is paid costs nothing next to one model call.
+Measured (bench/migrate_checks.py, 32 of pip's modules, 10,068 lines, 2 cores): a
+tree-sitter parse takes 1.3 ms per file (median) and the whole mechanical check of an
+edit 1.6 ms (the file before the edit is parsed only when the edited one has errors), so
+checking every proposed edit before any reviewer is paid costs nothing next to one model
+call.
 """
 
 from __future__ import annotations

@@ -22,6 +22,10 @@ The child's pid and the worktree's folder are recorded under
 SIGKILLed and its `finally` never runs, so the Engine calls `cleanup_run` when the worker
 ends, which kills the recorded process groups and removes the recorded worktrees.
 
+Measured (bench/migrate_checks.py, 32 of pip's modules in a fresh repository): the
+worktree costs about 190 ms per check (add, write, remove) against 4 ms for the same
+`true` command run in place: small next to a real compile or test, and the price of never
+touching the person's files.
 At most `MAX_CONCURRENT_CHECKS` checks run at once (the build machines have 2 cores).
 The answer keeps the last `MAX_OUTPUT_CHARS` characters of output (scrubbed of
 credentials): enough for a compiler's error, bounded for the editor's prompt.

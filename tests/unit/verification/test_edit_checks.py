@@ -93,3 +93,12 @@ def test_validate_names_what_to_fix(ws, tmp_path):
     (tmp_path / "nogit").mkdir()
     with pytest.raises(CheckConfigError, match="not a git repository"):
         validate(tmp_path / "nogit", "true", 10)
+
+
+def test_bench_prints_one_json_object_with_the_table_figures():
+    bench = Path(__file__).resolve().parents[3] / "bench" / "migrate_checks.py"
+    out = subprocess.run([sys.executable, str(bench), "--files", "3", "--rounds", "1", "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    figures = __import__("json").loads(out)
+    assert figures["files"] == 3 and figures["mechanical_check_ms"] > 0 and figures["worktree_check_ms"] > 0
+    assert figures["mechanical_vs_parse"] >= 1.0
