@@ -30,6 +30,12 @@ def summary_line(files: list[dict[str, Any]]) -> str:
 
 
 def migration_markdown(result: dict[str, Any], guide_path: str | None = None) -> list[str]:
+    if result.get("survey_only"):
+        out = ["## Migration guide (survey only)", ""]
+        if guide_path:
+            out += [f"Saved as `{guide_path}`: edit it, then start the edit phase with "
+                    f"`refute run migrate ... --guide {guide_path}`.", ""]
+        return out + [str(result.get("guide") or "").rstrip(), ""]
     files = sorted(result["files"], key=lambda f: (ORDER.index(f["outcome"]) if f["outcome"] in ORDER
                                                    else len(ORDER), f["path"]))
     out = ["## Migration", "", f"- {summary_line(result['files'])}"]

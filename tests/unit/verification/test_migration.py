@@ -140,6 +140,9 @@ def test_survey_only_then_an_edited_guide_is_used_as_is(copy):
         assert info.status == "completed", info.error
         assert info.result["survey_only"] and info.result["files"] == []
         saved = repo / ".refute" / "state" / "runs" / first / "guide.md"
+        shown = engine.report(first, "md")
+        assert "## Migration guide (survey only)" in shown and fx.GUIDE.strip() in shown
+        assert f"--guide .refute/state/runs/{first}/guide.md" in shown
         edited = saved.read_text() + "- Person's note: keep the logger names.\n"
         second = engine.start("migrate", args={"instruction": "use pip's getLogger"}, guide=edited,
                               scope={"paths": [roles["unchanged"]]})
