@@ -166,22 +166,25 @@ class ProjectChecker:
                 if added.returncode != 0:
                     return self._answer(rels, ok=False, exit_code=None, timed_out=False, started=time.monotonic(),
                                         output=f"could not create the check worktree: {added.stderr.strip()}")
+                # The workspace may be a folder inside the repository: the same folder of the worktree.
+                prefix = _git(self.workspace, "rev-parse", "--show-prefix").stdout.strip()
+                here = folder / prefix if prefix else folder
                 for rel, text in zip(rels, files.values()):
-                    target = folder / rel
+                    target = here / rel
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_text(text, encoding="utf-8")
-                return self._execute(name, folder, rels)
+                return self._execute(name, here, rels)
             finally:
                 _remove_worktree(self.workspace, folder)
                 record.unlink(missing_ok=True)
 
-    def _execute(self, name: str, folder: Path, rels: list[str]) -> dict[str, Any]:
+    def _execute(self, name: str, here: Path, rels: list[str]) -> dict[str, Any]:
         command = self.config.command.replace(FILES_PLACEHOLDER, shlex.join(rels))
         started = time.monotonic()
-        proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=str(folder), stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=str(here), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_child_env(),
                                 start_new_session=True)
-        self._record(name, worktree=str(folder), pid=proc.pid)
+        self._record(name, worktree=self._worktree_of(here), pid=proc.pid)
         timed_out = False
         try:
             output, _ = proc.communicate(timeout=self.config.timeout_s)
@@ -196,6 +199,13 @@ class ProjectChecker:
             text += f"\n(stopped: the check took longer than {self.config.timeout_s:g} s)"
         return self._answer(rels, ok=proc.returncode == 0 and not timed_out, exit_code=proc.returncode,
                             timed_out=timed_out, started=started, output=text)
+
+    @staticmethod
+    def _worktree_of(here: Path) -> str:
+        for candidate in (here, *here.parents):
+            if (candidate / ".git").exists():
+                return str(candidate)
+        return str(here)
 
     def _answer(self, rels: list[str], *, ok: bool, exit_code: int | None, timed_out: bool, started: float,
                 output: str) -> dict[str, Any]:

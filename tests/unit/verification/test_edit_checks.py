@@ -102,3 +102,15 @@ def test_bench_prints_one_json_object_with_the_table_figures():
     figures = __import__("json").loads(out)
     assert figures["files"] == 3 and figures["mechanical_check_ms"] > 0 and figures["worktree_check_ms"] > 0
     assert figures["mechanical_vs_parse"] > 0 and figures["worktree_vs_in_place"] > 0
+
+
+def test_a_workspace_inside_a_repository_is_checked_in_the_same_folder_of_the_worktree(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "sub").mkdir(parents=True)
+    (repo / "sub" / "m.py").write_text("x = 1\n")
+    for cmd in (["init", "-q"], ["add", "-A"], ["-c", "user.email=t@e", "-c", "user.name=t", "commit", "-qm", "i"]):
+        subprocess.run(["git", *cmd], cwd=repo, check=True)
+    workspace = repo / "sub"
+    checker = ProjectChecker(workspace, workspace / ".refute" / "state", "r4", CheckConfig("cat {files} && pwd", 30))
+    result = checker.run({"m.py": "x = 2\n"})
+    assert result["ok"] and "x = 2" in result["output"] and result["output"].rstrip().endswith("/sub")
