@@ -35,6 +35,7 @@ from refute.orchestration.runtime import PlanEstimate
 from refute.orchestration.scheduler import BATCH_CALL_TIMEOUT_S
 from refute.orchestration.script import ScriptProblem, WorkflowNotFound, WorkflowSource, available, check_source, resolve
 from refute.orchestration.settings import MAX_CONCURRENCY, EngineSettings
+from refute.orchestration.verification.project_check import cleanup_run
 
 PLAN_TIMEOUT_S = 60.0
 PAUSE_GRACE_S = 15.0  # in-flight calls may finish (and be journaled) before a pause kills the worker
@@ -212,6 +213,12 @@ class Engine:
         """Continue a paused, cancelled, failed or interrupted run: finished calls replay
         from the journal at zero tokens; the rest go to the provider."""
         run_id = self.store.resolve_id(run_id)
+        with self._lock:
+            active = self._active.get(run_id)
+        if active is not None and active.final_seen:
+            # It already reported its end (paused, say) and its worker is exiting: a resume
+            # sent right after that answer waits for the exit instead of failing.
+            active.finished.wait(timeout=10)
         with self._lock:
             if run_id in self._active:
                 raise EngineError(f"run {run_id} is already running in this process")
@@ -408,8 +415,6 @@ class Engine:
             self._engine_event(active, "run_status", status=status, error=error)
         self._save(active)
         self.store.close_events(info.id)
-        from refute.orchestration.verification.project_check import cleanup_run
-
         cleanup_run(self.workspace, self.state_dir, info.id)  # checks a killed worker left behind
         active.lock.release()
         with self._lock:
