@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from refute.orchestration.findings import WorkspaceFileError, resolve_in_workspace
-from refute.orchestration.secrets import CREDENTIAL_ENV_VARS, scrub
+from refute.orchestration.secrets import CREDENTIAL_ENV_VARS, is_secret_path, scrub
 
 MAX_CONCURRENT_CHECKS = 2
 MAX_OUTPUT_CHARS = 4000
@@ -151,9 +151,13 @@ class ProjectChecker:
         rels: list[str] = []
         for path in files:
             try:
-                _, rel = resolve_in_workspace(self.workspace, path)
+                absolute, rel = resolve_in_workspace(self.workspace, path)
             except WorkspaceFileError as exc:
                 raise ValueError(f"run_check: {exc}") from None
+            # Only new text for files the workspace has: a script cannot plant a new file
+            # (a conftest.py, a build hook) for the person's command to pick up.
+            if is_secret_path(rel) or not absolute.is_file() or absolute.is_symlink():
+                raise ValueError(f"run_check: {rel} is not an existing, non-secret file of the workspace")
             rels.append(rel)
         with self._slots:
             with self._lock:

@@ -70,6 +70,14 @@ def test_the_check_runs_on_a_worktree_with_the_edit_and_never_touches_the_worksp
     assert len(listed.splitlines()) == 1, "every check worktree is removed"
 
 
+def test_a_script_cannot_plant_new_files_or_secrets_in_the_check_worktree(ws):
+    (ws / ".env").write_text("A=1\n")
+    checker = ProjectChecker(ws, ws / ".refute" / "state", "r5", CheckConfig("true", 30))
+    for path in ("conftest.py", ".env", "../m.py"):
+        with pytest.raises(ValueError, match="run_check"):
+            checker.run({path: "import os\n"})
+
+
 def test_a_check_over_its_time_limit_is_killed(ws):
     checker = ProjectChecker(ws, ws / ".refute" / "state", "r2", CheckConfig("sleep 30", 0.5))
     result = checker.run({"m.py": "x = 1\n"})
