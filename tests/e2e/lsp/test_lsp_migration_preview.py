@@ -52,7 +52,7 @@ async def test_the_editor_asks_before_a_run_with_a_check_command(workspace, answ
     client = await h.start(workspace, "visual_studio_code", approval=answer)
     try:
         result = await h.command(client, "refute.run", {"workflow": "migrate", "checkCommand": "true {files}",
-                                                         "checkTimeoutS": 30})
+                                                         "checkTimeoutS": 30, "guide": "# Guide\n- subprocess\n"})
         (asked,) = client.message_requests
         assert "`true {files}`" in asked.message and "temporary git worktree" in asked.message
         if answer is None:
@@ -63,5 +63,6 @@ async def test_the_editor_asks_before_a_run_with_a_check_command(workspace, answ
             await h.wait_run_end(client, result["runId"])
             check = workspace / ".refute" / "state" / "runs" / result["runId"] / "check.json"
             assert '"true {files}"' in check.read_text()
+            assert (check.parent / "guide.md").read_text() == "# Guide\n- subprocess\n"
     finally:
         await h.stop(client)

@@ -214,3 +214,21 @@ def test_check_needs_a_git_repository_and_a_command(tmp_path, capsys):
     assert cli(["run", "migrate", "--workspace", str(plain), "--provider", "scripted", "--scripted-fixture",
                 f"{FIXTURE}:respond", "--arg", "instruction=x", "--guide", str(tmp_path / "missing.md")]) == 2
     assert "--guide" in capsys.readouterr().err
+
+
+def test_cli_guide_and_check_reach_the_run(copy, tmp_path, capsys):
+    repo, roles = copy
+    guide = tmp_path / "guide.md"
+    guide.write_text("# Our guide\n- use pip's getLogger\n")
+    target = files_of(roles)[6]
+    code = cli(["run", "migrate", str(repo / target), "--workspace", str(repo), "--provider", "scripted",
+                "--scripted-fixture", f"{FIXTURE}:respond", "--arg", "instruction=use pip's getLogger",
+                "--guide", str(guide), "--check", CHECK, "--check-timeout", "60", "--json"])
+    out = capsys.readouterr().out
+    info = json.loads(out[out.index("{"):])
+    assert code == 0, info
+    assert info["result"]["files"] == [dict(info["result"]["files"][0], path=target, outcome="proposed")]
+    assert info["result"]["files"][0]["check"]["ok"] and info["result"]["files"][0]["check"]["ran"]
+    run_dir = repo / ".refute" / "state" / "runs" / info["id"]
+    assert (run_dir / "guide.md").read_text() == guide.read_text()
+    assert json.loads((run_dir / "check.json").read_text()) == {"command": CHECK, "timeout_s": 60.0}
