@@ -96,7 +96,9 @@ async def run(ls, p: dict[str, Any]) -> dict[str, Any]:
     budget = params.budget(name, p, (ls.settings.budget_tokens, ls.settings.budget_usd))
     check_command = params.optional_str(name, p, "checkCommand")
     check_timeout = params.optional_number(name, p, "checkTimeoutS")
-    guide = params.optional_str(name, p, "guide")
+    guide = p.get("guide")  # kept as written (a guide's whitespace is the person's)
+    if guide is not None and (not isinstance(guide, str) or not guide.strip()):
+        raise params.BadParams(f"{name}: 'guide' must be the non-empty text of a migration guide")
     extra: dict[str, Any] = {}
     if check_command is not None:
         extra["check"] = {"command": check_command, "timeout_s": float(check_timeout or 300)}
