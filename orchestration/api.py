@@ -10,6 +10,7 @@
 | report(finding) | check, anchor and publish a finding now |
 | propose_edit(path, new_text=None, *, old, new, reason, reviews) | record a proposed edit |
 | phase(name), log(msg), budget, args, workflow(name, args) | progress, logs, budget view, inputs, nesting |
+| check_edit, run_check, load_guide, save_guide | migration primitives (verification/primitives.py) |
 | SCHEMAS | the built-in JSON schemas of verify.py (findings, finding, verdict, edit, review...), read-only |
 
 `agent` fails loudly: a failed call raises AgentError into the script. `default=` makes
@@ -182,6 +183,10 @@ class WorkflowAPI:
         self.reported = 0
         self.dropped = 0
         self.edits_proposed = 0
+        from refute.orchestration.verification.primitives import MigrationPrimitives
+
+        self.migration = MigrationPrimitives(workspace=self.workspace, state_dir=self.state_dir, run_id=run_id,
+                                             dry_run=dry_run, emit=emit)
         scheduler.on_call_finished = self._remember_key
 
     # --- names for the script ------------------------------------------------------------
@@ -194,6 +199,7 @@ class WorkflowAPI:
             "budget": self.budget,
             "args": self.args, "workflow": self.workflow, "SCHEMAS": _schemas(),
             "AgentError": AgentError, "BudgetExceeded": BudgetExceeded, "CallLimitExceeded": CallLimitExceeded,
+            **self.migration.names(),
         }
 
     # --- provenance ------------------------------------------------------------------------

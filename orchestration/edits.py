@@ -20,7 +20,7 @@ from typing import Any, Iterable, Sequence
 
 import diskcache
 
-from refute.analysis.anchor import position_to_offset
+from refute.analysis.anchor import position_to_offset, quote_matches
 from refute.orchestration.findings import (
     REDACTED_MARKER,
     WorkspaceFileError,
@@ -197,19 +197,39 @@ class EditsStore:
 
 
 def _replace(text: str, old: str, new: str, rel: str) -> str:
+    """`text` with `old` replaced by `new`; `old` must occur exactly once (the one anchoring
+    rule: exact matches first, else whitespace-insensitive, analysis.anchor.quote_matches)."""
     if not old:
         raise EditError(f"{rel}: old_text is empty")
-    count = text.count(old)
-    if count == 1:
-        return text.replace(old, new, 1)
-    if count > 1:
-        raise EditError(f"{rel}: old_text occurs {count} times; quote more context so it is unique")
-    span = anchor(text, old)  # whitespace-insensitive match, e.g. re-indented quote
+    matches = quote_matches(text, old)
+    if len(matches) > 1:
+        raise EditError(f"{rel}: old_text occurs {len(matches)} times; quote more context so it is unique")
+    if matches:
+        start, end = matches[0]
+        return text[:start] + new + text[end:]
+    span = anchor(text, old)  # a quote carrying [REDACTED:kind] markers where the model saw a secret
     if span is None:
         raise EditError(f"{rel}: old_text not found in the current file")
     start = position_to_offset(text, span.start_line, span.start_col)
     end = position_to_offset(text, span.end_line, span.end_col)
     return text[:start] + new + text[end:]
+
+
+def compose_replacements(text: str, replacements: Sequence[dict[str, Any]], rel: str) -> str:
+    """The text after applying old -> new replacements one after another, each to the
+    previous one's result (so a file's edits compose exactly as `propose` will store them).
+    Raises EditError naming the replacement (1-based) that does not apply exactly once."""
+    current = text
+    for number, item in enumerate(replacements, 1):
+        if not isinstance(item, dict) or not isinstance(item.get("old"), str) or not isinstance(item.get("new"), str):
+            raise EditError(f"{rel}: replacement {number}: give {{'old': text, 'new': text}}")
+        try:
+            current = _replace(current, item["old"], item["new"], rel)
+        except EditError as exc:
+            raise EditError(f"replacement {number}: {exc}") from None
+    if current == text:
+        raise EditError(f"{rel}: the edits change nothing")
+    return current
 
 
 def _join_reasons(old: str, new: str) -> str:
@@ -225,4 +245,4 @@ def _run_key(run_id: str) -> str:
     return f"run:{run_id}"
 
 
-__all__ = ["ABSENT", "ApplyOutcome", "EditError", "EditsStore", "sha256_bytes"]
+__all__ = ["ABSENT", "ApplyOutcome", "EditError", "EditsStore", "compose_replacements", "sha256_bytes"]

@@ -35,6 +35,7 @@ from refute.orchestration.runtime import PlanEstimate
 from refute.orchestration.scheduler import BATCH_CALL_TIMEOUT_S
 from refute.orchestration.script import ScriptProblem, WorkflowNotFound, WorkflowSource, available, check_source, resolve
 from refute.orchestration.settings import MAX_CONCURRENCY, EngineSettings
+from refute.orchestration.verification.project_check import cleanup_run
 
 PLAN_TIMEOUT_S = 60.0
 PAUSE_GRACE_S = 15.0  # in-flight calls may finish (and be journaled) before a pause kills the worker
@@ -172,16 +173,26 @@ class Engine:
 
     def start(self, workflow: str, *, scope: Scope | dict | None = None, args: dict[str, Any] | None = None,
               budget: Budget | dict | None = None, provider: str | None = None, max_concurrency: int | None = None,
-              started_by: str = "") -> str:
-        """Start a run in the background; returns its id at once."""
+              started_by: str = "", check: dict[str, Any] | None = None, guide: str | None = None) -> str:
+        """Start a run in the background; returns its id at once. `check` ({"command",
+        "timeout_s"}) is the project's own check a migration may run (only when a person
+        names it: verification/project_check.py); `guide` a migration guide a person wrote
+        or edited, kept with the run (store/guide.py)."""
         return self._start_source(self._source(workflow), scope=scope, args=args, budget=budget, provider=provider,
-                                  max_concurrency=max_concurrency, started_by=started_by)
+                                  max_concurrency=max_concurrency, started_by=started_by, check=check, guide=guide)
 
     def _start_source(self, source: WorkflowSource, *, scope: Scope | dict | None, args: dict[str, Any] | None,
                       budget: Budget | dict | None, provider: str | None, max_concurrency: int | None,
-                      started_by: str) -> str:
+                      started_by: str, check: dict[str, Any] | None = None, guide: str | None = None) -> str:
+        from refute.orchestration.store import guide as guide_store
+        from refute.orchestration.verification import project_check
+
         settings = self._effective_settings(provider, max_concurrency)
         self._check_provider(settings)
+        check_config = project_check.validate(self.workspace, check["command"], check.get(
+            "timeout_s", project_check.DEFAULT_TIMEOUT_S)) if check else None
+        if guide is not None:
+            guide_store.check_guide(guide, "guide")
         if budget is None:
             budget = Budget(settings.budget_tokens, settings.budget_usd)
         elif isinstance(budget, dict):
@@ -192,6 +203,9 @@ class Engine:
             started_by=started_by or _default_who(), created_at=time.time(),
         )
         self.store.create(info, source, settings)
+        project_check.save_config(self.store.dir(info.id), check_config)
+        if guide is not None:
+            guide_store.save(self.state_dir, info.id, guide)
         self._launch(info, source, settings, resumed=False)
         return info.id
 
@@ -199,6 +213,12 @@ class Engine:
         """Continue a paused, cancelled, failed or interrupted run: finished calls replay
         from the journal at zero tokens; the rest go to the provider."""
         run_id = self.store.resolve_id(run_id)
+        with self._lock:
+            active = self._active.get(run_id)
+        if active is not None and active.final_seen:
+            # It already reported its end (paused, say) and its worker is exiting: a resume
+            # sent right after that answer waits for the exit instead of failing.
+            active.finished.wait(timeout=10)
         with self._lock:
             if run_id in self._active:
                 raise EngineError(f"run {run_id} is already running in this process")
@@ -395,6 +415,7 @@ class Engine:
             self._engine_event(active, "run_status", status=status, error=error)
         self._save(active)
         self.store.close_events(info.id)
+        cleanup_run(self.workspace, self.state_dir, info.id)  # checks a killed worker left behind
         active.lock.release()
         with self._lock:
             self._active.pop(info.id, None)

@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any, Iterable, Sequence
 
 from refute.orchestration.model import Finding, ProposedEdit, ReviewState, RunInfo
+from refute.orchestration.reporting.migration import is_migration_result, migration_markdown
 from refute.orchestration.sarif import to_sarif
 
 FORMATS = ("md", "json", "sarif")
@@ -62,7 +63,9 @@ def _markdown(findings: list[Finding], run: RunInfo | None, dropped: list[dict[s
         if run.calls_failed:
             out.append(f"- **{run.calls_failed} agent call(s) failed**: the results below may be incomplete.")
         out.append("")
-        if run.result not in (None, "", {}, []):
+        if is_migration_result(run.result):
+            out.extend(migration_markdown(run.result, guide_path=f".refute/state/runs/{run.id}/guide.md"))
+        elif run.result not in (None, "", {}, []):
             out.append("## Result")
             out.append("")
             out.append(run.result if isinstance(run.result, str)

@@ -2,8 +2,10 @@
 
 Only files inside the workspace, and only files whose bytes are unchanged since the edit
 was proposed: a file edited since is refused (re-run the workflow to propose against the
-current text). Writes are atomic. `--dry-run` only checks. Exit code 1 when any edit was
-refused.
+current text). Writes are atomic. `--dry-run` only checks. `--diff` prints each edit as a
+unified diff against the file as it is now (and writes nothing), so you can read exactly
+what applying would do; a file changed since the proposal is shown as refused. Exit code
+1 when any edit was refused.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ def register(subparsers) -> None:
     parser.add_argument("run_id", metavar="RUN", help="run id (or a unique prefix)")
     parser.add_argument("paths", nargs="*", metavar="PATH", help="only these files (workspace-relative or paths on disk)")
     parser.add_argument("--dry-run", action="store_true", help="check which edits would apply; write nothing")
+    parser.add_argument("--diff", action="store_true", help="print unified diffs of the edits; write nothing")
     parser.add_argument("--workspace", default=".", help="workspace root (default: the current folder)")
     parser.set_defaults(func=handle)
 
@@ -33,13 +36,33 @@ def _relative(workspace: Path, path: str) -> str:
     return path.replace("\\", "/")
 
 
+def _print_diffs(engine, run_id: str, outcomes) -> int:
+    from refute.orchestration.reporting.diff import edit_diffs
+
+    if not outcomes:
+        print(f"run {run_id} proposed no edits", file=sys.stderr)
+        return 0
+    refused = 0
+    for entry in edit_diffs(engine.workspace, engine.edits(run_id), outcomes):
+        if entry["ok"]:
+            sys.stdout.write(entry["diff"])
+        else:
+            refused += 1
+            print(f"NO  {entry['message']}", file=sys.stderr)
+    print(f"{len(outcomes) - refused} file(s) shown, {refused} refused; nothing was written "
+          f"(apply with: refute apply {run_id})", file=sys.stderr)
+    return 1 if refused else 0
+
+
 def handle(args: argparse.Namespace) -> int:
     from refute.orchestration.engine import Engine
 
     engine = Engine(Path(args.workspace))
     try:
         paths = [_relative(engine.workspace, p) for p in args.paths] or None
-        outcomes = engine.apply_edits(args.run_id, paths, write=not args.dry_run)
+        outcomes = engine.apply_edits(args.run_id, paths, write=not (args.dry_run or args.diff))
+        if args.diff:
+            return _print_diffs(engine, args.run_id, outcomes)
     except Exception as exc:
         print(f"refute apply: {exc}", file=sys.stderr)
         return 2

@@ -33,6 +33,15 @@ def register(subparsers) -> None:
     parser.add_argument("--batch", action="store_true",
                         help="send calls through the Message Batches API: half price, results within hours "
                              "(at most 24 h); for runs that can wait")
+    parser.add_argument("--check", metavar="CMD",
+                        help="migrations: the project's own check, e.g. 'python -m py_compile {files}'; runs on a "
+                             "temporary git worktree holding each proposed edit ({files}: the edited paths). "
+                             "The only way workspace code runs; never without this option")
+    parser.add_argument("--check-timeout", type=float, default=None, metavar="S",
+                        help="time limit of one --check run in seconds (default 300)")
+    parser.add_argument("--guide", metavar="FILE",
+                        help="migrations: use this migration guide (e.g. one a survey wrote and you edited) "
+                             "instead of surveying again")
     add_common(parser)
     parser.set_defaults(func=handle)
 
@@ -101,12 +110,29 @@ def handle(args: argparse.Namespace) -> int:
             return 2
     try:
         run_id = engine.start(args.workflow, scope=Scope(paths), args=parse_args_kv(args.arg),
-                              started_by=f"cli:{_who()}")
+                              started_by=f"cli:{_who()}", **migration_options(args))
     except Exception as exc:  # a clear one-line reason, not a traceback
         print(f"refute run: {exc}", file=sys.stderr)
         engine.close()
         return 2
     return follow(engine, run_id, as_json=args.json)
+
+
+def migration_options(args: argparse.Namespace) -> dict[str, Any]:
+    """`check` and `guide` for Engine.start from --check/--check-timeout/--guide (errors
+    name the option; the engine checks the rest: a git repository, the time limit)."""
+    from refute.orchestration.store.guide import read_guide_file
+    from refute.orchestration.verification.project_check import DEFAULT_TIMEOUT_S
+
+    options: dict[str, Any] = {}
+    if getattr(args, "check_timeout", None) is not None and not getattr(args, "check", None):
+        raise ValueError("--check-timeout needs --check CMD")
+    if getattr(args, "check", None) is not None:
+        timeout = args.check_timeout if args.check_timeout is not None else DEFAULT_TIMEOUT_S
+        options["check"] = {"command": args.check, "timeout_s": timeout}
+    if getattr(args, "guide", None):
+        options["guide"] = read_guide_file(Path(args.guide))
+    return options
 
 
 def follow(engine, run_id: str, *, as_json: bool) -> int:
@@ -209,6 +235,9 @@ class Progress:
                 self._say(f"call failed: {event.get('label') or event.get('key', '')[:12]}: {event.get('error')}")
             elif kind == "log":
                 self._say(f"log: {event.get('message')}")
+            elif kind == "check_finished":
+                verdict = "passed" if event.get("ok") else ("timed out" if event.get("timed_out") else "failed")
+                self._say(f"check {verdict}: {' '.join(event.get('files') or [])}")
             elif kind == "concurrency":
                 self._say(f"concurrency -> {event.get('limit')} ({event.get('reason')})")
             if self._live is not None:

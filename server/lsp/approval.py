@@ -87,3 +87,27 @@ async def ask(server: "RefuteLanguageServer", workflow: str, plan: dict[str, Any
         return CANCEL
     title = getattr(answer, "title", None)
     return title if title in (RUN, PLAN_ONLY) else CANCEL
+
+
+ALLOW_CHECK = "Allow the check"
+
+
+async def ask_check(server: "RefuteLanguageServer", workflow: str, command: str, timeout_s: float) -> bool:
+    """Before a run that would run the project's own check command (workspace code, on a
+    temporary git worktree): ask. Anything but an explicit yes means no run."""
+    message = (f"refute: the '{workflow}' run will run `{command}` (time limit {timeout_s:g} s) on a temporary "
+               "git worktree holding each proposed edit. This runs this workspace's code. Allow it?")
+    try:
+        answer = await asyncio.wait_for(
+            server.window_show_message_request_async(
+                types.ShowMessageRequestParams(
+                    type=types.MessageType.Warning, message=message,
+                    actions=[types.MessageActionItem(ALLOW_CHECK), types.MessageActionItem(CANCEL)],
+                )
+            ),
+            timeout=ANSWER_TIMEOUT_S,
+        )
+    except Exception as exc:
+        server.log_warning(f"refute: could not ask before running the check ({exc}); the run was not started")
+        return False
+    return getattr(answer, "title", None) == ALLOW_CHECK

@@ -22,7 +22,7 @@ from refute.orchestration.model import Finding
 
 from . import approval, evidence, params
 from .params import BadParams
-from .workspace_edit import diff_edits, workspace_edit
+from .workspace_edit import diff_edits, preview_workspace_edit, workspace_edit
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,16 @@ async def run(ls, p: dict[str, Any]) -> dict[str, Any]:
     scope = params.scope(name, str(ls.root), p)
     args = params.optional_dict(name, p, "args")
     budget = params.budget(name, p, (ls.settings.budget_tokens, ls.settings.budget_usd))
+    check_command = params.optional_str(name, p, "checkCommand")
+    check_timeout = params.optional_number(name, p, "checkTimeoutS")
+    guide = p.get("guide")  # kept as written (a guide's whitespace is the person's)
+    if guide is not None and (not isinstance(guide, str) or not guide.strip()):
+        raise params.BadParams(f"{name}: 'guide' must be the non-empty text of a migration guide")
+    extra: dict[str, Any] = {}
+    if check_command is not None:
+        extra["check"] = {"command": check_command, "timeout_s": float(check_timeout or 300)}
+    if guide is not None:
+        extra["guide"] = guide
     plan = approval.plan_dict(await ls.engine_call("plan", workflow, scope, args))
     reason = approval.over_threshold(plan, ls.settings)
     if reason:
@@ -103,6 +113,8 @@ async def run(ls, p: dict[str, Any]) -> dict[str, Any]:
             return {"declined": True, "plan": plan}
         if answer != approval.RUN:
             return {"declined": True}
+    if "check" in extra and not await approval.ask_check(ls, workflow, check_command, extra["check"]["timeout_s"]):
+        return {"declined": True}
     run_id = await ls.engine_call(
         "start",
         workflow,
@@ -112,6 +124,7 @@ async def run(ls, p: dict[str, Any]) -> dict[str, Any]:
         provider=ls.settings.provider,
         max_concurrency=ls.settings.max_concurrency,
         started_by=f"lsp:{_who()}",
+        **extra,
     )
     ls.runs.track(run_id, workflow, approval.planned_calls(plan))
     return {"runId": run_id}
@@ -293,6 +306,9 @@ async def apply_edits(ls, p: dict[str, Any]) -> dict[str, Any]:
     for c in checks:
         if not c.ok:
             refused.append({"path": c.path, "message": c.message})
+    if params.optional_bool(name, p, "preview"):
+        await _apply_preview(ls, run_id, [e for e in proposed if e.id in ok_ids], applied, refused)
+        return _edit_outcome(ls, applied, refused)
     for edit in proposed:
         if edit.id not in ok_ids:
             continue
@@ -314,6 +330,65 @@ def _edit_outcome(ls, applied: list[str], refused: list[dict[str, str]]) -> dict
             )
         )
     return {"applied": applied, "refused": refused}
+
+
+PREVIEW_SETTLE_S = 5.0  # how long to wait for the client to save what the person accepted
+
+
+async def _apply_preview(ls, run_id: str, edits: list, applied: list[str], refused: list[dict[str, str]]) -> None:
+    """All of `edits` as one WorkspaceEdit whose changes need confirmation: the client
+    previews them (VS Code: the refactor preview, per file or all at once) and writes
+    only what the person accepts. An edit counts as applied when its file (open buffer
+    or disk) now holds the proposed text."""
+    if not edits:
+        return
+    if not (ls.client_supports("workspace.workspace_edit.document_changes", False)
+            and ls.client_supports("workspace.workspace_edit.change_annotation_support", None) is not None):
+        refused.extend({"path": e.path, "message": f"{e.path}: this editor cannot preview edits (no change "
+                        f"annotation support); preview with `refute apply {run_id} --diff`"} for e in edits)
+        return
+    files = []
+    for edit in edits:
+        disk = await ls.call(ls.documents.disk_text, edit.path)
+        opened = ls.documents.open_text(edit.path)
+        if opened is not None and disk is not None and opened[0] != disk:
+            refused.append({"path": edit.path, "message": f"{edit.path} has unsaved changes in the editor; "
+                                                          "save or revert it, then apply again"})
+            continue
+        base = opened[0] if opened is not None else (disk or "")
+        votes = [r.verdict for r in edit.reviews]
+        files.append({"edit": edit, "uri": ls.documents.uri(edit.path), "edits": diff_edits(base, edit.new_text, ls.encoding),
+                      "version": opened[1] if opened is not None else None, "create": disk is None,
+                      "label": f"refute: {edit.path}",
+                      "description": f"{edit.reason[:200]} ({votes.count('approve')} of {len(votes)} reviewers approved)"})
+    if not files:
+        return
+    try:
+        result = await asyncio.wait_for(ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
+            edit=preview_workspace_edit(files), label=f"refute: edits of run {run_id}")), timeout=3600)
+    except Exception as exc:
+        refused.extend({"path": f["edit"].path, "message": f"{f['edit'].path}: the editor did not apply the edit ({exc})"}
+                       for f in files)
+        return
+    if not getattr(result, "applied", False):
+        reason = getattr(result, "failure_reason", None) or "the preview was cancelled"
+        refused.extend({"path": f["edit"].path, "message": f"{f['edit'].path}: {reason}"} for f in files)
+        return
+    pending = {f["edit"].path: f["edit"] for f in files}
+    deadline = asyncio.get_running_loop().time() + PREVIEW_SETTLE_S
+    while pending:
+        for path, edit in list(pending.items()):
+            opened = ls.documents.open_text(path)
+            now = opened[0] if opened is not None else await ls.call(ls.documents.disk_text, path)
+            if now == edit.new_text:
+                await ls.engine_call("mark_applied", edit.id)
+                applied.append(path)
+                ls.edits_by_path.get(path, set()).discard(run_id)
+                del pending[path]
+        if not pending or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    refused.extend({"path": path, "message": f"{path}: not applied (left out in the preview)"} for path in sorted(pending))
 
 
 async def _apply_one(ls, edit) -> str | None:

@@ -49,6 +49,13 @@ def optional_str(command: str, params: dict[str, Any], key: str) -> str | None:
     return value.strip()
 
 
+def optional_bool(command: str, params: dict[str, Any], key: str) -> bool:
+    value = params.get(key, False)
+    if not isinstance(value, bool):
+        raise BadParams(f"{command}: '{key}' must be true or false (got {value!r})")
+    return value
+
+
 def optional_number(command: str, params: dict[str, Any], key: str, *, integer: bool = False) -> float | int | None:
     value = params.get(key)
     if value is None:

@@ -3,7 +3,8 @@
 A proposed edit is a whole new file text; sending it as one replace-everything edit
 would move the person's cursor and folds, so it becomes line-level edits of the
 changed hunks only. A finding's fix is one `old_text -> new_text` replacement, anchored
-in the current buffer near the diagnostic.
+in the current buffer near the diagnostic. A migration's edits can go as one previewed
+edit (`preview_workspace_edit`): every change annotated as needing confirmation.
 """
 
 from __future__ import annotations
@@ -101,3 +102,28 @@ def workspace_edit(
         )
         return types.WorkspaceEdit(document_changes=changes)
     return types.WorkspaceEdit(changes={uri: edits})
+
+
+PREVIEW_ANNOTATION_PREFIX = "refute-edit:"
+
+
+def preview_workspace_edit(files: list[dict]) -> types.WorkspaceEdit:
+    """One WorkspaceEdit for several files whose every change carries a change annotation
+    that needs confirmation, so the client previews before it writes (VS Code opens its
+    refactor preview, where each file can be unchecked). `files`: dicts with uri, edits
+    (TextEdit), version, create, label, description."""
+    changes: list = []
+    annotations: dict[str, types.ChangeAnnotation] = {}
+    for index, item in enumerate(files):
+        annotation_id = f"{PREVIEW_ANNOTATION_PREFIX}{index}"
+        annotations[annotation_id] = types.ChangeAnnotation(
+            label=item["label"], needs_confirmation=True, description=item.get("description") or None)
+        if item.get("create"):
+            changes.append(types.CreateFile(uri=item["uri"], options=types.CreateFileOptions(ignore_if_exists=True),
+                                            annotation_id=annotation_id))
+        changes.append(types.TextDocumentEdit(
+            text_document=types.OptionalVersionedTextDocumentIdentifier(uri=item["uri"], version=item.get("version")),
+            edits=[types.AnnotatedTextEdit(range=e.range, new_text=e.new_text, annotation_id=annotation_id)
+                   for e in item["edits"]],
+        ))
+    return types.WorkspaceEdit(document_changes=changes, change_annotations=annotations)

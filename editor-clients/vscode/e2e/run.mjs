@@ -12,6 +12,9 @@
 //   node e2e/run.mjs --scenario missing-server --code-server DIR --vsix FILE --workspace DIR
 //        --port N --screenshot FILE     (refute.server.command points nowhere: the error
 //        message and its "Open Settings" button)
+//   node e2e/run.mjs --scenario migrate ... --instruction TEXT --migrated-file REL
+//        --migrated-text TEXT           (a migration from the palette; "Apply Proposed
+//        Edits" opens VS Code's refactor preview; its Apply button writes the file)
 //
 // Prints one JSON line {"ok": true, "steps": [...]} (or ok false with the error) and
 // exits 0 only when every check passed.
@@ -30,6 +33,7 @@ function parseArgs(argv) {
   out.scenario ??= "audit";
   const required = ["code-server", "vsix", "workspace", "port", "screenshot"];
   if (out.scenario === "audit") required.push("expect-problem", "fix-line", "fixed-text");
+  else if (out.scenario === "migrate") required.push("instruction", "migrated-file", "migrated-text");
   else if (out.scenario !== "missing-server") throw new Error(`unknown --scenario ${out.scenario}`);
   for (const key of required) {
     if (!out[key]) throw new Error(`missing --${key}`);
@@ -108,7 +112,77 @@ async function main() {
   await page.locator(".explorer-folders-view .monaco-list-row").first().waitFor({ timeout: budget(60_000) });
   step("workbench loaded");
   if (args.scenario === "missing-server") return missingServer();
+  if (args.scenario === "migrate") return migrate();
   return audit();
+}
+
+/** A migration from the palette, then its edits through the refactor preview. */
+async function migrate() {
+  const file = path.join(args.workspace, args["migrated-file"]);
+  const before = fs.readFileSync(file, "utf8");
+  await until(budget(60_000), "the refute commands in the palette", async () => {
+    await palette(">refute: Migrate");
+    const row = page.locator(".quick-input-list .monaco-list-row", { hasText: "refute: Migrate" }).first();
+    const visible = await row.isVisible().catch(() => false);
+    if (!visible) await page.keyboard.press("Escape");
+    return visible;
+  });
+  await page.keyboard.press("Enter");
+  const input = page.locator(".quick-input-widget input");
+  await page.locator(".quick-input-widget", { hasText: "What should change?" }).waitFor({ timeout: budget(15_000) });
+  await input.fill(args.instruction);
+  await page.keyboard.press("Enter");
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: "Workspace" }).first().waitFor({ timeout: budget(15_000) });
+  await page.keyboard.press("Enter");
+  step(`migration started: "${args.instruction}"`);
+
+  // The run ends in the background (its run.json says so); nothing is written yet.
+  const runsDir = path.join(args.workspace, ".refute", "state", "runs");
+  let runId;
+  await until(budget(120_000), "the migration run to complete", async () => {
+    for (const id of fs.existsSync(runsDir) ? fs.readdirSync(runsDir) : []) {
+      try {
+        const info = JSON.parse(fs.readFileSync(path.join(runsDir, id, "run.json"), "utf8"));
+        if (info.workflow === "migrate" && info.status === "completed") runId = id;
+        if (info.workflow === "migrate" && ["failed", "cancelled"].includes(info.status)) throw new Error(`run ${id} ${info.status}: ${info.error}`);
+      } catch (e) {
+        if (e instanceof Error && /^run /.test(e.message)) throw e;
+      }
+    }
+    return Boolean(runId);
+  });
+  if (fs.readFileSync(file, "utf8") !== before) throw new Error("the run wrote the file before any preview");
+  step(`run ${runId} completed; ${args["migrated-file"]} unchanged on disk`);
+
+  // Apply Proposed Edits: the server's WorkspaceEdit needs confirmation, so VS Code previews it.
+  await runCommand("refute: Apply Proposed Edits");
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: runId }).first().waitFor({ timeout: budget(15_000) });
+  await page.keyboard.press("Enter");
+  const panel = page.locator(".bulk-edit-panel[data-state=data]");
+  await panel.waitFor({ timeout: budget(30_000) });
+  await panel.locator(".monaco-tl-contents", { hasText: path.basename(args["migrated-file"]) }).first().waitFor({ timeout: budget(10_000) });
+  const rows = (await panel.locator(".monaco-tl-contents").allInnerTexts()).map((r) => r.replace(/\s+/g, " ").trim());
+  step(`refactor preview opened: ${rows.join(" | ")}`);
+  if (fs.readFileSync(file, "utf8") !== before) throw new Error("the file changed while the preview was still open");
+  const shot = args.screenshot.replace(/\.png$/, "-preview.png");
+  await page.screenshot({ path: shot, fullPage: true });
+  step(`screenshot ${shot}`);
+  // Changes that need confirmation start unchecked: the person ticks the file (all its
+  // changes at once; each change has its own box too), then Apply.
+  const fileRow = panel.locator(".monaco-tl-contents", { hasText: path.basename(args["migrated-file"]) }).first();
+  await fileRow.locator(".edit-checkbox").first().click();
+  await until(budget(10_000), "the file's changes to be checked", async () =>
+    (await panel.locator(".edit-checkbox.codicon-check, .edit-checkbox[aria-checked=true], .edit-checkbox.checked").count()) > 0
+    || (await panel.locator("input.edit-checkbox:checked").count()) > 0);
+  step(`${args["migrated-file"]} checked in the preview`);
+  await panel.locator(".buttons .monaco-button", { hasText: "Apply" }).first().click();
+  step("Apply clicked in the refactor preview");
+  await until(budget(30_000), "the accepted edit on disk", async () => fs.readFileSync(file, "utf8").includes(args["migrated-text"]));
+  step(`${args["migrated-file"]} written: ${fs.readFileSync(file, "utf8").split("\n")[0]}`);
+  await page.locator(".notification-toast", { hasText: "applied 1 edit" }).first().waitFor({ timeout: budget(20_000) });
+  step("the extension reports: applied 1 edit(s)");
+  await page.screenshot({ path: args.screenshot, fullPage: true });
+  step(`screenshot ${args.screenshot}`);
 }
 
 /** The server command points nowhere: the person is told so and can open the settings. */

@@ -343,12 +343,26 @@ async function runAction(action: RunAction, runId: string | undefined): Promise<
   if (action === "report") {
     await showMarkdown(result);
   } else if (action === "applyEdits") {
+    await saveApplied(result?.applied);
     const applied = (result?.applied as unknown[] | undefined)?.length ?? 0;
     const refused = (result?.refused as unknown[] | undefined) ?? [];
     const message = `refute: applied ${applied} edit(s)` + (refused.length ? `, refused ${refused.length}: ${JSON.stringify(refused)}` : ".");
     (refused.length ? vscode.window.showWarningMessage : vscode.window.showInformationMessage)(message);
   } else {
     vscode.window.showInformationMessage(`refute: ${ACTION_LABELS[action].toLowerCase()} sent to run ${runId}.`);
+  }
+}
+
+/** Accepting edits in the refactor preview changes buffers; the person accepted them,
+ * so save those files (others the person had open stay as they were). */
+async function saveApplied(applied: unknown): Promise<void> {
+  const root = workspaceRoot();
+  if (!root || !Array.isArray(applied)) return;
+  for (const rel of applied) {
+    if (typeof rel !== "string") continue;
+    const target = vscode.Uri.joinPath(vscode.Uri.file(root), rel).fsPath;
+    const doc = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === target);
+    if (doc?.isDirty) await doc.save();
   }
 }
 

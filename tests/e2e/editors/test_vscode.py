@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from editor_env import ARTIFACTS, REFUTE, REPO, SETUP_HINT, VSCODE_EXTENSION, scripted_settings
+from editor_env import ARTIFACTS, FIXTURES, REFUTE, REPO, SETUP_HINT, VSCODE_EXTENSION, scripted_settings
+
+MIGRATED_SIGNATURE = "def clamp(value: float, low: float, high: float) -> float:"  # fixtures/scripted_answers.py
 
 pytestmark = pytest.mark.editor
 
@@ -107,3 +109,18 @@ def test_missing_server_says_so_and_opens_settings(workspace: Path, isolated_env
     steps, detail = result["steps"], result["detail"]
     assert any("error shown:" in s and "/nonexistent/refute" in s for s in steps), detail
     assert any("Open Settings shows the refute.server settings" in s for s in steps), detail
+
+
+def test_migration_edits_open_the_refactor_preview_and_apply_writes_them(workspace: Path,
+                                                                         isolated_env: dict[str, str]) -> None:
+    settings = dict(vscode_settings(), **{"files.refactoring.autoSave": True})
+    before = (workspace / "lib" / "util.py").read_text()
+    result = run_e2e(workspace, isolated_env, settings, ARTIFACTS / "vscode-migrate.png",
+                     "--scenario", "migrate", "--instruction", "add type hints to clamp",
+                     "--migrated-file", "lib/util.py", "--migrated-text", MIGRATED_SIGNATURE)
+    steps, detail = result["steps"], result["detail"]
+    assert any("unchanged on disk" in s for s in steps), detail
+    assert any("refactor preview opened:" in s and "util.py" in s for s in steps), detail
+    after = (workspace / "lib" / "util.py").read_text()
+    assert after == before.replace("def clamp(value, low, high):", MIGRATED_SIGNATURE)
+    assert (workspace / "app.py").read_text() == (FIXTURES / "project" / "app.py").read_text()

@@ -45,6 +45,10 @@ FIXTURE = textwrap.dedent('''
             return {"findings": []}
         if label.startswith("refute"):
             return {"verdict": "confirmed", "reason": "index len(items) is out of range", "evidence": "+ 1"}
+        if label.startswith("migrate:survey"):
+            return {"touches": [{"path": "io_util.py", "what": "os.path.join"}], "conventions": ["return str"]}
+        if label == "migrate:guide":
+            return "# Guide\\n- pathlib; keep returning str\\n"
         if label.startswith("migrate:edit io_util.py"):
             return {"path": "io_util.py", "changed": True, "reason": "use pathlib",
                     "edits": [{"old": "return os.path.join(os.getcwd(), 'x')", "new": "return str(pathlib.Path.cwd() / 'x')"},

@@ -72,6 +72,10 @@ class SandboxRun:
         self.edits = EditsStore(workspace, state_dir)
         self.events: list[tuple[str, str]] = []  # (kind, detail) in order
         self.phases: list[str] = []
+        from refute.orchestration.verification.primitives import MigrationPrimitives
+
+        self.migration = MigrationPrimitives(workspace=workspace, state_dir=state_dir, run_id=run_id, dry_run=False,
+                                             emit=lambda kind, **fields: self.events.append((kind, str(fields))))
 
     def close(self) -> None:
         self.findings.close()
@@ -115,7 +119,7 @@ class SandboxRun:
             "phase": self.phases.append, "log": api.log, "args": args, "budget": None,
             "refute": functools.partial(verify.refute, api), "vote": verify.vote,
             "converge": functools.partial(verify.converge, api),
-            "SCHEMAS": verify.SCHEMAS,
+            "SCHEMAS": verify.SCHEMAS, **self.migration.names(),
         }
         g = make_globals(names, api.log)
         exec(code, g)

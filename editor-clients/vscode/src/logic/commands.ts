@@ -73,7 +73,9 @@ export function runActionCommand(action: RunAction, runId: string): { command: s
     case "report":
       return { command: "refute.report", argument: { runId, format: "md" } };
     case "applyEdits":
-      return { command: "refute.applyEdits", argument: { runId } };
+      // preview: the server sends one WorkspaceEdit whose changes need confirmation, so
+      // VS Code opens its refactor preview (per file or all at once) before writing.
+      return { command: "refute.applyEdits", argument: { runId, preview: true } };
     case "exportSarif":
       return { command: "refute.exportSarif", argument: { runId } };
   }

@@ -24,7 +24,10 @@ test("migrate and ask need text, trimmed", () => {
 test("run actions use the server's command ids and payloads", () => {
   assert.deepEqual(runActionCommand("cancel", "r1"), { command: "refute.cancel", argument: { runId: "r1" } });
   assert.deepEqual(runActionCommand("report", "r1"), { command: "refute.report", argument: { runId: "r1", format: "md" } });
-  assert.deepEqual(runActionCommand("applyEdits", "r1"), { command: "refute.applyEdits", argument: { runId: "r1" } });
+  assert.deepEqual(runActionCommand("applyEdits", "r1"), {
+    command: "refute.applyEdits",
+    argument: { runId: "r1", preview: true },
+  });
   assert.deepEqual(runActionCommand("resume", "r1").command, "refute.resume");
 });
 

@@ -1,0 +1,1 @@
+"""Reporting: per-workflow report sections (the migration report)."""

@@ -1,0 +1,1 @@
+"""Store: files kept with a run (the migration guide)."""
