@@ -250,8 +250,8 @@ class Engine:
             stderr = open(log_path, "ab")  # noqa: SIM115 - handed to the child
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "refute.orchestration.worker"], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=str(self.workspace), text=True, bufsize=1,
+                worker_command(), stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=worker_cwd(), text=True, bufsize=1,
             )
         finally:
             if log_path is not None:
@@ -693,6 +693,20 @@ def _scope(scope: Scope | dict | None) -> Scope:
 def _source_dict(source: WorkflowSource) -> dict[str, Any]:
     return {"name": source.name, "source": source.source, "origin": source.origin, "path": source.path,
             "meta": source.meta}
+
+
+def worker_command() -> list[str]:
+    """How a worker (run or plan dry run) is started: Python's isolated mode (-I) keeps the
+    working directory, PYTHONPATH and the user's site-packages off sys.path, so a
+    workspace file named typing.py or a folder named diskcache/ is never imported by
+    refute itself (issue 10: before -I, `refute run` imported the workspace's typing.py)."""
+    return [sys.executable, "-I", "-m", "refute.orchestration.worker"]
+
+
+def worker_cwd() -> str:
+    """The worker's working directory: the file-system root, never the workspace (the
+    worker uses absolute paths only), so nothing relative resolves into workspace code."""
+    return os.path.abspath(os.sep)
 
 
 def _kill(proc: subprocess.Popen) -> None:
