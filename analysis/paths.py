@@ -178,7 +178,8 @@ class PathRule:
             raise PathRefused(f"{raw!r}: path contains a NUL byte", "empty")
         posix = raw.replace("\\", "/")
         if posix.startswith("~") or re.match(r"^[A-Za-z]:", posix):
-            raise PathRefused(f"{raw}: outside the workspace; give a path relative to {self.root}", "outside")
+            raise PathRefused(f"{raw}: absolute paths are not allowed here (outside the workspace); give a path "
+                              f"relative to {self.root}", "outside")
         if posix.startswith("/"):
             lexical = os.path.normpath(posix)
             if inside(lexical, self.root):
@@ -198,7 +199,7 @@ class PathRule:
         except (OSError, RuntimeError, ValueError) as exc:
             raise PathRefused(f"{raw}: cannot resolve ({exc.__class__.__name__})", "outside") from None
         if not inside(real, self.root):
-            raise PathRefused(f"{raw}: outside the workspace {self.root} (after resolving symlinks); not allowed",
+            raise PathRefused(f"{raw}: resolves outside the workspace {self.root} (symlinks followed); not allowed",
                               "outside")
         return given, real
 

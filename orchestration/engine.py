@@ -542,12 +542,12 @@ class Engine:
     def _findings_store(self) -> Any:
         from refute.orchestration.findings import FindingsStore
 
-        return FindingsStore(self.workspace, self.state_dir)
+        return FindingsStore(self.workspace, self.state_dir, never_send=self.settings.never_send)
 
     def _edits_store(self) -> Any:
         from refute.orchestration.edits import EditsStore
 
-        return EditsStore(self.workspace, self.state_dir)
+        return EditsStore(self.workspace, self.state_dir, never_send=self.settings.never_send)
 
     def findings(self, run_id: str | None = None, path: str | None = None, include_dismissed: bool = False) -> list[Any]:
         store = self._findings_store()
@@ -564,10 +564,11 @@ class Engine:
         finally:
             store.close()
 
-    def apply_edits(self, run_id: str, paths: list[str] | None = None, write: bool = True) -> list[Any]:
+    def apply_edits(self, run_id: str, paths: list[str] | None = None, write: bool = True,
+                    allow_tool_config: list[str] | tuple[str, ...] = ()) -> list[Any]:
         store = self._edits_store()
         try:
-            return store.apply(self.store.resolve_id(run_id), paths, write=write)
+            return store.apply(self.store.resolve_id(run_id), paths, write=write, allow_tool_config=allow_tool_config)
         finally:
             store.close()
 

@@ -48,7 +48,7 @@ def analysis_units(workspace: Path, settings: EngineSettings) -> UnitsFn:
         # The default cache dir is the one `refute plan` uses, so both share one cache.
         result = plan_workspace(
             Path(workspace), paths=tuple(scope.paths), selection=scope.selection, max_unit_tokens=max_tokens,
-            extra_ignores=tuple(settings.excludes),
+            extra_ignores=tuple(settings.excludes), never_send=settings.never_send,
         )
         return [u.to_dict() for u in result.units]
 
