@@ -6,7 +6,9 @@ tools, `locate`, the findings check, proposed and applied edits, the language se
 documents and command arguments, and the CLI's path options. Before this module the rule
 existed five times with five different answers (issue 10).
 
-Purposes, each a superset of the one before:
+Purposes, each refusing more than the one before:
+- LOCATE: only names a workspace file (an editor's open buffer, including a workflow
+  under .refute/workflows/): inside the workspace after resolving symlinks.
 - READ: refute maps or reads a path for itself (an editor's URI, a CLI `--path`). The
   path must lie inside the workspace *after resolving symlinks at the moment of use*,
   and neither it nor what it resolves to may be under a VCS folder (`.git/`, `.hg/`,
@@ -75,6 +77,7 @@ TOOL_CONFIG_PATTERNS: tuple[str, ...] = (
 
 
 class Purpose(str, Enum):
+    LOCATE = "locate"
     READ = "read"
     SEND = "send"
     WRITE = "write"
@@ -204,6 +207,8 @@ class PathRule:
         return given, real
 
     def _check_rel(self, rel: str, raw: str, purpose: Purpose) -> None:
+        if purpose is Purpose.LOCATE:
+            return
         parts = PurePosixPath(rel).parts if rel else ()
         if _under(parts, VCS_DIRS):
             raise PathRefused(f"{raw}: version-control folders (.git/, .hg/, .svn/) are never read for a model "
