@@ -33,7 +33,16 @@ from refute.orchestration.model import Budget, RunInfo, RunStatus, Scope, Usage
 from refute.orchestration.runs import RunLocked, RunNotFound, RunStore, ensure_state_dir
 from refute.orchestration.runtime import PlanEstimate
 from refute.orchestration.scheduler import BATCH_CALL_TIMEOUT_S
-from refute.orchestration.script import ScriptProblem, WorkflowNotFound, WorkflowSource, available, check_source, resolve
+from refute.orchestration.script import (
+    ScriptProblem,
+    WorkflowNotFound,
+    WorkflowSource,
+    available,
+    check_source,
+    check_workflow_args,
+    resolve,
+    static_meta,
+)
 from refute.orchestration.settings import MAX_CONCURRENCY, EngineSettings
 
 PLAN_TIMEOUT_S = 60.0
@@ -145,6 +154,7 @@ class Engine:
         """An estimate of calls, tokens and cost from a dry run with placeholder answers.
         Calls no model. Runs in a worker (a spinning script cannot hang the caller)."""
         source = self._source(workflow)
+        check_workflow_args(source.meta, args, source.name)
         settings = self._effective_settings()
         job = {"mode": "plan", "workspace": str(self.workspace), "settings": asdict(settings),
                "source": _source_dict(source), "scope": _scope(scope).to_dict(), "args": dict(args or {}),
@@ -180,6 +190,7 @@ class Engine:
     def _start_source(self, source: WorkflowSource, *, scope: Scope | dict | None, args: dict[str, Any] | None,
                       budget: Budget | dict | None, provider: str | None, max_concurrency: int | None,
                       started_by: str) -> str:
+        check_workflow_args(source.meta, args, source.name)  # WorkflowArgsError before anything starts
         settings = self._effective_settings(provider, max_concurrency)
         self._check_provider(settings)
         if budget is None:
@@ -628,7 +639,8 @@ class Engine:
 
         if not request or not request.strip():
             raise EngineError("new_workflow: describe what the workflow should do")
-        source = WorkflowSource("new_workflow", authoring.AUTHOR_SCRIPT, "bundled", "(engine) new_workflow.py")
+        source = WorkflowSource("new_workflow", authoring.AUTHOR_SCRIPT, "bundled", "(engine) new_workflow.py",
+                                static_meta(authoring.AUTHOR_SCRIPT))
         args: dict[str, Any] = {"request": request.strip(), "reference": authoring.reference(),
                                 "example": authoring.EXAMPLE, "previous": "", "problems": []}
         limit = timeout or (self.settings.call_timeout_s * 2 + 30)

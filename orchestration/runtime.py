@@ -31,7 +31,7 @@ from refute.orchestration.providers.base import CallContext, Provider
 from refute.orchestration.providers.scripted import input_tokens
 from refute.orchestration.scheduler import Scheduler, in_flight_limit
 from refute.orchestration.schemas import placeholder
-from refute.orchestration.script import WorkflowSource, resolve
+from refute.orchestration.script import WorkflowSource, check_workflow_args, resolve
 from refute.orchestration.settings import EngineSettings
 
 MAX_FAILURES_IN_MESSAGE = 10
@@ -142,6 +142,7 @@ class RunDriver:
         api = self._api(source.name, {}, nested=True)
         try:
             meta, main = self._load(source, api)
+            check_workflow_args(meta, args, source.name)
             api.args.update(dict(meta.get("args") or {}))
             api.args.update(args)
             return main(api.args)
