@@ -51,7 +51,7 @@ def _declared_type(default: Any) -> str | None:
 def check_workflow_args(meta: dict[str, Any], args: dict[str, Any] | None, workflow: str = "") -> dict[str, Any]:
     """`args` checked against `meta["args"]` (names and defaults) and the optional
     `meta["arg_types"]` ({"name": "string" | "integer" | "number" | "boolean" | "list" |
-    "object"}); returns them unchanged or raises WorkflowArgsError naming every problem.
+    "object"}) and `meta["required"]` (names that must be given, non-empty); returns them unchanged or raises WorkflowArgsError naming every problem.
     Issue 10: `migrate` with instruction=5 crashed mid-run with AttributeError."""
     declared = dict(meta.get("args") or {})
     types = dict(meta.get("arg_types") or {})
@@ -74,6 +74,10 @@ def check_workflow_args(meta: dict[str, Any], args: dict[str, Any] | None, workf
         if not ok:
             hint = f" (quote it for a string: --arg '{name}=\"{value}\"')" if kind == "string" else ""
             problems.append(f"argument {name!r} must be a {kind}, got {type(value).__name__} {value!r}{hint}")
+    for name in meta.get("required") or ():
+        value = given.get(name, declared.get(name))
+        if value is None or (isinstance(value, (str, list, dict)) and not value):
+            problems.append(f"argument {name!r} is required: --arg {name}=...")
     if problems:
         raise WorkflowArgsError(label + "; ".join(problems))
     return given

@@ -10,6 +10,7 @@ meta = {
                    "written: apply them with `refute apply RUN`.",
     "phases": ["edit"],
     "args": {"instruction": ""},
+    "required": ["instruction"],
 }
 
 REVIEW_ANGLES = (

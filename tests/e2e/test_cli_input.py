@@ -75,3 +75,9 @@ def test_plan_checks_workflow_arguments_too(ws):
 def test_a_path_outside_the_workspace_is_exit_2(ws, tmp_path):
     out = refute(ws, "run", "audit", str(tmp_path))
     assert out.returncode == 2 and "outside the workspace" in out.stderr, out.stderr
+
+
+def test_a_required_workflow_argument_is_named_before_the_run(ws):
+    out = refute(ws, "run", "migrate")
+    assert out.returncode == 2 and "'instruction' is required" in out.stderr, out.stderr
+    assert not (ws / ".refute" / "state" / "runs").exists() or not any((ws / ".refute" / "state" / "runs").iterdir())
