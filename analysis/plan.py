@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -128,7 +128,9 @@ def plan_workspace(
             except UnicodeDecodeError:
                 errors.append(Skipped(source.path, "not UTF-8 (changed while planning)"))
                 continue
-            key = "units/v%d/%s/%s/%s/%d" % (
+            # The cache holds the units' structure, never their text (a secret inside code
+            # must not sit in a cache on disk): the text is sliced from the file on a hit.
+            key = "units-structure/v%d/%s/%s/%s/%d" % (
                 SPLITTER_VERSION, hashlib.sha256(data).hexdigest(), source.path, source.language, max_unit_tokens)
             file_units = None
             if cache is not None:
@@ -139,9 +141,11 @@ def plan_workspace(
             if file_units is None:
                 misses += 1
                 file_units = split_text(source.path, text, source.language, max_unit_tokens)
-                to_store.append((key, file_units))
+                to_store.append((key, [replace(u, text="") for u in file_units]))
             else:
                 hits += 1
+                file_units = [replace(u, text=data[u.start_byte:u.end_byte].decode("utf-8", "surrogatepass"))
+                              for u in file_units]
             units.extend(file_units)
         if cache is not None and to_store:
             try:

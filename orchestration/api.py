@@ -409,7 +409,10 @@ class WorkflowAPI:
                                       provider=self.provider_name, provenance=list(self._recent()))
         if stored is None:
             self.dropped += 1
-            self.emit("finding_dropped", reason=reason, path=finding.get("path"), quote=finding.get("quote"))
+            # Model output is logged redacted: a guess at a secret must not land in the audit log.
+            quote = finding.get("quote")
+            self.emit("finding_dropped", reason=reason, path=finding.get("path"),
+                      quote=redact(quote)[0] if isinstance(quote, str) else quote)
             return None
         self.reported += 1
         data = stored.to_dict()

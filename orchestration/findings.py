@@ -295,7 +295,7 @@ class FindingsStore:
 
     def _record_drop(self, run_id: str, raw: Any, reason: str) -> None:
         raw = raw if isinstance(raw, dict) else {}
-        entry = {"reason": reason, "path": str(raw.get("path", "")), "quote": str(raw.get("quote", ""))[:500],
+        entry = {"reason": reason, "path": str(raw.get("path", "")), "quote": redact(str(raw.get("quote", "")))[0][:500],
                  "title": str(raw.get("title", "")), "ts": time.time()}
         with self._cache.transact():
             drops = self._cache.get(_drop_key(run_id), [])

@@ -214,3 +214,14 @@ def test_language_server_documents_refuse_a_symlink_leading_out(tmp_path):
     assert docs.path(from_fs_path(str(ws / "link.py"))) is None
     assert docs.path(from_fs_path(str(ws / "real.py"))) == "real.py"
     assert docs.path(from_fs_path(str(outside / "secret.py"))) is None
+
+
+def test_the_units_cache_holds_structure_not_text_and_a_hit_gives_the_same_units(ws, tmp_path):
+    (ws / "settings.py").write_text(f'AWS = "{AWS_KEY}"\nPASSWORD = "hunter2-inline-4242"\n\ndef f():\n    return AWS\n')
+    cache = tmp_path / "cache"
+    first = plan_workspace(ws, cache_dir=cache)
+    second = plan_workspace(ws, cache_dir=cache)
+    assert second.cache_hits == 2 and [u.to_dict() for u in second.units] == [u.to_dict() for u in first.units]
+    assert any(AWS_KEY in u.text for u in second.units)  # the text is the file's, read now
+    blob = b"".join(p.read_bytes() for p in cache.rglob("*") if p.is_file())
+    assert AWS_KEY.encode() not in blob and b"hunter2-inline-4242" not in blob
