@@ -249,7 +249,7 @@ def discover(
         rels = _walk_files(root_path, skipped)
     ignore_lines = _read_ignore_file(root_path / IGNORE_FILE) + [p for p in extra_ignores if p]
     refute_ignore = _spec(ignore_lines) if ignore_lines else None
-    rule = PathRule(root_path, never_send=never_send)
+    rule = PathRule(root_path, never_send=never_send, cache_folders=True)
     wanted = [p.strip("/") for p in paths if p.strip("/") not in ("", ".")]
 
     files: list[SourceFile] = []

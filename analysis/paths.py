@@ -33,7 +33,9 @@ Resolution happens when `check` is called, so a caller checks right before it re
 writes (edits re-check at apply time, not only at proposal time); a symlink swapped in
 between proposal and apply is refused at apply. Matching is case-insensitive for the
 secret and tool-config lists (a `.ENV` on a case-insensitive disk is the same file).
-Measured: `check` costs about 15 us per path (realpath is a few lstat calls).
+Measured (bench/paths.py, stdlib copy, 1,790 paths, loaded 2-core machine): `check` costs
+about 43 us per path, mostly realpath; discovery with the rule took 0.215 s against 0.134 s
+with a no-op rule (discovery caches folder resolutions; files are resolved at each check).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable
 
 import pathspec
+from pathspec.util import normalize_file
 
 IGNORE_FILE = ".refuteignore"
 REFUTE_DIR = ".refute"
@@ -58,7 +61,11 @@ DEFAULT_SECRET_PATTERNS: tuple[str, ...] = (
     "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.kdbx", "*.ppk", "*.asc", "*.gpg",
     "*.der", "*.crt", "*.cer", "*.p8", "*.ovpn", "*.tfstate", "*.tfstate.*", "*.tfvars",
     "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", "*_rsa", "*_dsa", "*_ecdsa", "*_ed25519",
-    "credentials", "credentials.*", "secret", "secret.*", "secrets", "secrets.*",
+    # Named secret/secrets/credentials, bare or as data (a secrets.py is code: audited,
+    # with its literal keys redacted like any code's).
+    *(f"{name}{ext}" for name in ("credentials", "secret", "secrets")
+      for ext in ("", ".json", ".yaml", ".yml", ".toml", ".ini", ".env", ".txt", ".conf", ".cfg",
+                  ".properties", ".xml", ".csv", ".plist", ".enc")),
     ".npmrc", ".pypirc", ".netrc", "_netrc", ".pgpass", ".htpasswd", ".git-credentials",
     ".dockercfg", ".s3cfg", "service-account*.json", "service_account*.json",
     ".ssh/", ".aws/", ".gnupg/", ".azure/", ".kube/", ".docker/", ".gcloud/",
@@ -102,8 +109,23 @@ def _spec(patterns: Iterable[str]) -> pathspec.PathSpec:
     return pathspec.GitIgnoreSpec.from_lines([p.lower() for p in patterns if p and p.strip()])
 
 
-_DEFAULT_SECRETS = _spec(DEFAULT_SECRET_PATTERNS)
-_TOOL_CONFIG = _spec(TOOL_CONFIG_PATTERNS)
+class _OneRegex:
+    """A fixed list of include-only gitignore patterns as ONE regular expression: the same
+    answers as pathspec's pattern-by-pattern loop (tested), about 2x faster on the 60
+    secret patterns, which discovery asks for every file."""
+
+    def __init__(self, patterns: Iterable[str]):
+        spec = _spec(patterns)
+        assert all(p.include for p in spec.patterns if p.include is not None), "negations need pathspec"
+        parts = [p.regex.pattern.replace("(?P<ps_d>", "(?:") for p in spec.patterns if p.include]
+        self._regex = re.compile("|".join(f"(?:{part})" for part in parts))
+
+    def match_file(self, posix: str) -> bool:
+        return self._regex.match(normalize_file(posix)) is not None
+
+
+_DEFAULT_SECRETS = _OneRegex(DEFAULT_SECRET_PATTERNS)
+_TOOL_CONFIG = _OneRegex(TOOL_CONFIG_PATTERNS)
 
 
 def inside(real: str, real_root: str) -> bool:
@@ -135,8 +157,12 @@ class PathRule:
     """The rule for one workspace. Cheap to build; reads `.refuteignore` once."""
 
     def __init__(self, root: str | os.PathLike[str], *, never_send: Iterable[str] = (),
-                 allow_tool_config: Iterable[str] = ()):
+                 allow_tool_config: Iterable[str] = (), cache_folders: bool = False):
+        """`cache_folders`: remember each folder's resolved path for this rule's lifetime
+        (discovery asks about thousands of files in a few folders; a short-lived rule
+        only). The file itself is always resolved at the moment of the check."""
         self.root = os.path.realpath(root)
+        self._folders: dict[str, str] | None = {} if cache_folders else None
         self.never_send = tuple(p for p in never_send if p and p.strip())
         try:
             ignore = Path(self.root, IGNORE_FILE).read_text("utf-8", errors="replace").splitlines()
@@ -198,13 +224,23 @@ class PathRule:
             given = "/".join(p for p in parts if p != ".")
             target = os.path.join(self.root, *parts) if parts else self.root
         try:
-            real = os.path.realpath(target)
+            real = self._realpath(target)
         except (OSError, RuntimeError, ValueError) as exc:
             raise PathRefused(f"{raw}: cannot resolve ({exc.__class__.__name__})", "outside") from None
         if not inside(real, self.root):
             raise PathRefused(f"{raw}: resolves outside the workspace {self.root} (symlinks followed); not allowed",
                               "outside")
         return given, real
+
+    def _realpath(self, target: str) -> str:
+        if self._folders is None:
+            return os.path.realpath(target)
+        folder, name = os.path.split(target)
+        real_folder = self._folders.get(folder)
+        if real_folder is None:
+            real_folder = self._folders[folder] = os.path.realpath(folder)
+        joined = os.path.join(real_folder, name)
+        return os.path.realpath(joined) if os.path.islink(joined) or name in ("", ".", "..") else joined
 
     def _check_rel(self, rel: str, raw: str, purpose: Purpose) -> None:
         if purpose is Purpose.LOCATE:

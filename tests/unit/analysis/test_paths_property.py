@@ -143,3 +143,31 @@ def test_the_allow_flag_admits_exactly_the_named_tool_config(tree):
         rule.check(".envrc", Purpose.WRITE)
     with pytest.raises(PathRefused):  # the flag never opens .git/
         PathRule(root, allow_tool_config=[".git/config"]).check(".git/config", Purpose.WRITE)
+
+
+@settings(max_examples=300)
+@given(path=st.lists(st.sampled_from(PARTS + ["secrets.py", "secret", "x.pem", "Jenkinsfile", ".vscode",
+                                               "tasks.json", "a.code-workspace"]), min_size=1, max_size=5)
+       .map("/".join))
+def test_the_one_regex_lists_answer_as_pathspec_does(path):
+    from refute.analysis import paths as P
+
+    low = path.lower()
+    assert P._DEFAULT_SECRETS.match_file(low) == P._spec(P.DEFAULT_SECRET_PATTERNS).match_file(low)
+    assert P._TOOL_CONFIG.match_file(low) == P._spec(P.TOOL_CONFIG_PATTERNS).match_file(low)
+
+
+def test_a_folder_cache_still_resolves_the_file_at_the_check(tree):
+    root, outside = tree
+    rule = PathRule(root, cache_folders=True)
+    assert rule.check("swap.py", Purpose.SEND).rel == "swap.py"
+    (root / "swap.py").unlink()
+    (root / "swap.py").symlink_to(root / ".env")
+    try:
+        with pytest.raises(PathRefused):
+            rule.check("swap.py", Purpose.SEND)
+        with pytest.raises(PathRefused):
+            rule.check("link_git/config", Purpose.READ)
+    finally:
+        (root / "swap.py").unlink()
+        (root / "swap.py").write_text("x = 1\n")
