@@ -99,3 +99,22 @@ def test_worker_sys_path_holds_neither_the_workspace_nor_its_working_directory(t
     out = subprocess.run([sys.executable, "-I", "-c", code], cwd=ws, capture_output=True, text=True, timeout=60)
     path = json.loads(out.stdout)
     assert str(ws) not in path and "" not in path and "." not in path
+
+
+def test_discovery_never_runs_the_repositorys_fsmonitor_or_hooks(tmp_path):
+    """`git ls-files` runs `core.fsmonitor` (seen with git 2.39); refute's git does not."""
+    from refute.analysis.discover import discover
+
+    ws, marker = tmp_path / "ws", tmp_path / "fsmonitor-ran"
+    ws.mkdir()
+    (ws / "app.py").write_text("x = 1\n")
+    subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    subprocess.run(["git", "-C", str(ws), "add", "app.py"], check=True)
+    subprocess.run(["git", "-C", str(ws), "config", "core.fsmonitor", f"touch {marker}; echo"], check=True)
+    subprocess.run(["git", "-C", str(ws), "config", "core.hooksPath", str(ws)], check=True)
+    found = discover(ws)
+    assert [f.path for f in found.files] == ["app.py"]
+    assert not marker.exists()
+    # The same command without the hardening does run it: the test would catch a regression.
+    subprocess.run(["git", "-C", str(ws), "ls-files", "-co", "--exclude-standard"], capture_output=True, check=True)
+    assert marker.exists()
