@@ -7,6 +7,7 @@ crash and never a silent default.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pygls.exceptions import JsonRpcInvalidParams
@@ -56,6 +57,8 @@ def optional_number(command: str, params: dict[str, Any], key: str, *, integer: 
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
         kind = "an integer" if integer else "a number"
         raise BadParams(f"{command}: '{key}' must be {kind} (got {value!r})")
+    if isinstance(value, float) and not math.isfinite(value):  # a NaN budget compared false to everything
+        raise BadParams(f"{command}: '{key}' must be a finite number (got {value!r})")
     if value < 0:
         raise BadParams(f"{command}: '{key}' must not be negative (got {value!r})")
     return value
