@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from refute.server.cli import main as cli_main
-from refute.server.commands import plan as plan_command
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "languages"
 
