@@ -5,8 +5,11 @@ plus untracked-not-ignored); elsewhere a walk that honours every .gitignore on t
 A `.refuteignore` at the root (gitignore syntax) and `extra_ignores` patterns always
 apply. Every file that is looked at and not kept gets a `Skipped(path, reason)`:
 binary, too large, vendored, generated, lock file, minified, not UTF-8, symlink out of
-the workspace or in a loop. `.refute/` (refute's own state and workflows) is always
-left out, without a record.
+the workspace or in a loop, and "secret": whatever the one path rule (analysis/paths.py)
+refuses to send to a model never becomes a file here, so it never becomes a unit nor
+enters the units cache. `.refute/` (refute's own state and workflows) is always left
+out, without a record. git runs hardened (analysis/git.py): the repository's own config
+never runs a command.
 """
 
 from __future__ import annotations
@@ -15,14 +18,15 @@ import errno
 import os
 import re
 import stat
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
 import pathspec
 
+from refute.analysis.git import run_git
 from refute.analysis.languages import detect
+from refute.analysis.paths import PathRefused, PathRule, Purpose, inside
 
 MAX_FILE_BYTES = 1 << 20
 REFUTE_DIR = ".refute"
@@ -102,11 +106,8 @@ def _read_ignore_file(path: Path) -> list[str]:
 def _git_files(root: Path) -> list[str] | None:
     """Tracked and untracked-not-ignored files under root, or None outside a git tree."""
     try:
-        proc = subprocess.run(
-            ["git", "-C", str(root), "ls-files", "-co", "--exclude-standard", "-z"],
-            capture_output=True, timeout=120, check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        proc = run_git(root, ["ls-files", "-co", "--exclude-standard", "-z"])
+    except OSError:  # no git, or a timeout: the walk below
         return None
     if proc.returncode != 0:
         return None
@@ -158,7 +159,7 @@ def _walk_files(root: Path, skipped: list[Skipped]) -> list[str]:
             if is_dir:
                 if entry.is_symlink():
                     target = os.path.realpath(entry.path)
-                    if not _inside(target, real_root):
+                    if not inside(target, real_root):
                         skipped.append(Skipped(rel + "/", "symlink outside the workspace"))
                         continue
                 walk(entry.path, rel, specs)
@@ -184,10 +185,6 @@ def _ignored(rel: str, is_dir: bool, specs: list[tuple[str, pathspec.PathSpec]])
 
 def _overlaps(a: str, b: str) -> bool:
     return a == b or a.startswith(b + "/") or b.startswith(a + "/")
-
-
-def _inside(real: str, real_root: str) -> bool:
-    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
 def _vendored_prefix(rel: str) -> str | None:
@@ -235,11 +232,13 @@ def discover(
     *,
     paths: Iterable[str] = (),
     max_file_bytes: int = MAX_FILE_BYTES,
+    never_send: Iterable[str] = (),
 ) -> Discovery:
     """The workspace's source files and the files skipped with reasons.
 
     `paths` (workspace-relative files or folders) narrows the result before any file is
-    read. Raises NotADirectoryError when root is not a folder."""
+    read. `never_send` adds secret globs to the path rule's default list (settings).
+    Raises NotADirectoryError when root is not a folder."""
     root_path = Path(root).resolve()
     if not root_path.is_dir():
         raise NotADirectoryError(f"workspace root is not a folder: {root}")
@@ -250,6 +249,7 @@ def discover(
         rels = _walk_files(root_path, skipped)
     ignore_lines = _read_ignore_file(root_path / IGNORE_FILE) + [p for p in extra_ignores if p]
     refute_ignore = _spec(ignore_lines) if ignore_lines else None
+    rule = PathRule(root_path, never_send=never_send, cache_folders=True)
     wanted = [p.strip("/") for p in paths if p.strip("/") not in ("", ".")]
 
     files: list[SourceFile] = []
@@ -266,6 +266,10 @@ def discover(
         if refute_ignore is not None and refute_ignore.match_file(rel):
             skipped.append(Skipped(rel, f"ignored ({IGNORE_FILE} or excludes)"))
             continue
+        refused = _refused(rule, rel)
+        if refused is not None:
+            skipped.append(refused)
+            continue
         result = _examine(root_path, real_root, rel, max_file_bytes)
         if isinstance(result, SourceFile):
             files.append(result)
@@ -276,6 +280,20 @@ def discover(
         skipped = [s for s in skipped if any(_overlaps(s.path.rstrip("/"), w) for w in wanted)]
     skipped.sort(key=lambda s: s.path)
     return Discovery(files=files, skipped=skipped)
+
+
+def _refused(rule: PathRule, rel: str) -> Skipped | None:
+    """The path rule's answer for a file that could be sent: "secret" for secret-looking
+    files (or symlinks to one); a symlink into .git/ or .refute/ is refused too. A symlink
+    out of the workspace is left to _examine, which says so in its own words."""
+    try:
+        rule.check(rel, Purpose.SEND)
+    except PathRefused as exc:
+        if exc.reason == "secret":
+            return Skipped(rel, "secret")
+        if exc.reason in ("vcs", "refute"):
+            return Skipped(rel, f"refused (symlink into {'a VCS folder' if exc.reason == 'vcs' else '.refute/'})")
+    return None
 
 
 def _examine(root: Path, real_root: str, rel: str, max_file_bytes: int) -> SourceFile | Skipped | None:
@@ -291,7 +309,7 @@ def _examine(root: Path, real_root: str, rel: str, max_file_bytes: int) -> Sourc
             real = os.path.realpath(abs_path, strict=True)
         except OSError as exc:
             return Skipped(rel, "symlink loop" if exc.errno == errno.ELOOP else "broken symlink")
-        if not _inside(real, real_root):
+        if not inside(real, real_root):
             return Skipped(rel, "symlink outside the workspace")
         if os.path.isdir(real):
             return Skipped(rel, "symlink to a folder")

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
 from refute.analysis.discover import Discovery, Skipped, SourceFile, discover
+from refute.analysis.paths import PathRule, Purpose
 from refute.analysis.units import WorkUnit, split_text
 
 SPLITTER_VERSION = 1  # bump when units.py changes what it produces
@@ -67,16 +68,12 @@ def normalize_paths(root: Path, paths: Iterable[str | os.PathLike[str]]) -> list
     """Workspace-relative POSIX paths; raises ValueError for a path outside the workspace
     and FileNotFoundError for one that does not exist."""
     out: list[str] = []
+    rule = PathRule(root)
     for raw in paths:
-        candidate = Path(raw)
-        absolute = (candidate if candidate.is_absolute() else root / candidate).resolve()
-        try:
-            rel = absolute.relative_to(root)
-        except ValueError:
-            raise ValueError(f"path is outside the workspace {root}: {raw}") from None
-        if not absolute.exists():
+        admitted = rule.check(raw, Purpose.READ)  # PathRefused is a ValueError
+        if not admitted.path.exists():
             raise FileNotFoundError(f"no such file or folder in the workspace: {raw}")
-        out.append(rel.as_posix() if str(rel) != "." else "")
+        out.append("" if admitted.rel == "." else admitted.rel)
     return out
 
 
@@ -89,11 +86,14 @@ def plan_workspace(
     cache_dir: str | os.PathLike[str] | None = None,
     extra_ignores: Iterable[str] = (),
     use_cache: bool = True,
+    never_send: Iterable[str] = (),
 ) -> WorkspacePlan:
     """Files, skipped files and work units of a workspace (or of `paths` inside it).
 
     `selection=(start_line, end_line)`, 0-based inclusive, needs exactly one file in
-    `paths` and keeps only the units that overlap those lines."""
+    `paths` and keeps only the units that overlap those lines. Secret-looking files (the
+    path rule, plus `never_send` globs) are skipped with the reason "secret" and never
+    read, split or cached."""
     root_path = Path(root).resolve()
     if not root_path.is_dir():
         raise NotADirectoryError(f"workspace root is not a folder: {root}")
@@ -104,12 +104,13 @@ def plan_workspace(
         start_line, end_line = int(selection[0]), int(selection[1])
         if start_line < 0 or end_line < start_line:
             raise ValueError(f"bad selection {selection}: need 0 <= start_line <= end_line")
-    found: Discovery = discover(root_path, extra_ignores, paths=[p for p in rel_paths if p])
+    found: Discovery = discover(root_path, extra_ignores, paths=[p for p in rel_paths if p], never_send=never_send)
     skipped = list(found.skipped)
     known = {f.path for f in found.files} | {s.path for s in skipped}
+    rule = PathRule(root_path, never_send=never_send)
     for rel in rel_paths:
         if rel and (root_path / rel).is_file() and rel not in known:
-            skipped.append(Skipped(rel, "ignored (.gitignore)"))
+            skipped.append(Skipped(rel, "secret" if rule.secret_reason(rel) else "ignored (.gitignore)"))
 
     cache = _open_cache(Path(cache_dir) if cache_dir else root_path / DEFAULT_CACHE_DIR) if use_cache else None
     units: list[WorkUnit] = []
@@ -127,7 +128,9 @@ def plan_workspace(
             except UnicodeDecodeError:
                 errors.append(Skipped(source.path, "not UTF-8 (changed while planning)"))
                 continue
-            key = "units/v%d/%s/%s/%s/%d" % (
+            # The cache holds the units' structure, never their text (a secret inside code
+            # must not sit in a cache on disk): the text is sliced from the file on a hit.
+            key = "units-structure/v%d/%s/%s/%s/%d" % (
                 SPLITTER_VERSION, hashlib.sha256(data).hexdigest(), source.path, source.language, max_unit_tokens)
             file_units = None
             if cache is not None:
@@ -138,9 +141,11 @@ def plan_workspace(
             if file_units is None:
                 misses += 1
                 file_units = split_text(source.path, text, source.language, max_unit_tokens)
-                to_store.append((key, file_units))
+                to_store.append((key, [replace(u, text="") for u in file_units]))
             else:
                 hits += 1
+                file_units = [replace(u, text=data[u.start_byte:u.end_byte].decode("utf-8", "surrogatepass"))
+                              for u in file_units]
             units.extend(file_units)
         if cache is not None and to_store:
             try:

@@ -391,8 +391,9 @@ class WorkflowAPI:
                 from refute.orchestration.edits import EditsStore
                 from refute.orchestration.findings import FindingsStore
 
-                self._findings_store = FindingsStore(self.workspace, self.state_dir)
-                self._edits_store = EditsStore(self.workspace, self.state_dir)
+                never_send = self.settings.never_send
+                self._findings_store = FindingsStore(self.workspace, self.state_dir, never_send=never_send)
+                self._edits_store = EditsStore(self.workspace, self.state_dir, never_send=never_send)
             return self._findings_store, self._edits_store
 
     def locate(self, path: str, quote: str) -> dict[str, Any] | None:
@@ -401,7 +402,7 @@ class WorkflowAPI:
         script can test a claim before paying refuters for it."""
         from refute.orchestration.findings import locate_quote
 
-        return locate_quote(self.workspace, path, quote)
+        return locate_quote(self.workspace, path, quote, never_send=self.settings.never_send)
 
     def report(self, finding: dict[str, Any]) -> dict[str, Any] | None:
         if not isinstance(finding, dict):
@@ -414,7 +415,10 @@ class WorkflowAPI:
                                       provider=self.provider_name, provenance=list(self._recent()))
         if stored is None:
             self.dropped += 1
-            self.emit("finding_dropped", reason=reason, path=finding.get("path"), quote=finding.get("quote"))
+            # Model output is logged redacted: a guess at a secret must not land in the audit log.
+            quote = finding.get("quote")
+            self.emit("finding_dropped", reason=reason, path=finding.get("path"),
+                      quote=redact(quote)[0] if isinstance(quote, str) else quote)
             return None
         self.reported += 1
         data = stored.to_dict()

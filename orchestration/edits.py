@@ -21,6 +21,7 @@ from typing import Any, Iterable, Sequence
 import diskcache
 
 from refute.analysis.anchor import position_to_offset, quote_matches
+from refute.analysis.paths import PathRefused, PathRule, Purpose
 from refute.orchestration.findings import (
     REDACTED_MARKER,
     WorkspaceFileError,
@@ -30,7 +31,6 @@ from refute.orchestration.findings import (
     resolve_in_workspace,
 )
 from refute.orchestration.model import ProposedEdit, Verdict, stable_hash
-from refute.orchestration.secrets import is_secret_path
 
 ABSENT = "absent"  # base_hash of an edit that creates a file: the file must still not exist
 
@@ -55,8 +55,9 @@ def sha256_bytes(data: bytes) -> str:
 
 
 class EditsStore:
-    def __init__(self, workspace: Path, state_dir: Path):
+    def __init__(self, workspace: Path, state_dir: Path, *, never_send: Iterable[str] = ()):
         self.workspace = Path(workspace).resolve()
+        self.never_send = tuple(never_send)  # settings' extra secret globs for the path rule
         self._cache = diskcache.Cache(str(Path(state_dir) / "edits"))
 
     def close(self) -> None:
@@ -67,11 +68,12 @@ class EditsStore:
                 reviews: Iterable[Verdict | dict[str, Any]] = (), provider: str = "") -> ProposedEdit:
         """Record a proposed edit (whole-file `new_text`, or `old_text` -> `replacement`)."""
         try:
-            absolute, rel = resolve_in_workspace(self.workspace, path)
+            # SEND: a proposal may name a tool-config file (a person can apply it with
+            # --allow-tool-config); never .git/, .refute/, a secret or outside.
+            absolute, rel = resolve_in_workspace(self.workspace, path, purpose=Purpose.SEND,
+                                                 never_send=self.never_send)
         except WorkspaceFileError as exc:
             raise EditError(f"cannot propose an edit: {exc}") from None
-        if is_secret_path(rel):
-            raise EditError(f"cannot propose an edit: {rel} is a secret file (never shown to a model)")
         if REDACTED_MARKER.search(new_text or "") or REDACTED_MARKER.search(replacement or ""):
             # The model saw "[REDACTED:kind]" where a secret is; writing the marker back
             # would destroy the secret.
@@ -133,8 +135,13 @@ class EditsStore:
             edits = [e for e in edits if e.path == want]
         return sorted(edits, key=lambda e: (e.run_id, e.path))
 
-    def apply(self, run_id: str, paths: Sequence[str] | None = None, *, write: bool = True) -> list[ApplyOutcome]:
-        """Write the run's proposed edits (or only check them, with write=False)."""
+    def apply(self, run_id: str, paths: Sequence[str] | None = None, *, write: bool = True,
+              allow_tool_config: Iterable[str] = ()) -> list[ApplyOutcome]:
+        """Write the run's proposed edits (or only check them, with write=False). Each
+        path is checked by the one path rule for WRITE at this moment (symlinks resolved
+        now, not when proposed); files that run code or configure tools are refused
+        unless named in `allow_tool_config`."""
+        allowed = tuple(allow_tool_config)
         wanted = {p.replace("\\", "/").removeprefix("./") for p in paths} if paths else None
         outcomes: list[ApplyOutcome] = []
         edits = self.list(run_id)
@@ -144,21 +151,25 @@ class EditsStore:
                          for p in sorted(missing)]
             edits = [e for e in edits if e.path in wanted]
         for edit in edits:
-            outcomes.append(self._apply_one(edit, write))
+            outcomes.append(self._apply_one(edit, write, allowed))
         return outcomes
 
-    def _apply_one(self, edit: ProposedEdit, write: bool) -> ApplyOutcome:
+    def _apply_one(self, edit: ProposedEdit, write: bool, allow_tool_config: tuple[str, ...] = ()) -> ApplyOutcome:
         def refuse(message: str) -> ApplyOutcome:
             return ApplyOutcome(edit.path, False, message, edit.id)
 
         if edit.state != "proposed":
             return refuse(f"{edit.path}: edit {edit.id} is already {edit.state}")
+        if (self.workspace / edit.path).is_symlink():
+            return refuse(f"refused: {edit.path} is a symlink now; edits write regular files only")
         try:
-            absolute, rel = resolve_in_workspace(self.workspace, edit.path)
-        except WorkspaceFileError as exc:
+            rule = PathRule(self.workspace, never_send=self.never_send, allow_tool_config=allow_tool_config)
+            admitted = rule.check(edit.path, Purpose.WRITE)
+        except PathRefused as exc:
             return refuse(f"refused: {exc}")
+        absolute, rel = admitted.path, admitted.rel
         if absolute.exists():
-            if absolute.is_symlink() or not absolute.is_file():
+            if not absolute.is_file():
                 return refuse(f"refused: {rel} is not a regular file")
             now = sha256_bytes(absolute.read_bytes())
         else:

@@ -33,7 +33,16 @@ from refute.orchestration.model import Budget, RunInfo, RunStatus, Scope, Usage
 from refute.orchestration.runs import RunLocked, RunNotFound, RunStore, ensure_state_dir
 from refute.orchestration.runtime import PlanEstimate
 from refute.orchestration.scheduler import BATCH_CALL_TIMEOUT_S
-from refute.orchestration.script import ScriptProblem, WorkflowNotFound, WorkflowSource, available, check_source, resolve
+from refute.orchestration.script import (
+    ScriptProblem,
+    WorkflowNotFound,
+    WorkflowSource,
+    available,
+    check_source,
+    check_workflow_args,
+    resolve,
+    static_meta,
+)
 from refute.orchestration.settings import MAX_CONCURRENCY, EngineSettings
 from refute.orchestration.verification.project_check import cleanup_run
 
@@ -146,6 +155,7 @@ class Engine:
         """An estimate of calls, tokens and cost from a dry run with placeholder answers.
         Calls no model. Runs in a worker (a spinning script cannot hang the caller)."""
         source = self._source(workflow)
+        check_workflow_args(source.meta, args, source.name)
         settings = self._effective_settings()
         job = {"mode": "plan", "workspace": str(self.workspace), "settings": asdict(settings),
                "source": _source_dict(source), "scope": _scope(scope).to_dict(), "args": dict(args or {}),
@@ -187,6 +197,7 @@ class Engine:
         from refute.orchestration.store import guide as guide_store
         from refute.orchestration.verification import project_check
 
+        check_workflow_args(source.meta, args, source.name)  # WorkflowArgsError before anything starts
         settings = self._effective_settings(provider, max_concurrency)
         self._check_provider(settings)
         check_config = project_check.validate(self.workspace, check["command"], check.get(
@@ -270,8 +281,8 @@ class Engine:
             stderr = open(log_path, "ab")  # noqa: SIM115 - handed to the child
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "refute.orchestration.worker"], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=str(self.workspace), text=True, bufsize=1,
+                worker_command(), stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=worker_cwd(), text=True, bufsize=1,
             )
         finally:
             if log_path is not None:
@@ -563,12 +574,12 @@ class Engine:
     def _findings_store(self) -> Any:
         from refute.orchestration.findings import FindingsStore
 
-        return FindingsStore(self.workspace, self.state_dir)
+        return FindingsStore(self.workspace, self.state_dir, never_send=self.settings.never_send)
 
     def _edits_store(self) -> Any:
         from refute.orchestration.edits import EditsStore
 
-        return EditsStore(self.workspace, self.state_dir)
+        return EditsStore(self.workspace, self.state_dir, never_send=self.settings.never_send)
 
     def findings(self, run_id: str | None = None, path: str | None = None, include_dismissed: bool = False) -> list[Any]:
         store = self._findings_store()
@@ -585,10 +596,11 @@ class Engine:
         finally:
             store.close()
 
-    def apply_edits(self, run_id: str, paths: list[str] | None = None, write: bool = True) -> list[Any]:
+    def apply_edits(self, run_id: str, paths: list[str] | None = None, write: bool = True,
+                    allow_tool_config: list[str] | tuple[str, ...] = ()) -> list[Any]:
         store = self._edits_store()
         try:
-            return store.apply(self.store.resolve_id(run_id), paths, write=write)
+            return store.apply(self.store.resolve_id(run_id), paths, write=write, allow_tool_config=allow_tool_config)
         finally:
             store.close()
 
@@ -648,7 +660,8 @@ class Engine:
 
         if not request or not request.strip():
             raise EngineError("new_workflow: describe what the workflow should do")
-        source = WorkflowSource("new_workflow", authoring.AUTHOR_SCRIPT, "bundled", "(engine) new_workflow.py")
+        source = WorkflowSource("new_workflow", authoring.AUTHOR_SCRIPT, "bundled", "(engine) new_workflow.py",
+                                static_meta(authoring.AUTHOR_SCRIPT))
         args: dict[str, Any] = {"request": request.strip(), "reference": authoring.reference(),
                                 "example": authoring.EXAMPLE, "previous": "", "problems": []}
         limit = timeout or (self.settings.call_timeout_s * 2 + 30)
@@ -714,6 +727,20 @@ def _scope(scope: Scope | dict | None) -> Scope:
 def _source_dict(source: WorkflowSource) -> dict[str, Any]:
     return {"name": source.name, "source": source.source, "origin": source.origin, "path": source.path,
             "meta": source.meta}
+
+
+def worker_command() -> list[str]:
+    """How a worker (run or plan dry run) is started: Python's isolated mode (-I) keeps the
+    working directory, PYTHONPATH and the user's site-packages off sys.path, so a
+    workspace file named typing.py or a folder named diskcache/ is never imported by
+    refute itself (issue 10: before -I, `refute run` imported the workspace's typing.py)."""
+    return [sys.executable, "-I", "-m", "refute.orchestration.worker"]
+
+
+def worker_cwd() -> str:
+    """The worker's working directory: the file-system root, never the workspace (the
+    worker uses absolute paths only), so nothing relative resolves into workspace code."""
+    return os.path.abspath(os.sep)
 
 
 def _kill(proc: subprocess.Popen) -> None:

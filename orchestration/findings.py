@@ -24,12 +24,13 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import diskcache
 
+from refute.analysis.paths import PathRefused, PathRule, Purpose
 from refute.orchestration.model import Finding, ReviewState, Severity, Span, TextEdit, Verdict
-from refute.orchestration.secrets import is_secret_path
+from refute.orchestration.secrets import redact
 
 MAX_FILE_BYTES = 2_000_000  # larger files are not source we anchor quotes in
 DISMISSED_FILE = Path(".refute") / "dismissed.json"
@@ -63,32 +64,15 @@ class WorkspaceFileError(ValueError):
     """A path a model named is not a readable text file inside the workspace."""
 
 
-def resolve_in_workspace(workspace: Path, path: str) -> tuple[Path, str]:
-    """(absolute path, workspace-relative posix path) or WorkspaceFileError.
-
-    Rejects absolute paths, `..` escapes and symlinks that lead out of the workspace.
-    """
-    if not isinstance(path, str) or not path.strip():
-        raise WorkspaceFileError("no path given")
-    raw = path.strip().replace("\\", "/")
-    if raw.startswith("./"):
-        raw = raw[2:]
-    root = workspace.resolve()
-    candidate = Path(raw)
-    if candidate.is_absolute():
-        # Accept an absolute path only when it names a file inside the workspace.
-        try:
-            raw = candidate.resolve().relative_to(root).as_posix()
-        except ValueError:
-            raise WorkspaceFileError(f"{path}: absolute path outside the workspace") from None
-    if any(part == ".." for part in PurePosixPath(raw).parts):
-        raise WorkspaceFileError(f"{path}: '..' is not allowed in a workspace path")
-    absolute = (root / raw).resolve()
+def resolve_in_workspace(workspace: Path, path: str, *, purpose: Purpose = Purpose.SEND,
+                         never_send: Iterable[str] = ()) -> tuple[Path, str]:
+    """(absolute path, workspace-relative posix path) or WorkspaceFileError: the one path
+    rule (refute.analysis.paths) asked for `purpose` (SEND: a model names or sees it)."""
     try:
-        rel = absolute.relative_to(root).as_posix()
-    except ValueError:
-        raise WorkspaceFileError(f"{path}: leads outside the workspace (symlink?)") from None
-    return absolute, rel
+        admitted = PathRule(workspace, never_send=never_send).check(path, purpose)
+    except PathRefused as exc:
+        raise WorkspaceFileError(str(exc)) from None
+    return admitted.path, admitted.rel
 
 
 def read_text_file(absolute: Path, rel: str) -> str:
@@ -108,6 +92,18 @@ def read_text_file(absolute: Path, rel: str) -> str:
 
 
 REDACTED_MARKER = re.compile(r"\[REDACTED:[A-Za-z_]+\]")
+
+
+def anchor_as_seen(text: str, quote: str) -> Span | None:
+    """The mechanical quote check, run on the text the model saw: `redact(text)`, not the
+    file. A quote that holds a guess at a redacted secret never matches, so which of a
+    finder's guesses was right never leaks through which finding survived (issue 10: of
+    four guesses at a redacted AWS key, only the right one used to reach refuters). A
+    quote that passes is then placed in the real file (markers match any text on their
+    line), so the span is the file's."""
+    if anchor(redact(text)[0], quote) is None:
+        return None
+    return anchor(text, quote)
 
 
 def anchor(text: str, quote: str) -> Span | None:
@@ -132,14 +128,12 @@ def anchor(text: str, quote: str) -> Span | None:
     return Span(found.start_line, found.start_col, found.end_line, found.end_col)
 
 
-def locate_quote(workspace: Path, path: str, quote: str) -> dict[str, Any] | None:
+def locate_quote(workspace: Path, path: str, quote: str, *, never_send: Iterable[str] = ()) -> dict[str, Any] | None:
     """{"path", "line", "end_line"} (1-based) where `quote` is in the workspace file now,
     or None: outside the workspace, a secret-looking file, not text, or not there."""
     try:
-        absolute, rel = resolve_in_workspace(workspace, path)
-        if is_secret_path(rel):
-            return None
-        span = anchor(read_text_file(absolute, rel), quote or "")
+        absolute, rel = resolve_in_workspace(workspace, path, never_send=never_send)
+        span = anchor_as_seen(read_text_file(absolute, rel), quote or "")
     except WorkspaceFileError:
         return None
     if span is None:
@@ -216,8 +210,9 @@ def _now_iso() -> str:
 class FindingsStore:
     """Findings of every run in one workspace, shared by the CLI and the language server."""
 
-    def __init__(self, workspace: Path, state_dir: Path):
+    def __init__(self, workspace: Path, state_dir: Path, *, never_send: Iterable[str] = ()):
         self.workspace = Path(workspace).resolve()
+        self.never_send = tuple(never_send)  # settings' extra secret globs for the path rule
         self.state_dir = Path(state_dir)
         self._cache = diskcache.Cache(str(self.state_dir / "findings"))
         self._dismissed_path = self.workspace / DISMISSED_FILE
@@ -259,15 +254,13 @@ class FindingsStore:
         if not isinstance(quote, str) or not quote.strip():
             return None, "no quote: a finding must quote the code it is about"
         try:
-            absolute, rel = resolve_in_workspace(self.workspace, raw.get("path", ""))
+            absolute, rel = resolve_in_workspace(self.workspace, raw.get("path", ""), never_send=self.never_send)
             text = read_text_file(absolute, rel)
         except WorkspaceFileError as exc:
             return None, f"bad path: {exc}"
-        if is_secret_path(rel):
-            return None, f"bad path: {rel} is a secret file (never shown to a model)"
-        span = anchor(text, quote)
+        span = anchor_as_seen(text, quote)
         if span is None:
-            return None, f"quote not found in {rel}"
+            return None, f"quote not found in {rel} (as the model saw it, secrets redacted)"
         category = str(raw.get("category") or "bug").strip().lower() or "bug"
         severity = _SEVERITY_ALIASES.get(str(raw.get("severity", "")).strip().lower(),
                                          Severity.WARNING.value)
@@ -302,7 +295,7 @@ class FindingsStore:
 
     def _record_drop(self, run_id: str, raw: Any, reason: str) -> None:
         raw = raw if isinstance(raw, dict) else {}
-        entry = {"reason": reason, "path": str(raw.get("path", "")), "quote": str(raw.get("quote", ""))[:500],
+        entry = {"reason": reason, "path": str(raw.get("path", "")), "quote": redact(str(raw.get("quote", "")))[0][:500],
                  "title": str(raw.get("title", "")), "ts": time.time()}
         with self._cache.transact():
             drops = self._cache.get(_drop_key(run_id), [])
@@ -356,7 +349,7 @@ class FindingsStore:
         """Move the span to where the quote is now; stale if it is gone; apply dismissals."""
         if finding.path not in texts:
             try:
-                absolute, rel = resolve_in_workspace(self.workspace, finding.path)
+                absolute, rel = resolve_in_workspace(self.workspace, finding.path, never_send=self.never_send)
                 texts[finding.path] = read_text_file(absolute, rel)
             except (WorkspaceFileError, OSError):
                 texts[finding.path] = None

@@ -29,10 +29,11 @@ from refute.orchestration.journal import Journal
 from refute.orchestration.model import Budget, CallRequest, CallResult, RunInfo, RunStatus, Scope, Usage
 from refute.orchestration.providers.base import CallContext, Provider
 from refute.orchestration.providers.scripted import input_tokens
-from refute.orchestration.scheduler import Scheduler, in_flight_limit
+from refute.orchestration.scheduler import BATCH_CALL_TIMEOUT_S, Scheduler, in_flight_limit
 from refute.orchestration.schemas import placeholder
-from refute.orchestration.script import WorkflowSource, resolve
+from refute.orchestration.script import WorkflowSource, check_workflow_args, resolve
 from refute.orchestration.settings import EngineSettings
+from refute.orchestration.store.leases import CallLeases
 
 MAX_FAILURES_IN_MESSAGE = 10
 
@@ -48,7 +49,7 @@ def analysis_units(workspace: Path, settings: EngineSettings) -> UnitsFn:
         # The default cache dir is the one `refute plan` uses, so both share one cache.
         result = plan_workspace(
             Path(workspace), paths=tuple(scope.paths), selection=scope.selection, max_unit_tokens=max_tokens,
-            extra_ignores=tuple(settings.excludes),
+            extra_ignores=tuple(settings.excludes), never_send=settings.never_send,
         )
         return [u.to_dict() for u in result.units]
 
@@ -99,11 +100,21 @@ class RunDriver:
             provider=provider, journal=self.journal, ledger=self.ledger, emit=self.emit, run_id=run.id,
             workspace=str(self.workspace), max_concurrency=limit, max_calls=settings.max_calls,
             call_timeout_s=settings.call_timeout_s, batch=batch,
+            leases=self._leases(state_dir, run.id, settings, batch),
         )
         self.units_fn = units_fn or analysis_units(self.workspace, settings)
         self._state_dir = state_dir
         self._nested_depth = 0
         self._nested_lock = threading.Lock()
+
+    def _leases(self, state_dir: Path, run_id: str, settings: EngineSettings, batch: bool) -> CallLeases | None:
+        """Leases on in-flight calls, shared with other processes on this workspace (none
+        for a dry run: a plan pays nothing). A lease outlives the worst call (retries
+        included) before another process may call it stale."""
+        if self.dry_run:
+            return None
+        ttl = BATCH_CALL_TIMEOUT_S * 1.1 if batch else max(600.0, settings.call_timeout_s * 10)
+        return CallLeases(state_dir, run_id=run_id, ttl_s=ttl)
 
     def emit(self, type_: str, **fields: Any) -> None:
         self._emit_raw(type_, **fields)
@@ -142,6 +153,7 @@ class RunDriver:
         api = self._api(source.name, {}, nested=True)
         try:
             meta, main = self._load(source, api)
+            check_workflow_args(meta, args, source.name)
             api.args.update(dict(meta.get("args") or {}))
             api.args.update(args)
             return main(api.args)
@@ -192,6 +204,8 @@ class RunDriver:
 
     def close(self) -> None:
         self.scheduler.close()
+        if self.scheduler.leases is not None:
+            self.scheduler.leases.close()
         if self.journal is not None:
             self.journal.close()
 

@@ -3,7 +3,9 @@
 Per call, in this order:
 1. count it against the run's call limit (the 1,001st call is refused);
 2. replay it from the journal if it finished before (zero tokens, `replayed: true`);
-3. join an identical call already in flight (same key: asked once, answered twice);
+3. join an identical call already in flight (same key: asked once, answered twice); in
+   this process through a future, in another process sharing the workspace through a
+   lease (store/leases.py): the call is awaited in the journal and replayed, not paid;
 4. prompt-cache warm-up: the first call with a given `context` goes alone; the others
    with that context wait until it has finished, so they read the cache it wrote (not in
    batch mode, where that wait would be a whole batch);
@@ -207,6 +209,7 @@ class Scheduler:
         increase_after: int | None = None,
         batch: bool = False,
         validate_schema: bool = True,
+        leases: Any = None,
     ):
         self.provider = provider
         self.journal = journal
@@ -222,6 +225,7 @@ class Scheduler:
         self.backoff_cap_s = backoff_cap_s
         self.batch = batch
         self.validate_schema = validate_schema
+        self.leases = leases  # store.leases.CallLeases: in-flight calls shared across processes
         self.limiter = ConcurrencyLimiter(max_concurrency, emit, increase_after=increase_after)
         self.stats = RunStats()
         self.failures: list[FailedCall] = []
@@ -295,7 +299,7 @@ class Scheduler:
         if shared is not None:
             return self._join(shared)
         try:
-            result = self._run_new(key, request)
+            result = self._run_leased(key, request)
         except BaseException as exc:
             mine.set_exception(exc)
             raise
@@ -305,6 +309,32 @@ class Scheduler:
         finally:
             with self._lock:
                 self._inflight.pop(key, None)
+
+    def _run_leased(self, key: str, request: CallRequest) -> CallResult:
+        """Pay for the call only while holding its lease; while another live process holds
+        it, wait for its result in the journal and replay that (zero cost). A holder that
+        fails or dies leaves the key free again, and this process claims it."""
+        if self.leases is None or self.journal is None:
+            return self._run_new(key, request)
+        pause = 0.05
+        while True:
+            if self.leases.claim(key):
+                try:
+                    stored = self.journal.get(key)  # finished between our miss and our claim
+                    if stored is not None:
+                        return self._replayed(key, request, stored)
+                    return self._run_new(key, request)
+                finally:
+                    self.leases.release(key)
+            while self.leases.held_elsewhere(key):
+                if self.stop_event.is_set():
+                    raise RunInterrupted(self.stop_reason)
+                self.last_activity = time.monotonic()  # waiting on another run is not a stall
+                time.sleep(pause)
+                pause = min(pause * 1.5, 0.5)
+            stored = self.journal.get(key)
+            if stored is not None:
+                return self._replayed(key, request, stored)
 
     def _join(self, shared: Future) -> CallResult:
         while True:

@@ -28,6 +28,61 @@ class WorkflowNotFound(LookupError):
     """No bundled or workspace workflow by that name, and no such .py file."""
 
 
+class WorkflowArgsError(ValueError):
+    """Arguments a workflow's `meta` does not accept: the message names each one, its
+    declared type and what was given (checked before a run or plan starts)."""
+
+
+# meta["arg_types"] may declare a type by name; otherwise the default's type is the type.
+_ARG_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
+    "list": (list, tuple), "object": (dict,),
+}
+
+
+def _declared_type(default: Any) -> str | None:
+    for name, kinds in (("boolean", (bool,)), ("integer", (int,)), ("number", (float,)), ("string", (str,)),
+                        ("list", (list, tuple)), ("object", (dict,))):
+        if isinstance(default, kinds):
+            return name
+    return None  # a None default: any value
+
+
+def check_workflow_args(meta: dict[str, Any], args: dict[str, Any] | None, workflow: str = "") -> dict[str, Any]:
+    """`args` checked against `meta["args"]` (names and defaults) and the optional
+    `meta["arg_types"]` ({"name": "string" | "integer" | "number" | "boolean" | "list" |
+    "object"}) and `meta["required"]` (names that must be given, non-empty); returns them unchanged or raises WorkflowArgsError naming every problem.
+    Issue 10: `migrate` with instruction=5 crashed mid-run with AttributeError."""
+    declared = dict(meta.get("args") or {})
+    types = dict(meta.get("arg_types") or {})
+    given = dict(args or {})
+    label = f"workflow {workflow}: " if workflow else ""
+    problems: list[str] = []
+    for name, value in given.items():
+        if name not in declared and name not in types:
+            accepted = ", ".join(sorted(set(declared) | set(types))) or "no arguments"
+            problems.append(f"unknown argument {name!r} (it accepts: {accepted})")
+            continue
+        kind = types.get(name) or _declared_type(declared.get(name))
+        if kind is None:
+            continue
+        if kind not in _ARG_TYPES:
+            problems.append(f"argument {name!r}: meta declares unknown type {kind!r} "
+                            f"(use one of {', '.join(_ARG_TYPES)})")
+            continue
+        ok = isinstance(value, _ARG_TYPES[kind]) and not (isinstance(value, bool) and kind in ("integer", "number"))
+        if not ok:
+            hint = f" (quote it for a string: --arg '{name}=\"{value}\"')" if kind == "string" else ""
+            problems.append(f"argument {name!r} must be a {kind}, got {type(value).__name__} {value!r}{hint}")
+    for name in meta.get("required") or ():
+        value = given.get(name, declared.get(name))
+        if value is None or (isinstance(value, (str, list, dict)) and not value):
+            problems.append(f"argument {name!r} is required: --arg {name}=...")
+    if problems:
+        raise WorkflowArgsError(label + "; ".join(problems))
+    return given
+
+
 @dataclass
 class ScriptProblem:
     """A problem in a workflow file. `line`/`col` are 0-based (the shared position

@@ -1,8 +1,7 @@
 """Keep secrets away from models, logs, the journal and reports (ARCHITECTURE invariant 7).
 
-Three tools:
-- `is_secret_path(path)`: files that look like secrets (.env, keys, credentials) are never
-  read for a model, whatever the workflow asks.
+Three tools (which FILES are secret is decided by refute.analysis.paths, the one path
+rule; `is_secret_path` here is that function):
 - `redact(text) -> (text, count)`: known key formats, private-key blocks, JWTs, literal
   password assignments and high-entropy tokens become "[REDACTED:kind]" before any
   prompt, context, system prompt or tool result leaves the machine.
@@ -18,40 +17,14 @@ import os
 import re
 import threading
 from collections import Counter
-from pathlib import PurePosixPath
+
+from refute.analysis import paths as _paths
 
 # --- secret-looking files --------------------------------------------------------------
 
-# Matched against the lower-cased file name (the last path component).
-_SECRET_NAME_PATTERNS = [
-    re.compile(p)
-    for p in (
-        r"^\.env(\..*)?$",  # .env, .env.local, .env.production ...
-        r".*\.env$",  # prod.env
-        r".*\.(pem|key|p12|pfx|jks|keystore|kdbx|ppk|asc|gpg|der|crt|cer|p8|ovpn|tfstate)$",
-        r"^id_(rsa|dsa|ecdsa|ed25519)(\..*)?$",
-        r"^credentials(\..*)?$",
-        r"^secrets?(\..*)?$",
-        r"^\.(npmrc|pypirc|netrc|pgpass|htpasswd|git-credentials|dockercfg|s3cfg)$",
-        r"^_netrc$",
-        r".*_(rsa|dsa|ecdsa|ed25519)$",
-        r"^service[-_]account.*\.json$",
-        r"^.*\.tfvars$",
-    )
-]
-# Any path under one of these folders is secret (ssh keys, cloud credentials, keyrings).
-_SECRET_DIRS = {".ssh", ".aws", ".gnupg", ".azure", ".kube", ".docker", ".gcloud"}
-
-
-def is_secret_path(path: str | os.PathLike[str]) -> bool:
-    """True when `path` (relative or absolute, any separator) looks like a secret file."""
-    parts = [p.lower() for p in PurePosixPath(str(path).replace("\\", "/")).parts]
-    if not parts:
-        return False
-    if any(p in _SECRET_DIRS for p in parts[:-1]):
-        return True
-    name = parts[-1]
-    return any(p.match(name) for p in _SECRET_NAME_PATTERNS)
+# The list and the rule live in the one path rule, refute.analysis.paths; this name stays
+# for the callers that only ask about a name.
+is_secret_path = _paths.is_secret_path
 
 
 # --- redaction of secret-looking text ---------------------------------------------------

@@ -7,6 +7,7 @@ variables. Unknown keys are reported, not silently ignored.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field, fields
@@ -32,6 +33,10 @@ class EngineSettings:
     budget_usd: float | None = None
     max_unit_tokens: int = 1500
     excludes: list[str] = field(default_factory=list)  # extra gitignore-style patterns
+    # Extra secret globs (gitignore syntax) on top of the path rule's default list
+    # (refute.analysis.paths): never units, never tool results, never edited. An admin
+    # policy adds its globs here; REFUTE_NEVER_SEND="a/*.yaml,b/" from the environment.
+    never_send: tuple[str, ...] = ()
     # Anthropic provider
     anthropic_base_url: str | None = None  # a gateway or self-hosted endpoint
     anthropic_client: str = "api"  # api | bedrock | vertex | foundry
@@ -51,6 +56,7 @@ class EngineSettings:
     def __post_init__(self) -> None:
         self.max_concurrency = max(1, min(int(self.max_concurrency), MAX_CONCURRENCY))
         self.max_calls = max(1, min(int(self.max_calls), MAX_CALLS_PER_RUN))
+        self.never_send = tuple(str(p) for p in (self.never_send or ()))
 
     def model_for(self, role: str) -> str:
         return getattr(self, f"model_{role}", None) or self.model_default
@@ -93,11 +99,22 @@ class EngineSettings:
     def from_env(cls, environ: dict[str, str] | None = None) -> "EngineSettings":
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
+        problems: list[str] = []
         for f in fields(cls):
-            raw = env.get("REFUTE_" + f.name.upper())
+            name = "REFUTE_" + f.name.upper()
+            raw = env.get(name)
             if raw is None:
                 continue
-            values[f.name] = _coerce(raw, f.type)
+            try:
+                values[f.name] = _coerce(raw, f.type)
+            except ValueError:
+                problems.append(f"{name}={raw!r}: expected {_describe(f.type)}")
+                continue
+            problem = value_problem(f.name, values[f.name])
+            if problem:
+                problems.append(f"{name}={raw!r}: {problem}")
+        if problems:
+            raise SettingsError("; ".join(problems))
         return cls(**values)
 
 
@@ -136,6 +153,8 @@ def _allowed_types(field_type: str) -> tuple[type, ...] | None:
         allowed = (str,)
     elif base.startswith("list"):
         allowed = (list,)
+    elif base.startswith("tuple"):
+        allowed = (list, tuple)
     else:
         return None
     return allowed + (type(None),) if "None" in t else allowed
@@ -152,7 +171,41 @@ def type_problem(name: str, value: Any) -> str | None:
         return f"expected {field_.type}, got {value!r}"
     if not isinstance(value, allowed):
         return f"expected {field_.type}, got {type(value).__name__} {value!r}"
+    return value_problem(name, value)
+
+
+class SettingsError(ValueError):
+    """A setting (environment variable, flag or client key) with a value it cannot take;
+    the message names each one and what it accepts."""
+
+
+# Numbers that must be finite and positive (a NaN budget compared false to everything and
+# turned the budget off; 0 concurrency silently meant 16).
+_POSITIVE = {"max_concurrency": (1, MAX_CONCURRENCY), "max_calls": (1, MAX_CALLS_PER_RUN),
+             "budget_tokens": (1, None), "budget_usd": (0.0, None), "call_timeout_s": (0.001, None),
+             "idle_timeout_s": (0.001, None), "max_unit_tokens": (16, None), "batch_window_s": (0.0, None),
+             "batch_poll_s": (0.001, None), "batch_max_requests": (1, None), "scripted_latency_s": (0.0, None),
+             "approval_threshold_calls": (0, None), "approval_threshold_usd": (0.0, None)}
+
+
+def value_problem(name: str, value: Any) -> str | None:
+    """Why `value` is out of range for setting `name` (NaN, infinite, below its minimum or
+    above its maximum), or None. Types are `type_problem`'s concern."""
+    if value is None or name not in _POSITIVE or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    low, high = _POSITIVE[name]
+    if math.isnan(value) or math.isinf(value):
+        return f"must be a finite number, got {value!r}"
+    if value < low:
+        return f"must be at least {low}, got {value!r}"
+    if high is not None and value > high:
+        return f"must be at most {high}, got {value!r}"
     return None
+
+
+def _describe(type_name: Any) -> str:
+    t = str(type_name).split("|")[0].strip()
+    return {"int": "a whole number", "float": "a number", "bool": "true or false"}.get(t, t)
 
 
 def _coerce(raw: str, type_name: Any) -> Any:
@@ -165,4 +218,6 @@ def _coerce(raw: str, type_name: Any) -> Any:
         return float(raw)
     if t.startswith("list"):
         return [p for p in raw.split(",") if p]
+    if t.startswith("tuple"):
+        return tuple(p for p in raw.split(",") if p)
     return raw

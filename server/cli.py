@@ -12,7 +12,9 @@ import importlib
 import pkgutil
 import sys
 
+from refute.orchestration.settings import SettingsError
 from refute.server import commands as _commands
+from refute.server.commands._options import UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,12 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a bad option (2, named on stderr)
+        return int(exc.code or 0)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         return int(args.func(args) or 0)
+    except (UsageError, SettingsError) as exc:  # bad input: named, exit 2, nothing started
+        print(f"refute {args.command}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -448,7 +448,8 @@ class AnthropicProvider:
                 tool_turns += 1
                 calls = [(b.id, b.name, b.input) for b in message.content if b.type == "tool_use"]
                 appended = [{"role": "assistant", "content": _assistant_blocks(message)},
-                            {"role": "user", "content": run_tool_turn(self.workspace, calls, request.tools)}]
+                            {"role": "user", "content": run_tool_turn(self.workspace, calls, request.tools,
+                                                                      never_send=self.settings.never_send)}]
                 messages = messages + appended
                 _move_turn_breakpoint(messages)
                 next_input = sent_input + upper_tokens(json.dumps(appended))

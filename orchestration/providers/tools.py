@@ -1,7 +1,8 @@
 """Read-only workspace tools an agent may use during a call (the tool-use loop).
 
-Every path is confined to the workspace: no absolute paths, no `..`, no symlink that
-resolves outside, no secret-looking file (orchestration.secrets), no VCS or refute state.
+Every path is judged by the one path rule (refute.analysis.paths, purpose SEND): no
+absolute paths, no `..`, no symlink that resolves outside, no secret-looking file (the
+default list, .refuteignore, the never_send setting), no VCS or refute state.
 Outputs are bounded and redacted before they go back to the model. A tool failure is a
 `ToolError`, returned to the model as an error tool_result (the call goes on); it never
 crashes the call.
@@ -17,8 +18,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 from refute.analysis.languages import detect
+from refute.analysis.paths import PathRefused, PathRule, Purpose
 from refute.analysis.symbols import list_symbols
-from refute.orchestration.secrets import is_secret_path, redact
+from refute.orchestration.secrets import redact
 
 MAX_TOOL_TURNS = 8  # model turns that may ask for tools before it must answer
 MAX_TOOL_CALLS_PER_TURN = 8
@@ -30,7 +32,6 @@ MAX_SEARCH_FILES = 5_000
 MAX_FILE_BYTES = 2_000_000
 _SKIP_DIRS = {".git", ".hg", ".svn", ".refute", "node_modules", ".venv", "venv", "__pycache__", ".mypy_cache",
               ".pytest_cache", ".tox", "dist", "build"}
-_FORBIDDEN_PARTS = {".git", ".hg", ".svn"}
 
 
 class ToolError(Exception):
@@ -42,7 +43,7 @@ class Tool:
     name: str
     description: str
     input_schema: dict[str, Any]
-    run: Callable[[Path, dict[str, Any]], str]
+    run: Callable[..., str]  # (workspace, input, never_send) -> text
 
     def definition(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "input_schema": self.input_schema}
@@ -51,36 +52,20 @@ class Tool:
 # --- path confinement ---------------------------------------------------------------------
 
 
-def resolve_path(root: str | os.PathLike[str], rel: Any, *, must_exist: bool = True) -> Path:
-    """The absolute path of workspace-relative `rel`, or ToolError saying why not."""
+def resolve_path(root: str | os.PathLike[str], rel: Any, *, must_exist: bool = True,
+                 never_send: tuple[str, ...] = ()) -> Path:
+    """The absolute path of workspace-relative `rel` by the one path rule (SEND), or
+    ToolError saying why not."""
     if not isinstance(rel, str) or not rel.strip():
         raise ToolError("path must be a non-empty workspace-relative string")
-    if "\x00" in rel:
-        raise ToolError("path contains a NUL byte")
-    posix = rel.strip().replace("\\", "/")
-    if posix.startswith("/") or re.match(r"^[A-Za-z]:", posix) or posix.startswith("~"):
+    if os.path.isabs(rel.strip()):
         raise ToolError(f"{rel}: absolute paths are not allowed; use a path relative to the workspace")
-    parts = PurePosixPath(posix).parts
-    if ".." in parts:
-        raise ToolError(f"{rel}: '..' is not allowed; paths stay inside the workspace")
-    if any(p in _FORBIDDEN_PARTS for p in parts) or posix.startswith(".refute/state"):
-        raise ToolError(f"{rel}: version-control and refute state folders are not readable")
-    if is_secret_path(posix):
-        raise ToolError(f"{rel}: looks like a secret file; it is never sent to a model")
-    root_real = Path(root).resolve()
-    candidate = root_real.joinpath(*parts) if parts and parts != (".",) else root_real
     try:
-        real = candidate.resolve(strict=must_exist)
-    except FileNotFoundError:
-        raise ToolError(f"{rel}: no such file in the workspace") from None
-    except (OSError, RuntimeError) as exc:  # symlink loops and the like
-        raise ToolError(f"{rel}: cannot resolve ({exc.__class__.__name__})") from None
-    try:
-        real_rel = real.relative_to(root_real)
-    except ValueError:
-        raise ToolError(f"{rel}: resolves outside the workspace (symlink); not allowed") from None
-    if is_secret_path(real_rel.as_posix()):
-        raise ToolError(f"{rel}: points to a secret-looking file; it is never sent to a model")
+        real = PathRule(root, never_send=never_send).check(rel, Purpose.SEND).path
+    except PathRefused as exc:
+        raise ToolError(str(exc)) from None
+    if must_exist and not real.exists():
+        raise ToolError(f"{rel}: no such file in the workspace")
     return real
 
 
@@ -105,9 +90,9 @@ def _bounded(text: str, limit: int = MAX_RESULT_CHARS) -> str:
 # --- the tools ------------------------------------------------------------------------------
 
 
-def _read_file(root: Path, args: dict[str, Any]) -> str:
+def _read_file(root: Path, args: dict[str, Any], never_send: tuple[str, ...] = ()) -> str:
     rel = args.get("path")
-    path = resolve_path(root, rel)
+    path = resolve_path(root, rel, never_send=never_send)
     lines = _read_text(path, str(rel)).splitlines()
     try:
         start = int(args.get("start_line") or 1)
@@ -139,7 +124,7 @@ def _walk(root: Path):
             yield full, full.relative_to(root).as_posix()
 
 
-def _search_text(root: Path, args: dict[str, Any]) -> str:
+def _search_text(root: Path, args: dict[str, Any], never_send: tuple[str, ...] = ()) -> str:
     pattern = args.get("pattern")
     if not isinstance(pattern, str) or not pattern:
         raise ToolError("pattern must be a non-empty regular expression")
@@ -151,12 +136,13 @@ def _search_text(root: Path, args: dict[str, Any]) -> str:
     if glob is not None and not isinstance(glob, str):
         raise ToolError("path_glob must be a string such as 'src/**/*.py'")
     root_real = root.resolve()
+    rule = PathRule(root_real, never_send=never_send)
     matches: list[str] = []
     scanned = 0
     for full, rel in _walk(root_real):
         if glob and not (fnmatch.fnmatch(rel, glob) or PurePosixPath(rel).match(glob)):
             continue
-        if is_secret_path(rel):
+        if not rule.admits(rel, Purpose.SEND):
             continue
         scanned += 1
         if scanned > MAX_SEARCH_FILES:
@@ -175,9 +161,9 @@ def _search_text(root: Path, args: dict[str, Any]) -> str:
     return "\n".join(matches) if matches else "no matches"
 
 
-def _list_symbols(root: Path, args: dict[str, Any]) -> str:
+def _list_symbols(root: Path, args: dict[str, Any], never_send: tuple[str, ...] = ()) -> str:
     rel = args.get("path")
-    path = resolve_path(root, rel)
+    path = resolve_path(root, rel, never_send=never_send)
     text = _read_text(path, str(rel))
     language = detect(str(rel), text.split("\n", 1)[0]) or "text"
     try:
@@ -239,14 +225,15 @@ def tool_definitions(names: tuple[str, ...] | list[str]) -> list[dict[str, Any]]
 
 
 def run_tool(workspace: str | os.PathLike[str], name: str, tool_input: Any, *,
-             allowed: tuple[str, ...] | list[str] = tuple(TOOLS), limit: int = MAX_RESULT_CHARS) -> tuple[str, bool]:
+             allowed: tuple[str, ...] | list[str] = tuple(TOOLS), limit: int = MAX_RESULT_CHARS,
+             never_send: tuple[str, ...] = ()) -> tuple[str, bool]:
     """Run one tool call; returns (redacted, bounded text, is_error)."""
     if name not in allowed or name not in TOOLS:
         return f"tool {name!r} is not available for this call", True
     if not isinstance(tool_input, dict):
         return "tool input must be a JSON object", True
     try:
-        text = TOOLS[name].run(Path(workspace), tool_input)
+        text = TOOLS[name].run(Path(workspace), tool_input, tuple(never_send))
         is_error = False
     except ToolError as exc:
         text, is_error = str(exc), True
@@ -257,7 +244,7 @@ def run_tool(workspace: str | os.PathLike[str], name: str, tool_input: Any, *,
 
 
 def run_tool_turn(workspace: str | os.PathLike[str], calls: list[tuple[str, str, Any]],
-                  allowed: tuple[str, ...] | list[str]) -> list[dict[str, Any]]:
+                  allowed: tuple[str, ...] | list[str], never_send: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """tool_result blocks for one model turn's tool_use calls [(id, name, input)], with the
     per-turn bounds applied (calls beyond the limits get an error result, never silence)."""
     results: list[dict[str, Any]] = []
@@ -269,7 +256,7 @@ def run_tool_turn(workspace: str | os.PathLike[str], calls: list[tuple[str, str,
             text, is_error = "tool output budget for this turn is used up; ask again in the next turn", True
         else:
             text, is_error = run_tool(workspace, name, tool_input, allowed=allowed,
-                                      limit=min(MAX_RESULT_CHARS, remaining))
+                                      limit=min(MAX_RESULT_CHARS, remaining), never_send=never_send)
         remaining -= len(text)
         block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_use_id, "content": text}
         if is_error:

@@ -9,6 +9,7 @@ meta = {
                    "file:line citations, and lists what was dropped and why.",
     "phases": ["explore", "cross-check"],
     "args": {"question": "", "refuters": 2},
+    "required": ["question"],
 }
 
 ANGLES = (

@@ -28,6 +28,7 @@ meta = {
                    "proposed, never written: preview with `refute apply RUN --diff`.",
     "phases": ["survey", "edit"],
     "args": {"instruction": "", "survey_only": False},
+    "required": ["instruction"],
 }
 
 REVIEW_ANGLES = (

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Callable
 
 from refute.orchestration.engine import Engine
+from refute.server.commands._options import existing_folder, non_negative_float
 
 
 def register_control(subparsers, name: str, doc: str, action: Callable[[Engine, str], None]) -> None:
     parser = subparsers.add_parser(name, help=doc.splitlines()[0].split(": ", 1)[1], description=doc)
     parser.add_argument("run_id", metavar="RUN", help="run id (or a unique prefix)")
-    parser.add_argument("--workspace", default=".", help="workspace root (default: the current folder)")
-    parser.add_argument("--wait", type=float, default=20.0, help="seconds to wait for the run to stop")
+    parser.add_argument("--workspace", default=".", type=existing_folder, help="workspace root (default: the current folder)")
+    parser.add_argument("--wait", type=non_negative_float, default=20.0, help="seconds to wait for the run to stop")
     parser.set_defaults(func=lambda args: _handle(args, name, action))
 
 

@@ -1,11 +1,12 @@
 """`refute apply RUN [PATH...]`: write the edits a run proposed.
 
-Only files inside the workspace, and only files whose bytes are unchanged since the edit
-was proposed: a file edited since is refused (re-run the workflow to propose against the
-current text). Writes are atomic. `--dry-run` only checks. `--diff` prints each edit as a
-unified diff against the file as it is now (and writes nothing), so you can read exactly
-what applying would do; a file changed since the proposal is shown as refused. Exit code
-1 when any edit was refused.
+Only files the one path rule (refute.analysis.paths) lets an edit write: inside the
+workspace after resolving symlinks now, never .git/ or .refute/ or a secret file, and a
+file that runs code or configures a tool only when named with --allow-tool-config; and
+only files whose bytes are unchanged since the edit was proposed: a file edited since is refused (re-run the workflow to propose against the
+current text). Writes are atomic. `--dry-run` only checks. `--diff` prints each edit as a unified diff
+against the file as it is now (and writes nothing); a file changed since the proposal is
+shown as refused. Exit code 1 when any edit was refused.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+from refute.server.commands._options import existing_folder, workspace_path
 
 
 def register(subparsers) -> None:
@@ -22,18 +25,11 @@ def register(subparsers) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH", help="only these files (workspace-relative or paths on disk)")
     parser.add_argument("--dry-run", action="store_true", help="check which edits would apply; write nothing")
     parser.add_argument("--diff", action="store_true", help="print unified diffs of the edits; write nothing")
-    parser.add_argument("--workspace", default=".", help="workspace root (default: the current folder)")
+    parser.add_argument("--allow-tool-config", action="append", default=[], metavar="PATH",
+                        help="also write this file although it runs code or configures a tool (CI definitions, "
+                             ".envrc, editor tasks, git attributes; see docs/safety.md); repeatable")
+    parser.add_argument("--workspace", default=".", type=existing_folder, help="workspace root (default: the current folder)")
     parser.set_defaults(func=handle)
-
-
-def _relative(workspace: Path, path: str) -> str:
-    candidate = Path(path)
-    if candidate.is_absolute() or candidate.exists():
-        try:
-            return candidate.resolve().relative_to(workspace).as_posix()
-        except ValueError:
-            return path  # the store refuses it with a clear message
-    return path.replace("\\", "/")
 
 
 def _print_diffs(engine, run_id: str, outcomes) -> int:
@@ -59,8 +55,10 @@ def handle(args: argparse.Namespace) -> int:
 
     engine = Engine(Path(args.workspace))
     try:
-        paths = [_relative(engine.workspace, p) for p in args.paths] or None
-        outcomes = engine.apply_edits(args.run_id, paths, write=not (args.dry_run or args.diff))
+        paths = [workspace_path(engine.workspace, p) for p in args.paths] or None
+        outcomes = engine.apply_edits(args.run_id, paths, write=not (args.dry_run or args.diff),
+                                      allow_tool_config=[workspace_path(engine.workspace, p)
+                                                         for p in args.allow_tool_config])
         if args.diff:
             return _print_diffs(engine, args.run_id, outcomes)
     except Exception as exc:

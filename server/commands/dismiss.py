@@ -11,6 +11,8 @@ import getpass
 import sys
 from pathlib import Path
 
+from refute.server.commands._options import existing_folder
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("dismiss", help="dismiss a finding (shared via .refute/dismissed.json)",
@@ -18,7 +20,7 @@ def register(subparsers) -> None:
     parser.add_argument("fingerprint", metavar="FINGERPRINT", help="the finding's fingerprint (see `refute findings`)")
     parser.add_argument("--reason", "-r", required=True, help="why (shared with the team)")
     parser.add_argument("--who", help="who dismisses it (default: your user name)")
-    parser.add_argument("--workspace", default=".", help="workspace root (default: the current folder)")
+    parser.add_argument("--workspace", default=".", type=existing_folder, help="workspace root (default: the current folder)")
     parser.set_defaults(func=handle)
 
 

@@ -29,7 +29,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from refute.server.commands.run import EXIT_CODES, Progress, add_common, make_engine, parse_args_kv
+from refute.server.commands._options import key_value, positive_int
+from refute.server.commands.run import EXIT_CODES, Progress, add_common, make_engine
 
 
 def register(subparsers) -> None:
@@ -42,9 +43,9 @@ def register(subparsers) -> None:
     parser.add_argument("--workflow", default="security",
                         help="workflow to evaluate: a name (bundled or the workspace's .refute/workflows/NAME.py) "
                              "or a .py file (default: security)")
-    parser.add_argument("--arg", action="append", default=[], metavar="K=V",
+    parser.add_argument("--arg", action="append", default=[], metavar="K=V", type=key_value,
                         help="workflow argument (V parsed as JSON when it can be: --arg refuters=3)")
-    parser.add_argument("--sample", type=int, metavar="N", help="a sample of N cases, stratified by category")
+    parser.add_argument("--sample", type=positive_int, metavar="N", help="a sample of N cases, stratified by category")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the sample (default 0)")
     parser.add_argument("--sarif", action="append", default=[], metavar="FILE",
                         help="score this SARIF against the truth instead of running a workflow (repeatable)")
@@ -142,7 +143,7 @@ def _evaluate(args: argparse.Namespace, corpus: Any, cases: list) -> int:
         engine_args.scripted_fixture = _absolute_fixture(args.scripted_fixture)
     engine = make_engine(engine_args)
     scope = Scope(corpus.case_paths(cases))
-    workflow_args = parse_args_kv(args.arg)
+    workflow_args = dict(args.arg)
     sample = _sample(corpus, cases, args)
     try:
         try:

@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from refute.server.commands._options import existing_folder, workspace_path
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("findings", help="list findings (re-anchored to the current files)",
@@ -16,7 +18,7 @@ def register(subparsers) -> None:
     parser.add_argument("--run", dest="run_id", metavar="RUN", help="only findings reported by this run")
     parser.add_argument("--all", action="store_true", help="include dismissed findings")
     parser.add_argument("--json", action="store_true", help="print JSON (one array) instead of lines")
-    parser.add_argument("--workspace", default=".", help="workspace root (default: the current folder)")
+    parser.add_argument("--workspace", default=".", type=existing_folder, help="workspace root (default: the current folder)")
     parser.set_defaults(func=handle)
 
 
@@ -26,7 +28,7 @@ def handle(args: argparse.Namespace) -> int:
 
     engine = Engine(Path(args.workspace))
     try:
-        path = _relative(engine.workspace, args.path) if args.path else None
+        path = workspace_path(engine.workspace, args.path) if args.path else None
         found = engine.findings(run_id=args.run_id, path=path, include_dismissed=args.all)
     except Exception as exc:
         print(f"refute findings: {exc}", file=sys.stderr)
@@ -46,13 +48,3 @@ def handle(args: argparse.Namespace) -> int:
         print(f"    {f.fingerprint}  confidence {f.confidence:.2f}  {len(f.verdicts)} verdict(s)  "
               f"{f.workflow or '?'} run {f.run_id}  provider: {provider_label(f.provider)}")
     return 0
-
-
-def _relative(workspace: Path, path: str) -> str:
-    candidate = Path(path)
-    if candidate.is_absolute() or candidate.exists():
-        try:
-            return candidate.resolve().relative_to(workspace).as_posix()
-        except ValueError:
-            return path
-    return path.replace("\\", "/").removeprefix("./")

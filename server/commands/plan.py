@@ -16,14 +16,22 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from refute.server.commands._options import (
+    UsageError,
+    existing_folder,
+    key_value,
+    positive_int,
+    workspace_path,
+)
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("plan", help="show files, work units and token estimates (no model calls)",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("path", nargs="?", metavar="PATH", help="file or folder to plan (default: the workspace)")
-    parser.add_argument("--workspace", default=None,
+    parser.add_argument("--workspace", default=None, type=existing_folder,
                         help="workspace root (default: the enclosing git or .refute folder, else the current folder)")
-    parser.add_argument("--max-unit-tokens", type=int, default=None,
+    parser.add_argument("--max-unit-tokens", type=positive_int, default=None,
                         help="largest work unit, in estimated tokens (default: REFUTE_MAX_UNIT_TOKENS or 1500)")
     parser.add_argument("--lines", default=None, metavar="START-END",
                         help="only units overlapping these lines of PATH (1-based, inclusive)")
@@ -31,17 +39,13 @@ def register(subparsers) -> None:
                         help="extra gitignore-style pattern to skip (repeatable)")
     parser.add_argument("--no-cache", action="store_true", help="split every file again (ignore the units cache)")
     parser.add_argument("--workflow", default=None, metavar="NAME", help="also estimate this workflow's calls and cost")
-    parser.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE", type=key_value,
                         help="workflow argument (VALUE parsed as JSON when it can be; repeatable)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    parser.add_argument("--top", type=int, default=10, help="how many of the largest units to list")
+    parser.add_argument("--top", type=positive_int, default=10, help="how many of the largest units to list")
     parser.add_argument("--list-units", action="store_true",
                         help="with --json: also list every unit (id, path, lines, symbol, tokens; no text)")
     parser.set_defaults(func=handle)
-
-
-class UsageError(ValueError):
-    pass
 
 
 def find_workspace(start: Path) -> Path:
@@ -51,19 +55,6 @@ def find_workspace(start: Path) -> Path:
         if (folder / ".git").exists() or (folder / ".refute").is_dir():
             return folder
     return start
-
-
-def parse_workflow_args(pairs: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--arg needs KEY=VALUE, got {pair!r}")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
 
 
 def parse_lines(spec: str) -> tuple[int, int]:
@@ -96,10 +87,7 @@ def _resolve(args: argparse.Namespace) -> tuple[Path, list[str]]:
     if target is not None and target != root:
         if not target.exists():
             raise UsageError(f"no such file or folder: {args.path}")
-        try:
-            paths = [target.relative_to(root).as_posix()]
-        except ValueError:
-            raise UsageError(f"{args.path} is outside the workspace {root}") from None
+        paths = [workspace_path(root, str(target))]
     return root, paths
 
 
@@ -157,17 +145,14 @@ def handle(args: argparse.Namespace) -> int:
         selection = parse_lines(args.lines) if args.lines else None
         if selection is not None and (len(paths) != 1 or not (root / paths[0]).is_file()):
             raise UsageError("--lines needs PATH to be one file")
-        workflow_args = parse_workflow_args(args.arg)
-        max_tokens = args.max_unit_tokens
-        excludes = list(args.exclude)
-        if max_tokens is None or not excludes:
-            from refute.orchestration.settings import EngineSettings
+        workflow_args = dict(args.arg)
+        from refute.orchestration.settings import EngineSettings
 
-            settings = EngineSettings.from_env()
-            max_tokens = max_tokens or settings.max_unit_tokens
-            excludes = excludes or list(settings.excludes)
+        settings = EngineSettings.from_env()
+        max_tokens = args.max_unit_tokens or settings.max_unit_tokens
+        excludes = list(args.exclude) or list(settings.excludes)
         plan = plan_workspace(root, paths=paths, selection=selection, max_unit_tokens=max_tokens,
-                              extra_ignores=excludes, use_cache=not args.no_cache)
+                              extra_ignores=excludes, use_cache=not args.no_cache, never_send=settings.never_send)
         summary = summarize(plan, args.top)
         if args.list_units:
             summary["unit_list"] = [

@@ -12,6 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from refute.server.commands._options import existing_folder
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("report", help="show or export a run's report (md, json, sarif)",
@@ -19,7 +21,7 @@ def register(subparsers) -> None:
     parser.add_argument("run_id", metavar="RUN", help='run id (or a unique prefix), or "all"')
     parser.add_argument("--format", "-f", dest="fmt", choices=["md", "json", "sarif"], default="md")
     parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
-    parser.add_argument("--workspace", default=".", help="workspace root (default: the current folder)")
+    parser.add_argument("--workspace", default=".", type=existing_folder, help="workspace root (default: the current folder)")
     parser.set_defaults(func=handle)
 
 

@@ -6,11 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from refute.server.commands._options import existing_folder
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("restore", help="undo a dismissal", description=__doc__)
     parser.add_argument("fingerprint", metavar="FINGERPRINT")
-    parser.add_argument("--workspace", default=".", help="workspace root (default: the current folder)")
+    parser.add_argument("--workspace", default=".", type=existing_folder, help="workspace root (default: the current folder)")
     parser.set_defaults(func=handle)
 
 

@@ -16,6 +16,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from refute.server.commands._options import (
+    concurrency,
+    existing_folder,
+    key_value,
+    non_negative_float,
+    positive_int,
+    workspace_path,
+)
+
 EXIT_CODES = {"completed": 0, "completed with failures": 3, "paused": 4, "failed": 1, "cancelled": 1}
 
 
@@ -26,10 +35,10 @@ def register(subparsers) -> None:
     )
     parser.add_argument("workflow", help="workflow name (bundled or .refute/workflows/NAME.py) or path to a .py file")
     parser.add_argument("path", nargs="*", help="files or folders to look at (default: the whole workspace)")
-    parser.add_argument("--arg", action="append", default=[], metavar="K=V",
+    parser.add_argument("--arg", action="append", default=[], metavar="K=V", type=key_value,
                         help="workflow argument (V is parsed as JSON when it can be: --arg refuters=3)")
-    parser.add_argument("--budget-tokens", type=int, help="hard token budget (worst cases are reserved)")
-    parser.add_argument("--budget-usd", type=float, help="hard budget in US dollars")
+    parser.add_argument("--budget-tokens", type=positive_int, help="hard token budget (worst cases are reserved)")
+    parser.add_argument("--budget-usd", type=non_negative_float, help="hard budget in US dollars")
     parser.add_argument("--batch", action="store_true",
                         help="send calls through the Message Batches API: half price, results within hours "
                              "(at most 24 h); for runs that can wait")
@@ -37,7 +46,7 @@ def register(subparsers) -> None:
                         help="migrations: the project's own check, e.g. 'python -m py_compile {files}'; runs on a "
                              "temporary git worktree holding each proposed edit ({files}: the edited paths). "
                              "The only way workspace code runs; never without this option")
-    parser.add_argument("--check-timeout", type=float, default=None, metavar="S",
+    parser.add_argument("--check-timeout", type=non_negative_float, default=None, metavar="S",
                         help="time limit of one --check run in seconds (default 300)")
     parser.add_argument("--guide", metavar="FILE",
                         help="migrations: use this migration guide (e.g. one a survey wrote and you edited) "
@@ -47,33 +56,21 @@ def register(subparsers) -> None:
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workspace", default=".", help="workspace root (default: the current folder)")
-    parser.add_argument("--max-concurrency", type=int, help="agent calls in flight (at most 16)")
+    parser.add_argument("--workspace", default=".", type=existing_folder,
+                        help="workspace root (default: the current folder)")
+    parser.add_argument("--max-concurrency", type=concurrency, help="agent calls in flight (1 to 16)")
     parser.add_argument("--provider", choices=["anthropic", "scripted"], help="model provider")
     parser.add_argument("--scripted-fixture", metavar="F",
                         help="scripted provider: a JSON fixture or package.module:function / file.py:function")
-    parser.add_argument("--scripted-latency", type=float, metavar="S", help="scripted provider: seconds per call")
+    parser.add_argument("--scripted-latency", type=non_negative_float, metavar="S", help="scripted provider: seconds per call")
     parser.add_argument("--json", action="store_true", help="print the final run as JSON on stdout")
-
-
-def parse_args_kv(pairs: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"refute run: --arg expects K=V, got {pair!r}")
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value
-    return out
 
 
 def make_engine(args: argparse.Namespace):
     from refute.orchestration.engine import Engine
     from refute.orchestration.settings import EngineSettings
 
-    settings = EngineSettings.from_env()
+    settings = EngineSettings.from_env()  # SettingsError (exit 2) names a bad REFUTE_* variable
     changes: dict[str, Any] = {}
     if args.provider:
         changes["provider"] = args.provider
@@ -98,18 +95,10 @@ def make_engine(args: argparse.Namespace):
 def handle(args: argparse.Namespace) -> int:
     from refute.orchestration.model import Scope
 
+    paths = [workspace_path(Path(args.workspace).resolve(), p) for p in args.path]  # UsageError: exit 2
     engine = make_engine(args)
-    workspace = engine.workspace
-    paths = []
-    for p in args.path:
-        absolute = Path(p).resolve()
-        try:
-            paths.append(absolute.relative_to(workspace).as_posix())
-        except ValueError:
-            print(f"refute run: {p} is outside the workspace {workspace}", file=sys.stderr)
-            return 2
     try:
-        run_id = engine.start(args.workflow, scope=Scope(paths), args=parse_args_kv(args.arg),
+        run_id = engine.start(args.workflow, scope=Scope(paths), args=dict(args.arg),
                               started_by=f"cli:{_who()}", **migration_options(args))
     except Exception as exc:  # a clear one-line reason, not a traceback
         print(f"refute run: {exc}", file=sys.stderr)

@@ -8,10 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+from refute.server.commands._options import existing_folder
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("runs", help="list the runs of this workspace", description=__doc__)
-    parser.add_argument("--workspace", default=".", help="workspace root (default: the current folder)")
+    parser.add_argument("--workspace", default=".", type=existing_folder, help="workspace root (default: the current folder)")
     parser.add_argument("--json", action="store_true", help="JSON instead of a table")
     parser.set_defaults(func=handle)
 

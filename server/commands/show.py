@@ -7,12 +7,13 @@ import json
 import sys
 
 from refute.server.commands.runs import open_store
+from refute.server.commands._options import existing_folder
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("show", help="show a run (--events: its audit log as JSONL)", description=__doc__)
     parser.add_argument("run_id", metavar="RUN", help="run id (or a unique prefix)")
-    parser.add_argument("--workspace", default=".", help="workspace root (default: the current folder)")
+    parser.add_argument("--workspace", default=".", type=existing_folder, help="workspace root (default: the current folder)")
     parser.add_argument("--events", action="store_true", help="print every event of the run as JSON lines")
     parser.add_argument("--json", action="store_true", help="the run as JSON")
     parser.set_defaults(func=handle)

@@ -18,6 +18,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInternalError
 from pygls.uris import from_fs_path
 
+from refute.analysis.paths import PathRefused, PathRule, Purpose
 from refute.orchestration.model import Finding
 
 from . import approval, evidence, params
@@ -78,9 +79,11 @@ async def _show_document(ls, path: Path, take_focus: bool = True) -> bool:
 
 
 def _rel(ls, path: Path) -> str:
+    """How a file refute wrote (a report, a SARIF export) is shown: workspace-relative by
+    the one path rule when it is inside, else its absolute path."""
     try:
-        return path.relative_to(ls.root).as_posix()
-    except ValueError:
+        return PathRule(ls.root).check(str(path), Purpose.LOCATE).rel
+    except PathRefused:
         return str(path)
 
 

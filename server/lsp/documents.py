@@ -13,12 +13,15 @@ from pathlib import Path, PurePosixPath
 from pygls.uris import from_fs_path, to_fs_path
 from pygls.workspace import Workspace
 
+from refute.analysis.paths import PathRefused, PathRule, Purpose
+
 _CACHE_LIMIT = 20_000  # paths and URIs remembered; past it the cache starts over
 
 
 class Documents:
     def __init__(self, root: Path, workspace: Workspace | None = None):
         self.root = root.resolve()
+        self._rule = PathRule(self.root)
         self.workspace = workspace
         # Disk texts by path, keyed by (mtime_ns, size) so a rewrite is noticed.
         self._disk: dict[str, tuple[tuple[int, int], str]] = {}
@@ -59,14 +62,11 @@ class Documents:
         fs = to_fs_path(uri)
         if not fs:
             return None
-        try:
-            rel = Path(os.path.realpath(fs)).relative_to(self.root)
-        except ValueError:
-            try:
-                rel = Path(os.path.abspath(fs)).relative_to(self.root)
-            except ValueError:
-                return None
-        return rel.as_posix()
+        try:  # the one path rule: inside after resolving symlinks (a link out is not ours)
+            rel = self._rule.check(os.path.abspath(fs), Purpose.LOCATE).rel
+        except PathRefused:
+            return None
+        return "" if rel == "." else rel
 
     def abs_path(self, path: str) -> Path:
         return self.root / PurePosixPath(path)

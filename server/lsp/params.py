@@ -7,12 +7,13 @@ crash and never a silent default.
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+import math
 from typing import Any
 
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 
+from refute.analysis.paths import PathRefused, PathRule, Purpose
 from refute.orchestration.model import Budget, Scope
 
 
@@ -63,6 +64,8 @@ def optional_number(command: str, params: dict[str, Any], key: str, *, integer: 
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
         kind = "an integer" if integer else "a number"
         raise BadParams(f"{command}: '{key}' must be {kind} (got {value!r})")
+    if isinstance(value, float) and not math.isfinite(value):  # a NaN budget compared false to everything
+        raise BadParams(f"{command}: '{key}' must be a finite number (got {value!r})")
     if value < 0:
         raise BadParams(f"{command}: '{key}' must not be negative (got {value!r})")
     return value
@@ -87,17 +90,12 @@ def workspace_path(command: str, root: str, raw: Any) -> str:
         fs = to_fs_path(text)
         if not fs:
             raise BadParams(f"{command}: cannot read the path of {text!r}")
-        try:
-            text = PurePosixPath(fs).relative_to(PurePosixPath(root)).as_posix()
-        except ValueError:
-            raise BadParams(f"{command}: {text} is outside the workspace {root}") from None
-    text = text.replace("\\", "/")
-    while text.startswith("./"):
-        text = text[2:]
-    pure = PurePosixPath(text or ".")
-    if pure.is_absolute() or ".." in pure.parts:
-        raise BadParams(f"{command}: scope path {raw!r} must be workspace-relative and inside the workspace")
-    return pure.as_posix()
+        text = fs
+    try:  # the one path rule (refute.analysis.paths): inside after symlinks, never .git/ or .refute/
+        rel = PathRule(root).check(text, Purpose.READ).rel
+    except PathRefused as exc:
+        raise BadParams(f"{command}: scope path {raw!r} must be workspace-relative and inside the workspace: {exc}") from None
+    return rel
 
 
 def scope(command: str, root: str, params: dict[str, Any]) -> Scope:

@@ -44,5 +44,6 @@ def describe_defaults() -> list[tuple[str, str, Any]]:
     for f in fields(EngineSettings):
         head, *rest = f.name.split("_")
         camel = head + "".join(part.title() for part in rest)
-        rows.append((camel, f.name, getattr(defaults, f.name)))
+        value = getattr(defaults, f.name)
+        rows.append((camel, f.name, list(value) if isinstance(value, tuple) else value))  # JSON's shape
     return rows

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from refute.server.commands import plan as plan_command
+from refute.server.cli import main as cli_main
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "languages"
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="refute")
-    plan_command.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    """The real entry point: option errors are argparse's (exit 2, named on stderr)."""
+    return cli_main(argv)
 
 
 @pytest.fixture()

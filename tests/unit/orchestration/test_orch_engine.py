@@ -242,7 +242,8 @@ def test_budget_is_enforced_across_the_worker(engine, ws):
 
 
 def test_nested_workflow_one_level_only(engine, ws):
-    write_workflow(ws, "inner", "    return agent('inner %s' % args['x'])")
+    write_workflow(ws, "inner", "    return agent('inner %s' % args['x'])",
+                   {"name": "inner", "description": "d", "phases": [], "args": {"x": 0}})
     write_workflow(ws, "outer", "    return workflow('inner', {'x': 1})")
     assert engine.wait(engine.start("outer"), 30).result == "plain answer"
     write_workflow(ws, "inner2", "    return workflow('inner', {'x': 2})")

@@ -43,7 +43,7 @@ def tree(workspace: Path, tmp_path: Path) -> Path:
     ("dir_out/private.txt", "resolves outside the workspace"),
     (".env", "secret"),
     ("innocent.txt", "secret"),
-    (".git/config", "not readable"),
+    (".git/config", "version-control folders"),
     ("missing.py", "no such file"),
     ("", "non-empty"),
 ])

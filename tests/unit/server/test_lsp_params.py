@@ -54,3 +54,11 @@ def test_budget_defaults_and_validation():
 def test_workspace_path_rejects_empty():
     with pytest.raises(BadParams):
         workspace_path("c", ROOT, "")
+
+
+def test_a_nan_or_infinite_budget_is_refused_by_name():
+    from refute.server.lsp.params import optional_number
+
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(BadParams, match="'budgetUsd' must be a finite number"):
+            optional_number("refute.run", {"budgetUsd": bad}, "budgetUsd")

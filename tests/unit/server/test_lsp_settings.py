@@ -32,9 +32,14 @@ def test_wrong_types_warn_instead_of_crashing():
     assert len(warnings) == 2 and "maxConcurrency" in warnings[0] and "budgetUsd" in warnings[1]
 
 
-def test_concurrency_is_capped_by_the_engine_ceiling():
+def test_concurrency_above_the_engine_ceiling_is_named_and_the_ceiling_kept():
+    # Issue 10: out-of-range values are reported by name, never silently reinterpreted.
     s, warnings = merge_settings(EngineSettings(), {"maxConcurrency": 99}, "x")
-    assert warnings == [] and s.max_concurrency == 16
+    assert s.max_concurrency == 16 and len(warnings) == 1
+    assert "maxConcurrency" in warnings[0] and "at most 16" in warnings[0]
+    s, warnings = merge_settings(EngineSettings(), {"maxConcurrency": 0, "budgetUsd": float("nan")}, "x")
+    assert s.max_concurrency == 16 and s.budget_usd is None
+    assert any("maxConcurrency" in w for w in warnings) and any("budgetUsd" in w and "finite" in w for w in warnings)
 
 
 def test_non_object_settings_are_reported():

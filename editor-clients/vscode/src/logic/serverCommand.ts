@@ -66,7 +66,8 @@ export function resolveServerLaunch(
     if (!found) {
       throw new ServerNotFound(`refute.server.pythonPath: "${settings.pythonPath}" is not an executable file or on PATH.`);
     }
-    return { command: found, args: ["-m", "refute.server.cli", "lsp"], source: "refute.server.pythonPath" };
+    // -I: isolated mode, so a workspace file named like a module (typing.py) is never imported.
+    return { command: found, args: ["-I", "-m", "refute.server.cli", "lsp"], source: "refute.server.pythonPath" };
   }
   const onPath = findExecutable("refute", pathEnv, isExecutable);
   if (!onPath) {

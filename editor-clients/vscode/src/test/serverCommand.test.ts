@@ -23,7 +23,7 @@ test("a command name is looked up on PATH", () => {
 
 test("pythonPath starts the server module", () => {
   const launch = resolveServerLaunch({ command: [], pythonPath: "/venv/bin/python" }, "", exists(["/venv/bin/python"]));
-  assert.deepEqual(launch, { command: "/venv/bin/python", args: ["-m", "refute.server.cli", "lsp"], source: "refute.server.pythonPath" });
+  assert.deepEqual(launch, { command: "/venv/bin/python", args: ["-I", "-m", "refute.server.cli", "lsp"], source: "refute.server.pythonPath" });
 });
 
 test("falls back to refute on PATH", () => {
