@@ -195,9 +195,11 @@ class Engine:
         self._launch(info, source, settings, resumed=False)
         return info.id
 
-    def resume(self, run_id: str) -> str:
-        """Continue a paused, cancelled, failed or interrupted run: finished calls replay
-        from the journal at zero tokens; the rest go to the provider."""
+    def resume(self, run_id: str, *, budget: Budget | dict | None = None) -> str:
+        """Continue a paused, cancelled, failed, budget-reached or interrupted run: finished
+        calls replay from the journal at zero tokens; the rest go to the provider. `budget`
+        (tokens and/or usd) replaces the run's budget limits where given (a larger budget
+        continues a budget-reached run); what was spent so far still counts."""
         run_id = self.store.resolve_id(run_id)
         with self._lock:
             if run_id in self._active:
@@ -209,11 +211,24 @@ class Engine:
         source = self.store.source(run_id)
         settings = self.store.launch_settings(run_id)
         self._check_provider(settings)
+        if budget is not None:
+            given = budget if isinstance(budget, Budget) else Budget.from_dict(budget)
+            info.budget = Budget(given.tokens if given.tokens is not None else info.budget.tokens,
+                                 given.usd if given.usd is not None else info.budget.usd)
         info.calls_done = info.calls_failed = info.calls_replayed = 0
         info.error = None
         info.finished_at = None
         self._launch(info, source, settings, resumed=True)
         return run_id
+
+    def _counted_keys(self, run_id: str) -> list[str]:
+        """Keys whose paid call_finished is in the run's log: a replayed answer of this run
+        not among them was paid but never counted (killed in between) and is charged."""
+        keys = []
+        for event in self.store.iter_events(run_id):
+            if event.get("type") == "call_finished" and not event.get("replayed"):
+                keys.append(str(event.get("key")))
+        return keys
 
     def _check_provider(self, settings: EngineSettings) -> None:
         from refute.orchestration.providers import make_provider
@@ -228,7 +243,8 @@ class Engine:
             info.status = RunStatus.RUNNING.value
             job = {"mode": "run", "workspace": str(self.workspace), "settings": asdict(settings),
                    "source": _source_dict(source), "run": info.to_dict(), "spent_tokens": info.usage.total_tokens,
-                   "spent_usd": info.cost_usd, "max_concurrency": settings.max_concurrency}
+                   "spent_usd": info.cost_usd, "max_concurrency": settings.max_concurrency,
+                   "counted_keys": self._counted_keys(info.id) if resumed else None}
             if self.worker_nice is not None:
                 job["nice"] = self.worker_nice
             proc = self._spawn(job, log_path=self.store.dir(info.id) / "worker.log")

@@ -55,6 +55,7 @@ from refute.orchestration.providers.tools import (
     MAX_TOOL_CALLS_PER_TURN,
     MAX_TOOL_TURNS,
     MAX_TURN_RESULT_CHARS,
+    recording_reads,
     run_tool_turn,
     tool_definitions,
 )
@@ -74,11 +75,16 @@ _RETRY_STEP = _CORRECTION_CHARS // 3 + 16
 
 
 class ConnectionLost(Overloaded):
-    """The connection failed or was reset before an answer: retryable like an overload."""
+    """The connection failed or was reset before an answer: retryable like an overload,
+    but not a signal to lower concurrency."""
+
+    lowers_concurrency = False
 
 
 class ServerError(Overloaded):
     """A 5xx other than 529: retryable with backoff, but not a signal to lower concurrency."""
+
+    lowers_concurrency = False
 
 
 class Cancelled(ProviderError):
@@ -292,7 +298,8 @@ def _move_turn_breakpoint(messages: list[dict[str, Any]]) -> None:
 
 
 def usage_of(message: Any) -> Usage:
-    u = message.usage
+    """The usage the API reported (all zero when it sent none: the caller estimates)."""
+    u = getattr(message, "usage", None)
     return Usage(
         input_tokens=int(getattr(u, "input_tokens", 0) or 0),
         output_tokens=int(getattr(u, "output_tokens", 0) or 0),
@@ -376,6 +383,13 @@ class AnthropicProvider:
 
     # the call ---------------------------------------------------------------------------------
     def call(self, request: CallRequest, ctx: CallContext) -> CallResult:
+        """One logical call; the files its tools read are recorded with the answer."""
+        with recording_reads(self.workspace) as reads:
+            result = self._call(request, ctx)
+        result.reads = dict(reads)
+        return result
+
+    def _call(self, request: CallRequest, ctx: CallContext) -> CallResult:
         if ctx.cancelled.is_set():
             raise Cancelled("cancelled before the call was sent")
         self.client()
@@ -402,6 +416,7 @@ class AnthropicProvider:
         total = Usage()
         tool_turns = 0
         output_retries = 0
+        estimated = False  # the API sent no usage for some turn: `total` holds an estimate
         # The reservation is a promise: every request is checked against it before it is
         # sent, and tool use stops early when another turn could break it.
         ceiling = self.worst_case(request)[0]
@@ -436,6 +451,12 @@ class AnthropicProvider:
                     params[key] = options[key]
             message = self._send(params, request, ctx, batch)
             used = usage_of(message)
+            if used.total_tokens <= 0:
+                # No usage block (some gateways): estimate it (the request as reserved, the
+                # answer's text), charge the estimate and flag it; never count 0.
+                used = Usage(input_tokens=next_input, output_tokens=upper_tokens(json.dumps(
+                    _assistant_blocks(message))))
+                estimated = True
             total = total + used
             sent_input = used.input_tokens + used.cache_write_tokens + used.cache_read_tokens
             stop = message.stop_reason
@@ -492,6 +513,7 @@ class AnthropicProvider:
                 provider=self.name,
                 stop_reason=stop or "end_turn",
                 latency_s=time.monotonic() - started,
+                estimated_usage=estimated,
             )
 
     def _send(self, params: dict[str, Any], request: CallRequest, ctx: CallContext, batch: bool) -> Any:

@@ -18,6 +18,7 @@ class ProviderError(Exception):
     """A call failed. `retryable` says whether the scheduler may try it again."""
 
     retryable = False
+    lowers_concurrency = False  # only "too much at once" (429, 529) lowers the AIMD limit
 
     def __init__(self, message: str, *, retry_after: float | None = None):
         super().__init__(message)
@@ -28,12 +29,15 @@ class RateLimited(ProviderError):
     """429: lower concurrency, wait `retry_after` seconds, try again."""
 
     retryable = True
+    lowers_concurrency = True
 
 
 class Overloaded(ProviderError):
-    """529 (or 5xx): lower concurrency, back off with jitter, try again."""
+    """529: lower concurrency, back off with jitter, try again. (Subclasses for 500s and
+    connection resets retry the same way but do not lower concurrency.)"""
 
     retryable = True
+    lowers_concurrency = True
 
 
 class SpendLimitReached(ProviderError):

@@ -75,6 +75,12 @@ def json_reply(obj: Any, **kw: Any) -> Reply:
     return text_reply(json.dumps(obj), **kw)
 
 
+def no_usage_reply(text: str) -> Reply:
+    """A reply without a `usage` block, as some gateways send."""
+    return Reply(body={"type": "message", "role": "assistant", "content": [{"type": "text", "text": text}],
+                       "stop_reason": "end_turn", "stop_sequence": None, "usage": None})
+
+
 def invalid_json_reply(text: str = "Here are the findings: none, I think.") -> Reply:
     """Model text that is not valid JSON (or not valid for the schema)."""
     return text_reply(text)
@@ -318,6 +324,8 @@ class FakeMessagesAPI:
         body.setdefault("model", params.get("model", "claude-fake"))
         if "usage" not in body:
             body["usage"] = self._usage(params, body.get("content") or [])
+        elif body["usage"] is None:
+            del body["usage"]  # a gateway that sends no usage block (no_usage_reply)
         return body
 
     def _batch_result(self, custom_id: str, params: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:

@@ -237,7 +237,7 @@ def test_workspace_workflow_overrides_a_bundled_one(engine, ws):
 def test_budget_is_enforced_across_the_worker(engine, ws):
     write_workflow(ws, "costly", "    return [agent('costly %d' % i, max_tokens=4000) for i in range(5)]")
     info = engine.wait(engine.start("costly", budget=Budget(tokens=9000)), timeout=30)
-    assert info.status == "failed" and "token budget" in info.error
+    assert info.status == "budget_reached" and "token budget" in info.error
     assert info.calls_done == 2 and info.usage.total_tokens == 8000
 
 
