@@ -541,7 +541,7 @@ def _checked_call(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     """`fn` as a script sees it: a call whose arguments do not fit raises a TypeError that
     names the workflow function and its signature (not `WorkflowAPI.agent()`)."""
     signature = inspect.signature(fn)
-    shown = f"{name}{signature}".replace(" -> Any", "").replace("'", "")
+    shown = f"{name}({_plain_parameters(signature)})"
 
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
@@ -555,6 +555,30 @@ def _checked_call(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         return fn(*args, **kwargs)
 
     return call
+
+
+def _plain_parameters(signature: inspect.Signature) -> str:
+    """`prompt, *, unit=None, ...`: names and simple defaults, no annotations or sentinels."""
+    out: list[str] = []
+    star = False
+    for p in signature.parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            out.append(f"*{p.name}")
+            star = True
+            continue
+        if p.kind is p.VAR_KEYWORD:
+            out.append(f"**{p.name}")
+            continue
+        if p.kind is p.KEYWORD_ONLY and not star:
+            out.append("*")
+            star = True
+        if p.default is p.empty:
+            out.append(p.name)
+        elif p.default is _NO_DEFAULT or not isinstance(p.default, (str, int, float, bool, type(None), tuple)):
+            out.append(f"{p.name}=...")
+        else:
+            out.append(f"{p.name}={p.default!r}")
+    return ", ".join(out)
 
 
 def render_unit(unit: dict[str, Any]) -> str:
