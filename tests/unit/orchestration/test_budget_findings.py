@@ -6,6 +6,8 @@ counting toward the cap, 500s cutting concurrency, script errors naming internal
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from refute.orchestration.budget import BudgetLedger
@@ -95,15 +97,20 @@ def test_script_code_runs_one_thread_at_a_time(tmp_path):
     # increments. The read-modify-write below spans many bytecodes on purpose.
     body = ("    box = {'n': 0}\n"
             "    def work():\n"
-            "        for _ in range(4000):\n"
+            "        for _ in range(40000):\n"
             "            v = box['n']\n"
             "            v = v + 1\n"
             "            box['n'] = v\n"
             "        return agent('done')\n"
             "    parallel([work for _ in range(8)])\n"
             "    return box['n']\n")
-    outcome = driver(tmp_path, script(body), InstrumentedProvider()).execute()
-    assert outcome.result == 32_000, outcome.error
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often, as a loaded machine does
+    try:
+        outcome = driver(tmp_path, script(body), InstrumentedProvider()).execute()
+    finally:
+        sys.setswitchinterval(previous)
+    assert outcome.result == 320_000, outcome.error
 
 
 def test_augmented_assignment_to_items_works(tmp_path):
