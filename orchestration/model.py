@@ -190,6 +190,7 @@ class Verdict:
     evidence: str = ""  # quoted counter-evidence
     agent: str = ""  # label of the refuter call
     provider: str = ""
+    severity: str = ""  # the verifier's severity, if it gave one (it can only lower a finding's)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
