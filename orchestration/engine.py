@@ -215,6 +215,7 @@ class Engine:
             given = budget if isinstance(budget, Budget) else Budget.from_dict(budget)
             info.budget = Budget(given.tokens if given.tokens is not None else info.budget.tokens,
                                  given.usd if given.usd is not None else info.budget.usd)
+        info.usage, info.cost_usd = self._spent_from_log(run_id)
         info.calls_done = info.calls_failed = info.calls_replayed = 0
         info.error = None
         info.finished_at = None
@@ -224,11 +225,18 @@ class Engine:
     def _counted_keys(self, run_id: str) -> list[str]:
         """Keys whose paid call_finished is in the run's log: a replayed answer of this run
         not among them was paid but never counted (killed in between) and is charged."""
-        keys = []
-        for event in self.store.iter_events(run_id):
-            if event.get("type") == "call_finished" and not event.get("replayed"):
-                keys.append(str(event.get("key")))
-        return keys
+        return [str(e.get("key")) for e in self.store.iter_events(run_id)
+                if e.get("type") == "call_finished" and not e.get("replayed")]
+
+    def _spent_from_log(self, run_id: str) -> tuple[Usage, float]:
+        """What the run paid, from its append-only log (run.json is saved only every few
+        seconds, so after kill -9 it may lag the log)."""
+        usage, cost = Usage(), 0.0
+        for e in self.store.iter_events(run_id):
+            if (e.get("type") == "call_finished" and not e.get("replayed")) or e.get("type") == "call_failed":
+                usage = usage + Usage.from_dict(e.get("usage") or {})
+                cost += float(e.get("cost_usd") or 0.0)
+        return usage, cost
 
     def _check_provider(self, settings: EngineSettings) -> None:
         from refute.orchestration.providers import make_provider
