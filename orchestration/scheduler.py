@@ -50,6 +50,7 @@ from typing import Any, Callable
 
 from refute.orchestration import pricing
 from refute.orchestration.budget import BudgetLedger
+from refute.orchestration.calls.pacing import Pacer
 from refute.orchestration.errors import AgentError, BudgetExceeded, CallLimitExceeded, RunInterrupted
 from refute.orchestration.journal import Journal
 from refute.orchestration.model import CallRequest, CallResult, Usage, stable_hash
@@ -235,6 +236,7 @@ class Scheduler:
         increase_after: int | None = None,
         batch: bool = False,
         validate_schema: bool = True,
+        pace: bool = True,
     ):
         self.provider = provider
         self.journal = journal
@@ -271,7 +273,8 @@ class Scheduler:
         # Journal keys whose paid call_finished is already in this run's log (set by the
         # driver on resume); a replayed answer of this run not among them is charged.
         self.counted_keys: set[str] | None = None
-        self.pacer: Any = None  # calls/pacing.Pacer, when the provider reports rate-limit headers
+        # Paces dispatch from the providers' rate-limit headers (inactive until a first report).
+        self.pacer: Pacer | None = Pacer() if pace else None
         self._last_progress = 0.0
         self.last_activity = time.monotonic()
         self.on_call_finished: Callable[[str], None] = lambda key: None  # provenance hook
@@ -470,9 +473,8 @@ class Scheduler:
             epoch = self.limiter.acquire(self.stop_event)
             reservation = None
             try:  # the slot is held until the reservation is settled or released
-                if self.pacer is not None:
-                    self.pacer.wait(self.stop_event)
                 reservation, sized = self._reserve(key, request, wasted)
+                paced = self._pace(sized)
                 if not started:
                     started = True
                     self.emit("call_started", key=key, label=label, model=request.model)
@@ -481,11 +483,17 @@ class Scheduler:
                 latency = time.monotonic() - t0
                 exc = result if isinstance(result, BaseException) else self._check_output(sized, result)
                 if exc is None:
+                    if paced is not None:
+                        u = result.usage
+                        self.pacer.observe(paced[0], u.input_tokens + u.cache_write_tokens + u.cache_read_tokens,
+                                           paced[1])
                     return self._finish(key, request, result, reservation, latency, wasted)
                 if not isinstance(result, BaseException):
                     # The answer was paid for even though it is unusable.
                     exc.usage = getattr(result, "usage", None)  # type: ignore[attr-defined]
                     exc.cost_usd = getattr(result, "cost_usd", None) or None  # type: ignore[attr-defined]
+                if paced is not None and isinstance(exc, RateLimited):
+                    self.pacer.refund(paced[1])
                 self._settle_failed_attempt(sized, exc, reservation, wasted)
             finally:
                 if reservation is not None and not reservation.settled:
@@ -507,6 +515,23 @@ class Scheduler:
             delay = self._backoff(attempt, getattr(exc, "retry_after", None))
             if self.stop_event.wait(delay):
                 raise RunInterrupted(self.stop_reason)
+
+    def _on_headers(self, headers: Any) -> None:
+        if self.pacer is not None:
+            self.pacer.report(headers)
+
+    def _pace(self, request: CallRequest) -> tuple[int, float] | None:
+        """Wait until the rate-limit buckets the provider reported have room for this call
+        (before a first report it only counts); returns (estimated input tokens, tokens
+        debited), or None when there is no pacer or the provider cannot estimate."""
+        estimate = getattr(self.provider, "input_estimate", None)
+        if self.pacer is None or not callable(estimate):
+            return None
+        tokens = int(estimate(request))
+        debited = self.pacer.acquire(tokens, self.stop_event)
+        if debited is None:
+            raise RunInterrupted(self.stop_reason)
+        return tokens, debited
 
     def _reserve(self, key: str, request: CallRequest, wasted: "_Spend") -> tuple[Any, CallRequest]:
         """Reserve the call in the budget (budget.BudgetLedger.reserve_sized); returns the
@@ -584,7 +609,7 @@ class Scheduler:
             self.limiter.on_rate_limit(epoch, "provider signalled rate limiting")
 
         ctx = CallContext(cancelled=call_cancelled, timeout_s=self.call_timeout_s, workspace=self.workspace,
-                          on_rate_limit=on_rate_limit)
+                          on_rate_limit=on_rate_limit, on_headers=self._on_headers)
         if isinstance(call_cancelled, _Deadline):
             return self._call_inline(request, ctx, call_cancelled)
 

@@ -13,7 +13,11 @@ What it does inside one call:
 
 What it does not: retry transport faults. The SDK runs with `max_retries=0`; faults are
 raised as the typed errors of providers/base.py and the scheduler retries, backs off and
-adjusts concurrency (it is told about 429/529 through `ctx.on_rate_limit`).
+adjusts concurrency (it is told about 429/529 through `ctx.on_rate_limit`). The
+`anthropic-ratelimit-*` headers of every answer and 429 go to `ctx.on_headers`, so the
+scheduler paces dispatch before 429s happen (orchestration/calls/pacing.py). A reply
+without a usage block is estimated (the request as reserved, the answer's text),
+charged and flagged `estimated_usage`, never counted as 0 tokens.
 
 Clients: the plain API (ANTHROPIC_API_KEY, or ANTHROPIC_AUTH_TOKEN for gateways), any
 Anthropic-compatible endpoint by base URL, and the SDK's Bedrock, Vertex and Foundry
@@ -165,6 +169,16 @@ def map_api_error(exc: Exception) -> ProviderError:
     if isinstance(exc, anthropic.AnthropicError):
         return ProviderError(scrub(f"{exc.__class__.__name__}: {exc}"))
     return ProviderError(scrub(f"unexpected {exc.__class__.__name__}: {exc}"))
+
+
+def _report_headers(headers: Any, ctx: CallContext) -> None:
+    """Hand the `anthropic-ratelimit-*` headers to the scheduler's pacer."""
+    try:
+        limits = {k.lower(): v for k, v in headers.items() if k.lower().startswith("anthropic-ratelimit-")}
+        if limits:
+            ctx.on_headers(limits)
+    except Exception:  # pacing is an optimisation: a bad header must not fail the call
+        log.debug("rate-limit headers not usable", exc_info=True)
 
 
 def tell_scheduler(error: ProviderError, ctx: CallContext) -> None:
@@ -526,9 +540,18 @@ class AnthropicProvider:
         accepted = _create_parameters(self.client())
         named = {k: v for k, v in params.items() if k in accepted}
         extra = {k: v for k, v in params.items() if k not in accepted}
+        messages = self.client().messages
         try:
-            return self.client().messages.create(**named, extra_body=extra or None, timeout=ctx.timeout_s)
+            raw_api = getattr(messages, "with_raw_response", None)
+            if raw_api is None:  # a client without raw responses: no headers to pace by
+                return messages.create(**named, extra_body=extra or None, timeout=ctx.timeout_s)
+            raw = raw_api.create(**named, extra_body=extra or None, timeout=ctx.timeout_s)
+            _report_headers(raw.headers, ctx)
+            return raw.parse()
         except anthropic.AnthropicError as exc:
+            response = getattr(exc, "response", None)
+            if response is not None:
+                _report_headers(response.headers, ctx)
             error = map_api_error(exc)
             tell_scheduler(error, ctx)
             raise error from None
@@ -559,6 +582,10 @@ class AnthropicProvider:
             except ValueError:
                 pass  # call() reports the unknown tool before sending anything
         return tokens
+
+    def input_estimate(self, request: CallRequest) -> int:
+        """Input tokens of the first request (an upper estimate; the pacer calibrates it)."""
+        return self._first_input_tokens(request)
 
     def worst_case(self, request: CallRequest) -> tuple[int, float]:
         """(tokens, usd) at most: the first request, up to RESERVED_TOOL_TURNS tool turns

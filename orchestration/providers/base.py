@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Callable, Protocol, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 from refute.orchestration.model import CallRequest, CallResult
 
@@ -72,6 +72,8 @@ class CallContext:
     timeout_s: float  # per-call timeout
     workspace: str  # absolute path; agent tools are confined to it
     on_rate_limit: Callable[[float | None], None] = lambda retry_after: None  # tell the scheduler
+    # Rate-limit headers of every answer (and 429), for pacing (orchestration/calls/pacing.py).
+    on_headers: Callable[[Mapping[str, Any]], None] = lambda headers: None
 
 
 @runtime_checkable
