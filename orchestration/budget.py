@@ -129,6 +129,19 @@ class BudgetLedger:
         raise BudgetExceeded(f"USD budget of ${limit_u or 0:.2f} reached: {name}needs at least ${usd:.4f}, "
                              f"${left_u:.4f} is left (spent ${self.spent_usd:.4f})", label=label, kind="budget")
 
+    def extend(self, reservation: Reservation, tokens: int, usd: float) -> bool:
+        """Grow a reservation in flight (a tool turn, a corrective retry) when it fits;
+        never waits (the call holding it could be what others wait for)."""
+        with self._cond:
+            avail_t, avail_u = self._available()
+            if tokens > avail_t or usd > avail_u + _EPS:
+                return False
+            reservation.tokens += int(tokens)
+            reservation.usd += float(usd)
+            self.reserved_tokens += int(tokens)
+            self.reserved_usd += float(usd)
+            return True
+
     def charge(self, tokens: int, usd: float) -> None:
         """Spend that had no reservation: a paid answer recovered from the journal after a
         crash lost its event (it was paid before, within the budget of its time)."""

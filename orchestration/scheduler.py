@@ -479,7 +479,7 @@ class Scheduler:
                     started = True
                     self.emit("call_started", key=key, label=label, model=request.model)
                 t0 = time.monotonic()
-                result = self._call_with_timeout(sized, epoch)
+                result = self._call_with_timeout(sized, epoch, reservation)
                 latency = time.monotonic() - t0
                 exc = result if isinstance(result, BaseException) else self._check_output(sized, result)
                 if exc is None:
@@ -598,7 +598,8 @@ class Scheduler:
         ceiling = min(self.backoff_cap_s, self.backoff_base_s * (2 ** (attempt - 1)))
         return ceiling / 2 + random.uniform(0, ceiling / 2)  # "equal jitter": spread, never zero
 
-    def _call_with_timeout(self, request: CallRequest, epoch: int) -> CallResult | BaseException:
+    def _call_with_timeout(self, request: CallRequest, epoch: int,
+                           reservation: Any = None) -> CallResult | BaseException:
         call_cancelled = _Deadline(self.call_timeout_s) if self.batch else threading.Event()
         if self.stop_reason == "cancel":
             call_cancelled.set()
@@ -609,7 +610,9 @@ class Scheduler:
             self.limiter.on_rate_limit(epoch, "provider signalled rate limiting")
 
         ctx = CallContext(cancelled=call_cancelled, timeout_s=self.call_timeout_s, workspace=self.workspace,
-                          on_rate_limit=on_rate_limit, on_headers=self._on_headers)
+                          on_rate_limit=on_rate_limit, on_headers=self._on_headers,
+                          extend_reservation=None if reservation is None else
+                          (lambda tokens, usd: self.ledger.extend(reservation, tokens, usd)))
         if isinstance(call_cancelled, _Deadline):
             return self._call_inline(request, ctx, call_cancelled)
 

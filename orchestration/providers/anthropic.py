@@ -432,11 +432,31 @@ class AnthropicProvider:
         output_retries = 0
         estimated = False  # the API sent no usage for some turn: `total` holds an estimate
         # The reservation is a promise: every request is checked against it before it is
-        # sent, and tool use stops early when another turn could break it.
-        ceiling = self.worst_case(request)[0]
+        # sent, and tool use stops early when another turn could break it. With a
+        # scheduler (`ctx.extend_reservation`) the call reserves its first request only
+        # and grows the reservation turn by turn; without one, the ceiling is the whole
+        # worst case (`full_worst_case`).
+        extend = ctx.extend_reservation
+        hard_cap = self.full_worst_case(request)[0]
+        ceiling = self.worst_case(request)[0] if extend is not None else hard_cap
         out = request.max_tokens
         retry_room = OUTPUT_RETRIES * (out + _RETRY_STEP + out) if request.schema is not None else 0
+        if extend is not None:
+            retry_room = 0  # corrective retries are reserved when they happen
         next_input = self._first_input_tokens(request)
+
+        def grow_to(tokens: int) -> bool:
+            """Extend the reservation so `tokens` fit (never beyond the call's hard cap)."""
+            nonlocal ceiling
+            if tokens <= ceiling:
+                return True
+            if extend is None or tokens > hard_cap:
+                return False
+            extra = tokens - ceiling
+            if not extend(extra, self._extra_usd(model, extra, out)):
+                return False
+            ceiling = tokens
+            return True
 
         while True:
             params: dict[str, Any] = {"model": model, "max_tokens": out, "messages": messages}
@@ -446,7 +466,10 @@ class AnthropicProvider:
                 params["output_config"] = {"format": {"type": "json_schema",
                                                       "schema": sendable_schema(request.schema)}}
             spent = total.total_tokens
-            if spent + next_input + out > ceiling:
+            if tools and tool_turns < MAX_TOOL_TURNS:
+                # Room for this turn and a final answer after it, or this turn must answer.
+                grow_to(spent + next_input + out + next_input + out + _TOOL_STEP + out + retry_room)
+            if not grow_to(spent + next_input + out):
                 error_type = InvalidOutput if output_retries else ProviderError
                 raise self._with_usage(error_type(
                     f"stopped before exceeding the call's reserved worst case ({ceiling} tokens; "
@@ -588,10 +611,37 @@ class AnthropicProvider:
         return self._first_input_tokens(request)
 
     def worst_case(self, request: CallRequest) -> tuple[int, float]:
-        """(tokens, usd) at most: the first request, up to RESERVED_TOOL_TURNS tool turns
-        and OUTPUT_RETRIES corrective retries, each re-sending the prefix plus everything
-        appended before it. `call()` enforces this ceiling, so more tool turns (up to
-        MAX_TOOL_TURNS) happen only when earlier ones were cheaper than reserved."""
+        """(tokens, usd) the scheduler reserves before dispatch: the first request only
+        (its input and max_tokens of output). Tool turns and corrective retries are
+        reserved turn by turn through `ctx.extend_reservation` when they happen: reserving
+        them all up front (162,000 tokens for a refuter with tools) ended budgeted runs at
+        a few percent of their budget."""
+        from refute.orchestration import pricing
+
+        model = self.model_for(request)
+        prefix = self._first_input_tokens(request)
+        out = request.max_tokens
+        return prefix + out, self._extra_usd(model, prefix, out)
+
+    def _extra_usd(self, model: str, tokens: int, out: int) -> float:
+        """The most `tokens` more tokens can cost: as output if out covers them, the rest as
+        input at the dearer of the plain and cache-write prices."""
+        from refute.orchestration import pricing
+
+        output = min(tokens, out)
+        inp = tokens - output
+        price = pricing.price(model)
+        batch = bool(self.settings.batch)
+        as_input = Usage(input_tokens=inp, output_tokens=output)
+        as_cache_write = Usage(cache_write_tokens=inp, output_tokens=output)
+        return pricing.cost(model, as_cache_write if price.cache_write >= price.input else as_input, batch=batch)
+
+    def full_worst_case(self, request: CallRequest) -> tuple[int, float]:
+        """(tokens, usd) at most for the whole call: the first request, up to
+        RESERVED_TOOL_TURNS tool turns and OUTPUT_RETRIES corrective retries, each
+        re-sending the prefix plus everything appended before it. The hard cap of one call
+        (and its ceiling when no scheduler extends the reservation); more tool turns (up
+        to MAX_TOOL_TURNS) happen only when earlier ones were cheaper."""
         from refute.orchestration import pricing
 
         model = self.model_for(request)

@@ -74,6 +74,10 @@ class CallContext:
     on_rate_limit: Callable[[float | None], None] = lambda retry_after: None  # tell the scheduler
     # Rate-limit headers of every answer (and 429), for pacing (orchestration/calls/pacing.py).
     on_headers: Callable[[Mapping[str, Any]], None] = lambda headers: None
+    # Grow this call's budget reservation by (tokens, usd) before a further turn (a tool
+    # turn, a corrective retry): False when the budget cannot pay it. None: the provider
+    # keeps to the whole worst case it reported.
+    extend_reservation: Callable[[int, float], bool] | None = None
 
 
 @runtime_checkable

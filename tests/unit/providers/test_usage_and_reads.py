@@ -55,3 +55,21 @@ def test_files_read_by_tools_are_recorded_and_guard_the_replay(fake_messages_api
         assert journal.get(request.key(), workspace=workspace) is None  # the stale answer is not replayed
     finally:
         journal.close()
+
+
+def test_tool_turns_are_reserved_turn_by_turn_within_the_budget(fake_messages_api, provider, workspace):
+    # Three tool turns then an answer, under a budget that pays for them one at a time
+    # but could never pay the whole worst case up front.
+    fake_messages_api.enqueue(*[tool_use_reply(("read_file", {"path": "src/app.py"})) for _ in range(3)],
+                              text_reply("done"))
+    request = CallRequest(prompt="check app.py", model=MODEL, tools=("read_file",), max_tokens=300)
+    whole, _ = provider.full_worst_case(request)
+    ledger = BudgetLedger(Budget(tokens=whole // 2))
+    scheduler = Scheduler(provider=provider, journal=None, ledger=ledger, run_id="r", workspace=str(workspace),
+                          emit=lambda t, **f: None)
+    try:
+        result = scheduler.call(request)
+    finally:
+        scheduler.close()
+    assert result.text == "done" and len(fake_messages_api.message_bodies()) >= 2
+    assert ledger.spent_tokens == result.usage.total_tokens <= whole // 2 and ledger.reserved_tokens == 0
