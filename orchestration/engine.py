@@ -638,11 +638,19 @@ class Engine:
             return render(
                 findings_store.list(run_id=rid, include_dismissed=True), run, fmt,
                 dropped=findings_store.dropped(rid) if rid else (), edits=edits_store.list(rid),
-                dismissals=findings_store.dismissals(),
+                dismissals=findings_store.dismissals(), failed_calls=self._failed_calls(rid) if rid else (),
             )
         finally:
             findings_store.close()
             edits_store.close()
+
+    def _failed_calls(self, run_id: str) -> list[dict[str, Any]]:
+        """The failed calls of the run's latest session (a resume tries them again)."""
+        failures: list[dict[str, Any]] = []
+        for event in self.store.iter_events(run_id):
+            if event.get("type") == "run_status" and "failures" in event:
+                failures = list(event.get("failures") or [])
+        return failures
 
     def new_workflow(self, request: str, *, timeout: float | None = None) -> str:
         """Have the model write a workflow for `request`; saved as .refute/workflows/NAME.py
