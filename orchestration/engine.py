@@ -202,6 +202,12 @@ class Engine:
         continues a budget-reached run); what was spent so far still counts."""
         run_id = self.store.resolve_id(run_id)
         with self._lock:
+            active = self._active.get(run_id)
+        if active is not None and active.final_seen:
+            # Its last status (paused, budget_reached...) is out but the worker is still
+            # exiting: a client that saw the status may resume straight away.
+            active.finished.wait(10.0)
+        with self._lock:
             if run_id in self._active:
                 raise EngineError(f"run {run_id} is already running in this process")
         info = self.store.load(run_id)
