@@ -23,7 +23,7 @@ import itertools
 import math
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from refute.orchestration.errors import BudgetExceeded
 from refute.orchestration.model import Budget
@@ -74,8 +74,8 @@ class BudgetLedger:
             self.reserved_usd += usd
             return Reservation(next(self._ids), tokens, usd)
 
-    def reserve_sized(self, floor: tuple[int, float], full: tuple[int, float], *, label: str | None = None,
-                      stop: threading.Event | None = None,
+    def reserve_sized(self, floor: tuple[int, float] | Callable[[], tuple[int, float]], full: tuple[int, float], *,
+                      label: str | None = None, stop: threading.Event | None = None,
                       stopped: Any = lambda: False) -> tuple[Reservation | None, float]:
         """Reserve `full` (tokens, usd) when it fits; else wait for calls in flight to
         settle; with nothing in flight reserve the largest amount between `floor` and
@@ -83,6 +83,12 @@ class BudgetLedger:
         sizes max_tokens by it). BudgetExceeded when not even `floor` fits with nothing in
         flight; (None, 0.0) when `stop` is set or `stopped()` while waiting."""
         full_t, full_u = int(full[0]), float(full[1])
+        with self._cond:  # the common case first: the full worst case fits
+            avail_t, avail_u = self._available()
+            if full_t <= avail_t and full_u <= avail_u + _EPS:
+                return self._take(full_t, full_u), 1.0
+        if callable(floor):
+            floor = floor()
         floor_t, floor_u = min(int(floor[0]), full_t), min(float(floor[1]), full_u)
         with self._cond:
             while True:

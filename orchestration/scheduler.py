@@ -537,15 +537,15 @@ class Scheduler:
         """Reserve the call in the budget (budget.BudgetLedger.reserve_sized); returns the
         reservation and the request to send (its max_tokens lowered when only that fits).
         Reaching the budget stops dispatch for the rest of the run."""
-        full_tokens, full_usd = self.provider.worst_case(request)
+        full = self.provider.worst_case(request)
         floor = min(request.max_tokens, MIN_OUTPUT_TOKENS)
-        if floor < request.max_tokens:
-            floor_tokens, floor_usd = self.provider.worst_case(replace(request, max_tokens=floor))
-        else:
-            floor_tokens, floor_usd = full_tokens, full_usd
+
+        def floor_cost() -> tuple[int, float]:  # only asked for when the full cost does not fit
+            return self.provider.worst_case(replace(request, max_tokens=floor)) if floor < request.max_tokens else full
+
         try:
             reservation, fraction = self.ledger.reserve_sized(
-                (floor_tokens, floor_usd), (full_tokens, full_usd), label=request.label, stop=self.stop_event,
+                floor_cost, full, label=request.label, stop=self.stop_event,
                 stopped=lambda: self.limit_reached is not None)
         except BudgetExceeded as exc:
             exc.key = key
