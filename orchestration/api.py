@@ -18,6 +18,22 @@ failure explicit: the default is returned and the failure is still recorded, so 
 ends "completed with failures". Budget, call-limit and spend-limit refusals always raise
 (a default would only hide that the run cannot go on).
 
+A failed call fails its item, not the run: in `parallel` and `pipeline` an item whose
+thunk raised AgentError (its call failed, or the budget / call cap was reached) yields
+None (Claude Code's contract); `parallel(thunks, raise_errors=True)` raises the first
+error instead. Other exceptions are script bugs and always raise. The failed calls are
+recorded, so the run ends "completed with failures" (exit 3) listing each one and why,
+or "budget_reached" when the budget or the call cap stopped dispatch.
+
+Script code runs one thread at a time (`ScriptLock`): a run-wide lock that a thread holds
+while it runs script code and releases while it waits on the API (an agent call, the
+end of a `parallel`). Scripts get JavaScript-like atomicity: `count = count + 1` or
+`d[k] += 1` between two API calls never loses an update (a shared counter lost about
+17,000 of 320,000 increments without it), and the calls still run 16 at a time.
+
+Misuse names the function and its signature: `agent(prompt, {...})` says
+"agent(prompt, *, unit=None, ...): ..." instead of Python's internal method name.
+
 Threads: `parallel` and `pipeline` run thunks on a pool of task threads (tasks.py,
 4 x the concurrency limit; in batch mode the in-flight limit + 64); a caller waiting for its batch runs that batch's unstarted
 thunks itself, so nesting cannot deadlock. Provenance: each thread keeps the
@@ -28,7 +44,10 @@ records them with the finding.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
+import inspect
 import threading
 from collections import deque
 from pathlib import Path
@@ -50,12 +69,55 @@ _ALWAYS_RAISE = ("budget", "call_limit", "spend_limit")
 UnitsFn = Callable[[Scope, int], list[dict[str, Any]]]
 
 
+class ScriptLock:
+    """One thread runs script code at a time (see the module docstring). Reentrant-safe
+    for API use: `released()` only releases when the calling thread holds the lock (tests
+    call the API without one)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+
+    def acquire(self) -> None:
+        self._lock.acquire()
+        self._owner = threading.get_ident()
+
+    def release(self) -> None:
+        self._owner = None
+        self._lock.release()
+
+    @contextlib.contextmanager
+    def held(self) -> Any:
+        if self._owner == threading.get_ident():
+            yield
+            return
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+    @contextlib.contextmanager
+    def released(self) -> Any:
+        if self._owner != threading.get_ident():
+            yield
+            return
+        self.release()
+        try:
+            yield
+        finally:
+            self.acquire()
+
+
 class BudgetView:
     """Live, read-only view of the run's budget: `budget.remaining_tokens`,
-    `budget["usd"]["remaining"]`, `budget.tokens` ... (None means unlimited)."""
+    `budget["usd"]["remaining"]`, `budget.tokens` ... (None means unlimited), and call
+    capacity: `budget.limit_calls` (the paid-call cap), `budget.paid_calls`,
+    `budget.remaining_calls` (replays are free and do not count)."""
 
-    def __init__(self, view: Callable[[], dict[str, Any]]):
+    def __init__(self, view: Callable[[], dict[str, Any]], calls: Callable[[], dict[str, int]] | None = None):
         self._view = view
+        self._calls = calls
 
     def _flat(self) -> dict[str, Any]:
         v = self._view()
@@ -63,6 +125,8 @@ class BudgetView:
         for unit in ("tokens", "usd"):
             for key, value in v[unit].items():
                 flat[f"{key}_{unit}"] = value
+        if self._calls is not None:
+            flat.update(self._calls())
         return flat
 
     def __getattr__(self, name: str) -> Any:
@@ -159,6 +223,7 @@ class WorkflowAPI:
         run_nested: Callable[[str, dict[str, Any]], Any] | None = None,
         dry_run: bool = False,
         task_slots: int | None = None,
+        script_lock: ScriptLock | None = None,
     ):
         self.scheduler = scheduler
         self.settings = settings
@@ -173,7 +238,8 @@ class WorkflowAPI:
         self._units_fn = units_fn
         self._run_nested = run_nested
         self.dry_run = dry_run
-        self.budget = BudgetView(scheduler.ledger.view)
+        self.budget = BudgetView(scheduler.ledger.view, self._call_capacity)
+        self.script_lock = script_lock or ScriptLock()
         self._local = threading.local()
         self._pool = TaskPool(task_slots or task_threads(scheduler.limiter.maximum, scheduler.batch))
         self._units_cache: dict[str, list[dict[str, Any]]] = {}
@@ -192,15 +258,24 @@ class WorkflowAPI:
     # --- names for the script ------------------------------------------------------------
 
     def namespace(self) -> dict[str, Any]:
-        return {
+        functions = {
             "units": self.units, "agent": self.agent, "parallel": self.parallel, "pipeline": self.pipeline,
             "refute": self.refute, "vote": self.vote, "converge": self.converge, "report": self.report,
             "propose_edit": self.propose_edit, "locate": self.locate, "phase": self.phase, "log": self.log,
+            "workflow": self.workflow,
+        }
+        return {
+            **{name: _checked_call(name, fn) for name, fn in functions.items()},
             "budget": self.budget,
-            "args": self.args, "workflow": self.workflow, "SCHEMAS": _schemas(),
+            "args": self.args, "SCHEMAS": _schemas(),
             "AgentError": AgentError, "BudgetExceeded": BudgetExceeded, "CallLimitExceeded": CallLimitExceeded,
             **self.migration.names(),
         }
+
+    def _call_capacity(self) -> dict[str, int]:
+        s = self.scheduler
+        return {"limit_calls": s.max_calls, "paid_calls": s.stats.paid_calls,
+                "remaining_calls": max(s.max_calls - s.stats.paid_calls, 0)}
 
     # --- provenance ------------------------------------------------------------------------
 
@@ -264,7 +339,8 @@ class WorkflowAPI:
         request = self._request(prompt, unit=unit, context=context, schema=schema, model=model, role=role,
                                 label=label, tools=tools, max_tokens=max_tokens, system=system, options=options)
         try:
-            result = self.scheduler.call(request)
+            with self.script_lock.released():  # other script threads run while this one waits
+                result = self.scheduler.call(request)
         except AgentError as exc:
             if default is _NO_DEFAULT or exc.kind in _ALWAYS_RAISE:
                 raise
@@ -303,7 +379,7 @@ class WorkflowAPI:
 
     # --- concurrency ---------------------------------------------------------------------------
 
-    def parallel(self, thunks: Iterable[Callable[[], Any]]) -> list[Any]:
+    def parallel(self, thunks: Iterable[Callable[[], Any]], *, raise_errors: bool = False) -> list[Any]:
         thunks = list(thunks)
         for i, thunk in enumerate(thunks):
             if not callable(thunk):
@@ -324,7 +400,8 @@ class WorkflowAPI:
                 made: list[str] = []
                 self._local.made = made
                 try:
-                    return fn()
+                    with self.script_lock.held():
+                        return fn()
                 finally:
                     self._local.in_task, self._local.recent, self._local.made = saved
                     with made_lock:
@@ -336,7 +413,8 @@ class WorkflowAPI:
         # One distinct callable per position (the script may pass one function twice), kept
         # alive in `own` so their ids stay unique until the end.
         own = [(lambda fn=fn: fn()) for fn in thunks]
-        tasks = self._pool.run_all(own, nested=getattr(self._local, "in_task", False), wrap=wrap)
+        with self.script_lock.released():
+            tasks = self._pool.run_all(own, nested=getattr(self._local, "in_task", False), wrap=wrap)
         # The calls the thunks made become this thread's recent calls too, in thunk order:
         # a finding reported after refute()/vote() names the finder and its refuters.
         for thunk in own:
@@ -345,13 +423,19 @@ class WorkflowAPI:
         interrupted = next((e for e in errors if isinstance(e, RunInterrupted)), None)
         if interrupted is not None:
             raise interrupted
-        if errors:
+        bugs = [e for e in errors if not isinstance(e, AgentError)]
+        if bugs:  # a script bug is never turned into None
+            raise bugs[0]
+        if errors and raise_errors:
             if len(errors) > 1:
                 self.log(f"parallel(): {len(errors)} of {len(thunks)} tasks failed; raising the first")
             raise errors[0]
-        return [t.result for t in tasks]
+        if errors:
+            self.log(f"parallel(): {len(errors)} of {len(thunks)} items failed and are None "
+                     f"(first: {scrub(str(errors[0]))})")
+        return [None if t.error is not None else t.result for t in tasks]
 
-    def pipeline(self, items: Iterable[Any], *stages: Callable[[Any], Any]) -> list[Any]:
+    def pipeline(self, items: Iterable[Any], *stages: Callable[[Any], Any], raise_errors: bool = False) -> list[Any]:
         for i, stage in enumerate(stages):
             if not callable(stage):
                 raise TypeError(f"pipeline(): stage {i} is not callable")
@@ -364,7 +448,7 @@ class WorkflowAPI:
                 return value
             return run
 
-        return self.parallel([chain(item) for item in items])
+        return self.parallel([chain(item) for item in items], raise_errors=raise_errors)
 
     # --- verification (bound from verify.py) --------------------------------------------------
 
@@ -461,6 +545,50 @@ class WorkflowAPI:
                 if store is not None:
                     store.close()
             self._findings_store = self._edits_store = None
+
+
+def _checked_call(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` as a script sees it: a call whose arguments do not fit raises a TypeError that
+    names the workflow function and its signature (not `WorkflowAPI.agent()`)."""
+    signature = inspect.signature(fn)
+    shown = f"{name}({_plain_parameters(signature)})"
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            hint = ""
+            if name == "agent" and len(args) > 1 and isinstance(args[1], dict):
+                hint = "; options are keywords: agent(prompt, schema=..., label=...), not a dict"
+            raise TypeError(f"{shown}: {exc}{hint}") from None
+        return fn(*args, **kwargs)
+
+    return call
+
+
+def _plain_parameters(signature: inspect.Signature) -> str:
+    """`prompt, *, unit=None, ...`: names and simple defaults, no annotations or sentinels."""
+    out: list[str] = []
+    star = False
+    for p in signature.parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            out.append(f"*{p.name}")
+            star = True
+            continue
+        if p.kind is p.VAR_KEYWORD:
+            out.append(f"**{p.name}")
+            continue
+        if p.kind is p.KEYWORD_ONLY and not star:
+            out.append("*")
+            star = True
+        if p.default is p.empty:
+            out.append(p.name)
+        elif p.default is _NO_DEFAULT or not isinstance(p.default, (str, int, float, bool, type(None), tuple)):
+            out.append(f"{p.name}=...")
+        else:
+            out.append(f"{p.name}={p.default!r}")
+    return ", ".join(out)
 
 
 def render_unit(unit: dict[str, Any]) -> str:

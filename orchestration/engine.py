@@ -220,16 +220,18 @@ class Engine:
         self._launch(info, source, settings, resumed=False)
         return info.id
 
-    def resume(self, run_id: str) -> str:
-        """Continue a paused, cancelled, failed or interrupted run: finished calls replay
-        from the journal at zero tokens; the rest go to the provider."""
+    def resume(self, run_id: str, *, budget: Budget | dict | None = None) -> str:
+        """Continue a paused, cancelled, failed, budget-reached or interrupted run: finished
+        calls replay from the journal at zero tokens; the rest go to the provider. `budget`
+        (tokens and/or usd) replaces the run's budget limits where given (a larger budget
+        continues a budget-reached run); what was spent so far still counts."""
         run_id = self.store.resolve_id(run_id)
         with self._lock:
             active = self._active.get(run_id)
         if active is not None and active.final_seen:
-            # It already reported its end (paused, say) and its worker is exiting: a resume
-            # sent right after that answer waits for the exit instead of failing.
-            active.finished.wait(timeout=10)
+            # Its last status (paused, budget_reached...) is out but the worker is still
+            # exiting: a client that saw the status may resume straight away.
+            active.finished.wait(10.0)
         with self._lock:
             if run_id in self._active:
                 raise EngineError(f"run {run_id} is already running in this process")
@@ -240,11 +242,32 @@ class Engine:
         source = self.store.source(run_id)
         settings = self.store.launch_settings(run_id)
         self._check_provider(settings)
+        if budget is not None:
+            given = budget if isinstance(budget, Budget) else Budget.from_dict(budget)
+            info.budget = Budget(given.tokens if given.tokens is not None else info.budget.tokens,
+                                 given.usd if given.usd is not None else info.budget.usd)
+        info.usage, info.cost_usd = self._spent_from_log(run_id)
         info.calls_done = info.calls_failed = info.calls_replayed = 0
         info.error = None
         info.finished_at = None
         self._launch(info, source, settings, resumed=True)
         return run_id
+
+    def _counted_keys(self, run_id: str) -> list[str]:
+        """Keys whose paid call_finished is in the run's log: a replayed answer of this run
+        not among them was paid but never counted (killed in between) and is charged."""
+        return [str(e.get("key")) for e in self.store.iter_events(run_id)
+                if e.get("type") == "call_finished" and not e.get("replayed")]
+
+    def _spent_from_log(self, run_id: str) -> tuple[Usage, float]:
+        """What the run paid, from its append-only log (run.json is saved only every few
+        seconds, so after kill -9 it may lag the log)."""
+        usage, cost = Usage(), 0.0
+        for e in self.store.iter_events(run_id):
+            if (e.get("type") == "call_finished" and not e.get("replayed")) or e.get("type") == "call_failed":
+                usage = usage + Usage.from_dict(e.get("usage") or {})
+                cost += float(e.get("cost_usd") or 0.0)
+        return usage, cost
 
     def _check_provider(self, settings: EngineSettings) -> None:
         from refute.orchestration.providers import make_provider
@@ -259,7 +282,8 @@ class Engine:
             info.status = RunStatus.RUNNING.value
             job = {"mode": "run", "workspace": str(self.workspace), "settings": asdict(settings),
                    "source": _source_dict(source), "run": info.to_dict(), "spent_tokens": info.usage.total_tokens,
-                   "spent_usd": info.cost_usd, "max_concurrency": settings.max_concurrency}
+                   "spent_usd": info.cost_usd, "max_concurrency": settings.max_concurrency,
+                   "counted_keys": self._counted_keys(info.id) if resumed else None}
             if self.worker_nice is not None:
                 job["nice"] = self.worker_nice
             proc = self._spawn(job, log_path=self.store.dir(info.id) / "worker.log")
@@ -647,11 +671,19 @@ class Engine:
             return render(
                 findings_store.list(run_id=rid, include_dismissed=True), run, fmt,
                 dropped=findings_store.dropped(rid) if rid else (), edits=edits_store.list(rid),
-                dismissals=findings_store.dismissals(),
+                dismissals=findings_store.dismissals(), failed_calls=self._failed_calls(rid) if rid else (),
             )
         finally:
             findings_store.close()
             edits_store.close()
+
+    def _failed_calls(self, run_id: str) -> list[dict[str, Any]]:
+        """The failed calls of the run's latest session (a resume tries them again)."""
+        failures: list[dict[str, Any]] = []
+        for event in self.store.iter_events(run_id):
+            if event.get("type") == "run_status" and "failures" in event:
+                failures = list(event.get("failures") or [])
+        return failures
 
     def new_workflow(self, request: str, *, timeout: float | None = None) -> str:
         """Have the model write a workflow for `request`; saved as .refute/workflows/NAME.py

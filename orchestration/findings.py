@@ -266,6 +266,7 @@ class FindingsStore:
                                          Severity.WARNING.value)
         verdicts = [v if isinstance(v, Verdict) else Verdict.from_dict(v)
                     for v in raw.get("verdicts") or [] if isinstance(v, (dict, Verdict))]
+        severity = verified_severity(severity, verdicts)
         fix = None
         raw_fix = raw.get("fix")
         if isinstance(raw_fix, dict) and isinstance(raw_fix.get("old"), str) and isinstance(raw_fix.get("new"), str):
@@ -470,6 +471,19 @@ def _normalise_cwe(cwe: Any) -> str | None:
     return text
 
 
+def verified_severity(reported: str, verdicts: list[Verdict]) -> str:
+    """Verifiers can only lower a finding's severity: the median severity of the
+    confirming verdicts that give one, when that is lower than what the finder reported."""
+    ranks = sorted(_SEVERITY_RANK[v.severity] for v in verdicts
+                   if v.verdict == "confirmed" and v.severity in _SEVERITY_RANK)
+    if not ranks:
+        return reported
+    median = ranks[(len(ranks) - 1) // 2]  # the more severe middle value on an even count
+    if median > _SEVERITY_RANK.get(reported, 1):
+        return next(name for name, rank in _SEVERITY_RANK.items() if rank == median)
+    return reported
+
+
 def _merge(old: Finding, new: Finding) -> Finding:
     """The same finding reported again (another unit or run): keep one, merge evidence."""
     from refute.orchestration.verify import vote
@@ -480,7 +494,9 @@ def _merge(old: Finding, new: Finding) -> Finding:
     merged.verdicts = verdicts
     merged.provenance = list(dict.fromkeys(old.provenance + new.provenance))
     merged.confidence = vote([v.to_dict() for v in verdicts])["confidence"] if verdicts else max(old.confidence, new.confidence)
-    if _SEVERITY_RANK.get(old.severity, 9) < _SEVERITY_RANK.get(new.severity, 9):
+    # The latest verified severity wins across runs (verifiers may have lowered it); an
+    # unverified re-report does not undo a verified one.
+    if not new.verdicts and old.verdicts:
         merged.severity = old.severity
     merged.cwe = new.cwe or old.cwe
     merged.fix = new.fix or old.fix

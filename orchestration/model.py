@@ -110,6 +110,12 @@ class CallResult:
     stop_reason: str = "end_turn"
     latency_s: float = 0.0
     replayed: bool = False  # True when served from the journal at zero cost
+    # The API sent no usage: the numbers are an estimate (charged to the budget, flagged).
+    estimated_usage: bool = False
+    # Workspace files an agent read through its tools: {path: sha256 of the content}. The
+    # journal replays the answer only while every one is unchanged.
+    reads: dict[str, str] = field(default_factory=dict)
+    run_id: str = ""  # the run that paid for it (set by the journal on replay)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -184,6 +190,7 @@ class Verdict:
     evidence: str = ""  # quoted counter-evidence
     agent: str = ""  # label of the refuter call
     provider: str = ""
+    severity: str = ""  # the verifier's severity, if it gave one (it can only lower a finding's)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -267,11 +274,14 @@ class RunStatus(str, Enum):
     FAILED = "failed"
     COMPLETED = "completed"
     COMPLETED_WITH_FAILURES = "completed with failures"
+    # The budget or the paid-call cap stopped dispatch: an outcome, not a failure.
+    # Resumable: `refute resume RUN --budget-tokens N --budget-usd X` raises the budget.
+    BUDGET_REACHED = "budget_reached"
 
     @property
     def finished(self) -> bool:
         return self in (RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.COMPLETED,
-                        RunStatus.COMPLETED_WITH_FAILURES)
+                        RunStatus.COMPLETED_WITH_FAILURES, RunStatus.BUDGET_REACHED)
 
 
 @dataclass

@@ -21,13 +21,16 @@ SCRIPTED_LABEL = "scripted (deterministic test answers, not a real model)"
 
 def render(findings: Sequence[Finding], run: RunInfo | None, fmt: str = "md", *,
            dropped: Iterable[dict[str, Any]] = (), edits: Iterable[ProposedEdit] = (),
-           dismissals: dict[str, dict[str, Any]] | None = None) -> str:
-    """The report of a run (or of all findings when `run` is None) in `fmt`."""
+           dismissals: dict[str, dict[str, Any]] | None = None,
+           failed_calls: Iterable[dict[str, Any]] = ()) -> str:
+    """The report of a run (or of all findings when `run` is None) in `fmt`.
+    `failed_calls`: the run's failed agent calls ({label, key, error}), each listed."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
     findings = list(findings)
     dropped = list(dropped)
     edits = list(edits)
+    failed_calls = list(failed_calls)
     if fmt == "sarif":
         return json.dumps(to_sarif(findings, run, dismissals=dismissals), indent=2, ensure_ascii=False) + "\n"
     if fmt == "json":
@@ -36,8 +39,9 @@ def render(findings: Sequence[Finding], run: RunInfo | None, fmt: str = "md", *,
             "findings": [f.to_dict() for f in findings],
             "dropped": dropped,
             "edits": [e.to_dict() for e in edits],
+            "failed_calls": failed_calls,
         }, indent=2, ensure_ascii=False, default=str) + "\n"
-    return _markdown(findings, run, dropped, edits)
+    return _markdown(findings, run, dropped, edits, failed_calls)
 
 
 def provider_label(provider: str) -> str:
@@ -45,7 +49,7 @@ def provider_label(provider: str) -> str:
 
 
 def _markdown(findings: list[Finding], run: RunInfo | None, dropped: list[dict[str, Any]],
-              edits: list[ProposedEdit]) -> str:
+              edits: list[ProposedEdit], failed_calls: list[dict[str, Any]] = ()) -> str:
     out: list[str] = []
     if run is not None:
         out.append(f"# refute {run.workflow}: run {run.id}")
@@ -102,6 +106,12 @@ def _markdown(findings: list[Finding], run: RunInfo | None, dropped: list[dict[s
         out.append("")
         for edit in edits:
             out.extend(_edit_md(edit))
+    if failed_calls:
+        out.append(f"## Failed agent calls ({len(failed_calls)})")
+        out.append("")
+        for call in failed_calls:
+            out.append(f"- {call.get('label') or str(call.get('key', ''))[:12]}: {call.get('error', '')}")
+        out.append("")
     if dropped:
         out.append(f"## Dropped by the mechanical check ({len(dropped)})")
         out.append("")

@@ -6,8 +6,11 @@ a worker process so that a runaway script can be killed and the language server 
 responsive (see worker.py).
 
 Outcome: "completed"; "completed with failures" when agent calls failed (the error names
-them); "failed" when the script raised (the error names its line); "paused"/"cancelled"
-when stopped. `plan()` is the dry run behind `Engine.plan`: the same script, a counting
+them); "budget_reached" when the budget or the paid-call cap stopped dispatch (whatever
+the script did with the refused calls; resumable with a larger budget); "failed" when the
+script raised (the error names its line); "paused"/"cancelled" when stopped. Script code
+runs under one run-wide ScriptLock (api.py), held by the main thread from the script's
+first line and released while it waits on the API. `plan()` is the dry run behind `Engine.plan`: the same script, a counting
 provider that answers every call with the smallest schema-conforming placeholder, no
 journal, no findings stored, no model called.
 """
@@ -22,9 +25,9 @@ from typing import Any, Callable
 
 from refute.analysis.plan import plan_workspace
 from refute.orchestration import pricing, sandbox
-from refute.orchestration.api import UnitsFn, WorkflowAPI
+from refute.orchestration.api import ScriptLock, UnitsFn, WorkflowAPI
 from refute.orchestration.budget import BudgetLedger
-from refute.orchestration.errors import RunInterrupted
+from refute.orchestration.errors import AgentError, RunInterrupted
 from refute.orchestration.journal import Journal
 from refute.orchestration.model import Budget, CallRequest, CallResult, RunInfo, RunStatus, Scope, Usage
 from refute.orchestration.providers.base import CallContext, Provider
@@ -83,6 +86,7 @@ class RunDriver:
         spent_tokens: int = 0,
         spent_usd: float = 0.0,
         max_concurrency: int | None = None,
+        counted_keys: set[str] | None = None,
     ):
         self.workspace = Path(workspace)
         self.settings = settings
@@ -102,6 +106,8 @@ class RunDriver:
             call_timeout_s=settings.call_timeout_s, batch=batch,
             leases=self._leases(state_dir, run.id, settings, batch),
         )
+        self.scheduler.counted_keys = counted_keys
+        self.script_lock = ScriptLock()  # run-wide: the top-level script and a nested workflow share it
         self.units_fn = units_fn or analysis_units(self.workspace, settings)
         self._state_dir = state_dir
         self._nested_depth = 0
@@ -129,7 +135,7 @@ class RunDriver:
             scheduler=self.scheduler, settings=self.settings, workspace=self.workspace, state_dir=self._state_dir,
             run_id=self.run.id, workflow=workflow_name, scope=self.run.scope, args=args,
             provider_name=getattr(self.provider, "name", "unknown"), emit=self.emit, units_fn=self.units_fn,
-            run_nested=None if nested else self._run_nested, dry_run=self.dry_run,
+            run_nested=None if nested else self._run_nested, dry_run=self.dry_run, script_lock=self.script_lock,
         )
 
     def _load(self, source: WorkflowSource, api: WorkflowAPI) -> tuple[dict[str, Any], Callable[..., Any]]:
@@ -173,15 +179,24 @@ class RunDriver:
         api = self._api(self.source.name, {}, nested=False)
         try:
             try:
-                meta, main = self._load(self.source, api)
-                api.args.update(dict(meta.get("args") or {}))
-                api.args.update(self.run.args or {})
-                result = main(api.args)
+                with self.script_lock.held():
+                    meta, main = self._load(self.source, api)
+                    api.args.update(dict(meta.get("args") or {}))
+                    api.args.update(self.run.args or {})
+                    result = main(api.args)
             except RunInterrupted as exc:
                 status = RunStatus.CANCELLED if exc.reason == "cancel" else RunStatus.PAUSED
                 return Outcome(status.value, f"{status.value} by request")
             except ScriptError as exc:
                 return Outcome(RunStatus.FAILED.value, str(exc), failures=self._failures())
+            except AgentError as exc:
+                # A budget or call-cap refusal the script did not catch ends the run as
+                # budget_reached (an outcome); any other failed call fails the script.
+                reached = self._limit_reached()
+                if reached is not None:
+                    return reached
+                return Outcome(RunStatus.FAILED.value, sandbox.describe(exc, self.source.filename, self.source.display),
+                               failures=self._failures())
             except Exception as exc:  # the script's own error, named by its line
                 return Outcome(RunStatus.FAILED.value, sandbox.describe(exc, self.source.filename, self.source.display),
                                failures=self._failures())
@@ -190,6 +205,9 @@ class RunDriver:
                 return Outcome(status.value, f"{status.value} by request")
             failures = self._failures()
             safe_result = _json_ready(result)
+            reached = self._limit_reached()
+            if reached is not None:
+                return reached
             if failures:
                 shown = "; ".join(f"{f['label'] or f['key'][:12]}: {f['error']}" for f in failures[:MAX_FAILURES_IN_MESSAGE])
                 more = f" (and {len(failures) - MAX_FAILURES_IN_MESSAGE} more)" if len(failures) > MAX_FAILURES_IN_MESSAGE else ""
@@ -198,6 +216,18 @@ class RunDriver:
             return Outcome(RunStatus.COMPLETED.value, None, safe_result)
         finally:
             api.close()
+
+    def _limit_reached(self) -> Outcome | None:
+        why = self.scheduler.limit_reached
+        if why is None:
+            return None
+        failures = self._failures()
+        not_made = self.scheduler.calls_not_made
+        extra = f"; {len(failures)} call(s) failed" if failures else ""
+        return Outcome(RunStatus.BUDGET_REACHED.value,
+                       f"{why}; {not_made} call(s) not made{extra}. Continue with: refute resume {self.run.id} "
+                       "--budget-tokens N --budget-usd X (finished calls are not paid twice)",
+                       failures=failures)
 
     def _failures(self) -> list[dict[str, Any]]:
         return [f.to_dict() for f in self.scheduler.failures]

@@ -107,6 +107,41 @@ class _Policy(RestrictingNodeTransformer):
         copy_locations(call, node)
         return call
 
+    def visit_AugAssign(self, node: ast.AugAssign) -> Any:
+        """`d[k] += 1` works in scripts: RestrictedPython refuses augmented assignment to
+        items outright; here it becomes `_inplaceitem_(d, k, "+=", 1)`, which evaluates
+        `d` and `k` once and goes through the same write/read/operator guards as
+        `d[k] = d[k] + 1`. Attributes and slices stay refused, with the reason."""
+        if isinstance(node.target, ast.Subscript):
+            if isinstance(node.target.slice, ast.Slice):
+                self.error(node, "augmented assignment to a slice (a[i:j] += ...) is not allowed in workflows; "
+                                 "write a[i:j] = a[i:j] + ...")
+                return node
+            target = self.node_contents_visit(node.target)
+            value = self.visit(node.value)
+            symbol = _AUG_SYMBOLS.get(type(node.op))
+            if symbol is None:
+                self.error(node, f"augmented operator {type(node.op).__name__} is not allowed in workflows")
+                return node
+            call = ast.Call(func=ast.Name("_inplaceitem_", ast.Load()),
+                            args=[target.value, target.slice, ast.Constant(symbol), value], keywords=[])
+            stmt = ast.Expr(call)
+            copy_locations(call, node)
+            copy_locations(stmt, node)
+            return stmt
+        if isinstance(node.target, ast.Attribute):
+            self.error(node, "augmented assignment to an attribute (obj.x += ...) is not allowed in workflows; "
+                             "write obj.x = obj.x + ... or keep the value in a dict: d[k] += ...")
+            return node
+        return super().visit_AugAssign(node)
+
+
+_AUG_SYMBOLS = {
+    ast.Add: "+=", ast.Sub: "-=", ast.Mult: "*=", ast.Div: "/=", ast.FloorDiv: "//=", ast.Mod: "%=",
+    ast.Pow: "**=", ast.LShift: "<<=", ast.RShift: ">>=", ast.BitAnd: "&=", ast.BitOr: "|=", ast.BitXor: "^=",
+    ast.MatMult: "@=",
+}
+
 
 _ERROR_LINE = re.compile(r"^Line (\d+): (.*)$", re.S)
 
@@ -191,6 +226,12 @@ def guarded_inplace(op: str, left: Any, right: Any) -> Any:
         return _INPLACE[op](left, right)
     except KeyError:
         raise SandboxViolation(f"augmented operator {op} is not allowed") from None
+
+
+def guarded_inplace_item(obj: Any, key: Any, op: str, value: Any) -> None:
+    """`obj[key] op= value` from script code (see _Policy.visit_AugAssign)."""
+    target = guarded_write(obj)
+    target[key] = guarded_inplace(op, guarded_getitem(obj, key), value)
 
 
 def guarded_range(*args: Any) -> range:
@@ -418,6 +459,7 @@ def make_globals(extra: dict[str, Any], log: Callable[[str], None]) -> dict[str,
         "_unpack_sequence_": guarded_unpack_sequence,
         "_write_": guarded_write,
         "_inplacevar_": guarded_inplace,
+        "_inplaceitem_": guarded_inplace_item,
         "_binop_": guarded_binop,
         "_apply_": _apply,
         "_print_": _print_factory(log),

@@ -1,18 +1,33 @@
 """The scheduler: every agent call of a run goes through `Scheduler.call`.
 
 Per call, in this order:
-1. count it against the run's call limit (the 1,001st call is refused);
-2. replay it from the journal if it finished before (zero tokens, `replayed: true`);
-3. join an identical call already in flight (same key: asked once, answered twice); in
-   this process through a future, in another process sharing the workspace through a
-   lease (store/leases.py): the call is awaited in the journal and replayed, not paid;
+1. give it its journal key: the content of what was asked plus its occurrence number
+   (the 2nd identical call in a run is a distinct sample, not a copy of the 1st: three
+   votes with one prompt make three calls, and still replay in any order);
+2. replay it from the journal if it finished before (zero tokens paid, `replayed: true`,
+   the original usage shown once as `original_usage`). An answer this same run paid for
+   whose `call_finished` never reached the run's log (the process was killed between the
+   journal write and the event) is charged now (`recovered: true`), so kill -9 and
+   resume never under-count. Replays have their own runaway guard (MAX_REPLAYS_FACTOR x
+   the call cap);
+3. count it against the run's cap of PAID calls (`max_calls`, 1,000): reaching it is an
+   outcome, not a failure (`limit_reached`: dispatch stops, in-flight calls finish, the
+   run ends `budget_reached`);
+   Then join an identical call already in flight: in this process through a future, in
+   another process sharing the workspace through a lease (store/leases.py): the call is
+   awaited in the journal and replayed, not paid;
 4. prompt-cache warm-up: the first call with a given `context` goes alone; the others
    with that context wait until it has finished, so they read the cache it wrote (not in
    batch mode, where that wait would be a whole batch);
-5. take a concurrency slot (AIMD limit: halved on rate-limit signals, +1 after a window
-   of consecutive successes, never above the configured maximum: 16 at most, or in batch
-   mode up to batch_max_requests, see `in_flight_limit`);
-6. reserve the worst case in the budget (BudgetExceeded if it does not fit);
+5. take a concurrency slot (AIMD limit: halved on 429/529 only (never on 500s or
+   connection resets), +1 after a window of consecutive successes, never above the
+   configured maximum: 16 at most, or in batch mode up to batch_max_requests, see
+   `in_flight_limit`); wait for the pacer (rate-limit headers, calls/pacing.py);
+6. reserve its cost in the budget (budget.py `reserve_sized`): the full worst case when
+   it fits; else wait for calls in flight to settle; with nothing in flight, the call's
+   max_tokens is lowered to what the budget can still pay, and when not even that fits
+   the budget is reached (an outcome, like the call cap). The slot is held until the
+   reservation is settled, so at concurrency 1 reservations never overlap;
 7. call the provider in its own thread with a per-call timeout (batch mode: on the
    caller's thread, with a deadline of at least 24 h, since a batch may take that long;
    cancel still stops it at once); retry retryable faults
@@ -33,14 +48,15 @@ import random
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from refute.orchestration import pricing
 from refute.orchestration.budget import BudgetLedger
-from refute.orchestration.errors import AgentError, CallLimitExceeded, RunInterrupted
+from refute.orchestration.calls.pacing import Pacer
+from refute.orchestration.errors import AgentError, BudgetExceeded, CallLimitExceeded, RunInterrupted
 from refute.orchestration.journal import Journal
-from refute.orchestration.model import CallRequest, CallResult, Usage
+from refute.orchestration.model import CallRequest, CallResult, Usage, stable_hash
 from refute.orchestration.providers.base import (
     CallContext,
     CallTimeout,
@@ -59,6 +75,19 @@ Emit = Callable[..., None]
 BATCH_CALL_TIMEOUT_S = 24 * 3600.0
 # Task threads beyond the in-flight limit, for script work between calls (batch mode).
 BATCH_EXTRA_TASK_THREADS = 64
+# Replays are free, so the paid-call cap does not count them; this guard stops a script
+# that loops over the journal forever (10 x the cap: a re-run of a full 1,000-call run
+# replays 1,000).
+MAX_REPLAYS_FACTOR = 10
+# A call whose budget share would leave less output room than this is not sent (the budget
+# is reached) rather than sent to be cut off at once.
+MIN_OUTPUT_TOKENS = 1024
+
+
+def occurrence_key(base_key: str, occurrence: int) -> str:
+    """The journal key of the n-th identical call of a run (0-based). The first keeps the
+    plain content key, so journals written before occurrence numbers still replay."""
+    return base_key if occurrence == 0 else stable_hash("occurrence", base_key, occurrence)
 
 
 def in_flight_limit(settings: Any, max_concurrency: int | None = None) -> int:
@@ -182,7 +211,8 @@ class _Spend:
 
 @dataclass
 class RunStats:
-    calls: int = 0  # agent() calls counted against the limit
+    calls: int = 0  # agent() calls made by the script (paid, replayed or refused)
+    paid_calls: int = 0  # calls sent to the provider: what the call cap counts
     calls_done: int = 0
     calls_replayed: int = 0
     calls_failed: int = 0
@@ -210,6 +240,7 @@ class Scheduler:
         batch: bool = False,
         validate_schema: bool = True,
         leases: Any = None,
+        pace: bool = True,
     ):
         self.provider = provider
         self.journal = journal
@@ -238,6 +269,17 @@ class Scheduler:
         self._warm: dict[str, str] = {}  # context hash -> "warming" | "warm"
         self._warm_cond = threading.Condition()
         self._spend_stopped: str | None = None
+        # Set once the budget or the call cap is reached: dispatch stops (an outcome).
+        self.limit_reached: str | None = None
+        self.calls_not_made = 0  # agent() calls refused after limit_reached
+        self.max_replays = max(MAX_REPLAYS_FACTOR * max_calls, 1000)
+        self._occurrences: dict[str, int] = {}
+        self._replays = 0
+        # Journal keys whose paid call_finished is already in this run's log (set by the
+        # driver on resume); a replayed answer of this run not among them is charged.
+        self.counted_keys: set[str] | None = None
+        # Paces dispatch from the providers' rate-limit headers (inactive until a first report).
+        self.pacer: Pacer | None = Pacer() if pace else None
         self._last_progress = 0.0
         self.last_activity = time.monotonic()
         self.on_call_finished: Callable[[str], None] = lambda key: None  # provenance hook
@@ -276,21 +318,18 @@ class Scheduler:
     def call(self, request: CallRequest) -> CallResult:
         if self.stop_event.is_set():
             raise RunInterrupted(self.stop_reason)
-        key = request.key()
+        base_key = request.key()
         with self._lock:
             self.stats.calls += 1
-            number = self.stats.calls
-        if number > self.max_calls:
-            self._record_failure(key, request.label, f"call limit: a run may make at most {self.max_calls:,} agent calls")
-            raise CallLimitExceeded(
-                f"agent call #{number:,} refused: a run may make at most {self.max_calls:,} agent calls",
-                key=key, label=request.label, kind="call_limit",
-            )
+            occurrence = self._occurrences.get(base_key, 0)
+            self._occurrences[base_key] = occurrence + 1
+        key = occurrence_key(base_key, occurrence)
         self.last_activity = time.monotonic()
         if self.journal is not None:
-            stored = self.journal.get(key)
+            stored = self.journal.get(key, workspace=self.workspace)
             if stored is not None:
                 return self._replayed(key, request, stored)
+        self._count_paid(key, request)
         with self._lock:
             shared = self._inflight.get(key)
             if shared is None:
@@ -320,7 +359,7 @@ class Scheduler:
         while True:
             if self.leases.claim(key):
                 try:
-                    stored = self.journal.get(key)  # finished between our miss and our claim
+                    stored = self.journal.get(key, workspace=self.workspace)  # finished between our miss and our claim
                     if stored is not None:
                         return self._replayed(key, request, stored)
                     return self._run_new(key, request)
@@ -332,9 +371,38 @@ class Scheduler:
                 self.last_activity = time.monotonic()  # waiting on another run is not a stall
                 time.sleep(pause)
                 pause = min(pause * 1.5, 0.5)
-            stored = self.journal.get(key)
+            stored = self.journal.get(key, workspace=self.workspace)
             if stored is not None:
                 return self._replayed(key, request, stored)
+
+    def _count_paid(self, key: str, request: CallRequest) -> None:
+        """The call cap counts calls that will be paid; reaching it ends dispatch."""
+        if self.limit_reached:
+            self._refuse(key, request)
+        with self._lock:
+            over = self.stats.paid_calls >= self.max_calls
+            if not over:
+                self.stats.paid_calls += 1
+        if over:
+            self._reach_limit(f"call cap reached: a run may make at most {self.max_calls:,} paid agent calls "
+                              "(replayed calls do not count); resume the run to continue")
+            self._refuse(key, request)
+
+    def _reach_limit(self, why: str) -> None:
+        with self._lock:
+            first = self.limit_reached is None
+            if first:
+                self.limit_reached = why
+        if first:
+            self.emit("log", message=f"{why}: no new calls are dispatched; calls in flight finish")
+
+    def _refuse(self, key: str, request: CallRequest) -> None:
+        with self._lock:
+            self.calls_not_made += 1
+        why = self.limit_reached or "limit reached"
+        kind = "call_limit" if why.startswith("call cap") else "budget"
+        cls = CallLimitExceeded if kind == "call_limit" else BudgetExceeded
+        raise cls(f"agent call {request.label or key[:12]} not made: {why}", key=key, label=request.label, kind=kind)
 
     def _join(self, shared: Future) -> CallResult:
         while True:
@@ -345,13 +413,38 @@ class Scheduler:
                     raise RunInterrupted(self.stop_reason) from None
 
     def _replayed(self, key: str, request: CallRequest, stored: CallResult) -> CallResult:
-        stored.replayed = True
-        stored.cost_usd = 0.0
         with self._lock:
-            self.stats.calls_done += 1
-            self.stats.calls_replayed += 1
-        self.emit("call_finished", key=key, label=request.label, model=stored.model, provider=stored.provider,
-                  usage=Usage().to_dict(), cost_usd=0.0, latency_s=0.0, replayed=True, outcome="replayed")
+            self._replays += 1
+            replays = self._replays
+        if replays > self.max_replays:
+            message = (f"replay guard: more than {self.max_replays:,} replayed calls in one run; "
+                       "the script looks like it loops (replays are free, but not endless)")
+            self._record_failure(key, request.label, message)
+            raise CallLimitExceeded(message, key=key, label=request.label, kind="call_limit")
+        original_usage, original_cost = stored.usage, stored.cost_usd
+        recovered = (self.counted_keys is not None and stored.run_id == self.run_id
+                     and key not in self.counted_keys)
+        stored.replayed = True
+        if recovered:
+            # Paid by this run, but its call_finished was lost (killed after the journal
+            # write): charge it now, once.
+            self.counted_keys.add(key)
+            self.ledger.charge(original_usage.total_tokens, original_cost)
+            with self._lock:
+                self.stats.calls_done += 1
+                self.stats.usage = self.stats.usage + original_usage
+                self.stats.cost_usd += original_cost
+            self.emit("call_finished", key=key, label=request.label, model=stored.model, provider=stored.provider,
+                      usage=original_usage.to_dict(), cost_usd=original_cost, latency_s=0.0, replayed=False,
+                      recovered=True, outcome="recovered", estimated_usage=stored.estimated_usage)
+        else:
+            with self._lock:
+                self.stats.calls_done += 1
+                self.stats.calls_replayed += 1
+            self.emit("call_finished", key=key, label=request.label, model=stored.model, provider=stored.provider,
+                      usage=Usage().to_dict(), cost_usd=0.0, latency_s=0.0, replayed=True, outcome="replayed",
+                      original_usage=original_usage.to_dict(), original_cost_usd=original_cost)
+        stored.cost_usd = 0.0
         self.on_call_finished(key)
         self._progress()
         return stored
@@ -404,64 +497,104 @@ class Scheduler:
     def _dispatch(self, key: str, request: CallRequest) -> CallResult:
         label = request.label
         started = False
-        reservation = None
         attempt = 0
         wasted = _Spend()  # what failed attempts of this call actually cost
-        try:
-            while True:
-                attempt += 1
-                epoch = self.limiter.acquire(self.stop_event)
-                try:
-                    if reservation is None:
-                        tokens, usd = self.provider.worst_case(request)
-                        try:
-                            reservation = self.ledger.reserve(tokens, usd, label)
-                        except AgentError as exc:
-                            exc.key = key
-                            self._record_failure(key, label, str(exc), wasted)
-                            raise
-                    if not started:
-                        started = True
-                        self.emit("call_started", key=key, label=label, model=request.model)
-                    t0 = time.monotonic()
-                    result = self._call_with_timeout(request, epoch)
-                    latency = time.monotonic() - t0
-                finally:
-                    self.limiter.release()
-                break_out = None
-                if isinstance(result, BaseException):
-                    break_out = result
-                else:
-                    problem = self._check_output(request, result)
-                    if problem:
-                        # The answer was paid for even though it is unusable.
-                        problem.usage = getattr(result, "usage", None)  # type: ignore[attr-defined]
-                        problem.cost_usd = getattr(result, "cost_usd", None) or None  # type: ignore[attr-defined]
-                        break_out = problem
-                if break_out is None:
+        while True:
+            attempt += 1
+            epoch = self.limiter.acquire(self.stop_event)
+            reservation = None
+            try:  # the slot is held until the reservation is settled or released
+                reservation, sized = self._reserve(key, request, wasted)
+                paced = self._pace(sized)
+                if not started:
+                    started = True
+                    self.emit("call_started", key=key, label=label, model=request.model)
+                t0 = time.monotonic()
+                result = self._call_with_timeout(sized, epoch, reservation)
+                latency = time.monotonic() - t0
+                exc = result if isinstance(result, BaseException) else self._check_output(sized, result)
+                if exc is None:
+                    if paced is not None:
+                        u = result.usage
+                        self.pacer.observe(paced[0], u.input_tokens + u.cache_write_tokens + u.cache_read_tokens,
+                                           paced[1])
                     return self._finish(key, request, result, reservation, latency, wasted)
-                exc = break_out
-                if self._settle_failed_attempt(request, exc, reservation, wasted):
-                    reservation = None  # settled: a retry reserves its worst case afresh
-                if isinstance(exc, RunInterrupted):
-                    raise exc
-                if isinstance(exc, SpendLimitReached):
-                    self._spend_stopped = f"spend limit reached: {scrub(str(exc))} (no further calls in this run)"
-                    self.emit("log", message=self._spend_stopped)
-                    raise self._fail(key, label, self._spend_stopped, "spend_limit", wasted)
-                if isinstance(exc, (RateLimited, Overloaded)):
-                    self.limiter.on_rate_limit(epoch, type(exc).__name__)
-                retryable = isinstance(exc, ProviderError) and exc.retryable
-                if not retryable or attempt >= self.max_attempts:
-                    suffix = f" (after {attempt} attempts)" if retryable else ""
-                    raise self._fail(key, label, f"{type(exc).__name__}: {scrub(str(exc))}{suffix}",
-                                     type(exc).__name__, wasted)
-                delay = self._backoff(attempt, getattr(exc, "retry_after", None))
-                if self.stop_event.wait(delay):
-                    raise RunInterrupted(self.stop_reason)
-        finally:
-            if reservation is not None and not reservation.settled:
-                self.ledger.release(reservation)
+                if not isinstance(result, BaseException):
+                    # The answer was paid for even though it is unusable.
+                    exc.usage = getattr(result, "usage", None)  # type: ignore[attr-defined]
+                    exc.cost_usd = getattr(result, "cost_usd", None) or None  # type: ignore[attr-defined]
+                if paced is not None and isinstance(exc, RateLimited):
+                    self.pacer.refund(paced[1])
+                self._settle_failed_attempt(sized, exc, reservation, wasted)
+            finally:
+                if reservation is not None and not reservation.settled:
+                    self.ledger.release(reservation)
+                self.limiter.release()
+            if isinstance(exc, RunInterrupted):
+                raise exc
+            if isinstance(exc, SpendLimitReached):
+                self._spend_stopped = f"spend limit reached: {scrub(str(exc))} (no further calls in this run)"
+                self.emit("log", message=self._spend_stopped)
+                raise self._fail(key, label, self._spend_stopped, "spend_limit", wasted)
+            if getattr(exc, "lowers_concurrency", False):  # 429 and 529 only, never 500s or resets
+                self.limiter.on_rate_limit(epoch, type(exc).__name__)
+            retryable = isinstance(exc, ProviderError) and exc.retryable
+            if not retryable or attempt >= self.max_attempts:
+                suffix = f" (after {attempt} attempts)" if retryable else ""
+                raise self._fail(key, label, f"{type(exc).__name__}: {scrub(str(exc))}{suffix}",
+                                 type(exc).__name__, wasted)
+            delay = self._backoff(attempt, getattr(exc, "retry_after", None))
+            if self.stop_event.wait(delay):
+                raise RunInterrupted(self.stop_reason)
+
+    def _on_headers(self, headers: Any) -> None:
+        if self.pacer is not None:
+            self.pacer.report(headers)
+
+    def _pace(self, request: CallRequest) -> tuple[int, float] | None:
+        """Wait until the rate-limit buckets the provider reported have room for this call
+        (before a first report it only counts); returns (estimated input tokens, tokens
+        debited), or None when there is no pacer or the provider cannot estimate."""
+        estimate = getattr(self.provider, "input_estimate", None)
+        if self.pacer is None or not callable(estimate):
+            return None
+        tokens = int(estimate(request))
+        debited = self.pacer.acquire(tokens, self.stop_event)
+        if debited is None:
+            raise RunInterrupted(self.stop_reason)
+        return tokens, debited
+
+    def _reserve(self, key: str, request: CallRequest, wasted: "_Spend") -> tuple[Any, CallRequest]:
+        """Reserve the call in the budget (budget.BudgetLedger.reserve_sized); returns the
+        reservation and the request to send (its max_tokens lowered when only that fits).
+        Reaching the budget stops dispatch for the rest of the run."""
+        full = self.provider.worst_case(request)
+        floor = min(request.max_tokens, MIN_OUTPUT_TOKENS)
+
+        def floor_cost() -> tuple[int, float]:  # only asked for when the full cost does not fit
+            return self.provider.worst_case(replace(request, max_tokens=floor)) if floor < request.max_tokens else full
+
+        try:
+            reservation, fraction = self.ledger.reserve_sized(
+                floor_cost, full, label=request.label, stop=self.stop_event,
+                stopped=lambda: self.limit_reached is not None)
+        except BudgetExceeded as exc:
+            exc.key = key
+            if not self.stop_event.is_set():
+                self._reach_limit(f"budget reached: {exc}")
+            with self._lock:
+                self.calls_not_made += 1
+            raise
+        if reservation is None:  # stopped while waiting
+            if self.limit_reached:
+                self._refuse(key, request)
+            raise RunInterrupted(self.stop_reason)
+        if fraction >= 1.0:
+            return reservation, request
+        sized_max = floor + int((request.max_tokens - floor) * fraction)
+        self.emit("log", message=f"call {request.label or key[:12]}: max_tokens lowered from "
+                                 f"{request.max_tokens} to {sized_max}: what the budget can still pay")
+        return reservation, replace(request, max_tokens=max(sized_max, 1))
 
     def _settle_failed_attempt(self, request: CallRequest, exc: BaseException, reservation: Any,
                                wasted: "_Spend") -> bool:
@@ -496,7 +629,8 @@ class Scheduler:
         ceiling = min(self.backoff_cap_s, self.backoff_base_s * (2 ** (attempt - 1)))
         return ceiling / 2 + random.uniform(0, ceiling / 2)  # "equal jitter": spread, never zero
 
-    def _call_with_timeout(self, request: CallRequest, epoch: int) -> CallResult | BaseException:
+    def _call_with_timeout(self, request: CallRequest, epoch: int,
+                           reservation: Any = None) -> CallResult | BaseException:
         call_cancelled = _Deadline(self.call_timeout_s) if self.batch else threading.Event()
         if self.stop_reason == "cancel":
             call_cancelled.set()
@@ -507,7 +641,9 @@ class Scheduler:
             self.limiter.on_rate_limit(epoch, "provider signalled rate limiting")
 
         ctx = CallContext(cancelled=call_cancelled, timeout_s=self.call_timeout_s, workspace=self.workspace,
-                          on_rate_limit=on_rate_limit)
+                          on_rate_limit=on_rate_limit, on_headers=self._on_headers,
+                          extend_reservation=None if reservation is None else
+                          (lambda tokens, usd: self.ledger.extend(reservation, tokens, usd)))
         if isinstance(call_cancelled, _Deadline):
             return self._call_inline(request, ctx, call_cancelled)
 
@@ -610,7 +746,7 @@ class Scheduler:
             extra = {"failed_attempts_usage": wasted.usage.to_dict(), "failed_attempts_cost_usd": wasted.usd}
         self.emit("call_finished", key=key, label=request.label, model=result.model, provider=result.provider,
                   usage=usage.to_dict(), cost_usd=cost, latency_s=round(result.latency_s, 4),
-                  replayed=False, outcome="ok", **extra)
+                  replayed=False, outcome="ok", estimated_usage=result.estimated_usage, **extra)
         self.on_call_finished(key)
         self._progress()
         return result

@@ -1,71 +1,65 @@
-"""A small JSON-schema subset for agent answers: validation and placeholder values.
+"""JSON schemas of agent answers: the one validator (jsonschema) and placeholder values.
 
-Providers with constrained decoding already return conforming objects; this check is
-the runtime's own line of defence (a scripted fixture, a gateway that ignores the schema)
-and needs no third-party package. `placeholder(schema)` builds the smallest object that
-validates, which `Engine.plan` uses to dry-run a script without calling a model.
-Supported keywords: type (incl. lists of types), properties, required, items, enum,
-const, anyOf/oneOf (first branch for placeholders), minItems, minLength, minimum.
+One validator on every path: the scheduler's check of every answer (scripted fixtures,
+gateways that ignore `output_config`), the Anthropic provider's check inside a call
+(where a corrective retry is still possible) and `plan`'s dry run all call `validate`
+here, so an answer accepted on one path is accepted on all (the earlier subset validator
+ignored `additionalProperties`, `pattern` and `maxItems`, and scripted runs accepted
+answers the Anthropic path rejected). Messages name the JSON path in the answer that
+failed: `$.findings[0].severity: 'fatal' is not one of [...]`.
+`placeholder(schema)` builds the smallest object that validates, which `Engine.plan`
+uses to dry-run a script without calling a model.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any
 
-_TYPES: dict[str, tuple[type, ...]] = {
-    "object": (dict,),
-    "array": (list, tuple),
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "null": (type(None),),
-}
+import jsonschema
+
+MAX_PROBLEMS = 20
 
 
-def _is_type(value: Any, name: str) -> bool:
-    if name in ("integer", "number") and isinstance(value, bool):
-        return False
-    return isinstance(value, _TYPES.get(name, (object,)))
+def json_path(parts: Any) -> str:
+    """`$.findings[0].severity` from jsonschema's deque of path parts."""
+    out = "$"
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
 
 
-def validate(value: Any, schema: dict[str, Any] | None, where: str = "$") -> list[str]:
-    """Problems with `value` against `schema` (empty list: valid)."""
+@functools.lru_cache(maxsize=256)
+def _validator(schema_json: str) -> Any:
+    schema = json.loads(schema_json)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def validate(value: Any, schema: dict[str, Any] | None) -> list[str]:
+    """Problems with `value` against `schema`, each naming its JSON path (empty: valid).
+    Tuples count as arrays (a script may build one)."""
     if not schema or not isinstance(schema, dict):
         return []
-    problems: list[str] = []
-    for key in ("anyOf", "oneOf"):
-        if key in schema:
-            branches = [validate(value, branch, where) for branch in schema[key]]
-            if all(branches):
-                problems.append(f"{where}: matches none of the {key} branches")
-    if "const" in schema and value != schema["const"]:
-        problems.append(f"{where}: expected {schema['const']!r}")
-    if "enum" in schema and value not in schema["enum"]:
-        problems.append(f"{where}: {value!r} is not one of {schema['enum']!r}")
-    wanted = schema.get("type")
-    if wanted is not None:
-        names = wanted if isinstance(wanted, list) else [wanted]
-        if not any(_is_type(value, n) for n in names):
-            problems.append(f"{where}: expected {' or '.join(names)}, got {type(value).__name__}")
-            return problems
+    try:
+        validator = _validator(json.dumps(schema, sort_keys=True, default=str))
+    except (TypeError, ValueError):
+        cls = jsonschema.validators.validator_for(schema)
+        validator = cls(schema)
+    value = _as_json(value)
+    errors = sorted(validator.iter_errors(value), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    return [f"{json_path(e.absolute_path)}: {e.message}" for e in errors[:MAX_PROBLEMS]]
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_as_json(v) for v in value]
+    if isinstance(value, list):
+        return [_as_json(v) for v in value]
     if isinstance(value, dict):
-        for name in schema.get("required", []):
-            if name not in value:
-                problems.append(f"{where}: missing required property {name!r}")
-        for name, sub in (schema.get("properties") or {}).items():
-            if name in value:
-                problems.extend(validate(value[name], sub, f"{where}.{name}"))
-    if isinstance(value, (list, tuple)):
-        if len(value) < int(schema.get("minItems", 0)):
-            problems.append(f"{where}: fewer than {schema['minItems']} items")
-        items = schema.get("items")
-        if isinstance(items, dict):
-            for i, item in enumerate(value):
-                problems.extend(validate(item, items, f"{where}[{i}]"))
-    if isinstance(value, str) and len(value) < int(schema.get("minLength", 0)):
-        problems.append(f"{where}: shorter than {schema['minLength']} characters")
-    return problems
+        return {k: _as_json(v) for k, v in value.items()}
+    return value
 
 
 def placeholder(schema: dict[str, Any] | None) -> Any:

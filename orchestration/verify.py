@@ -97,6 +97,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "verdict": {"type": "string", "enum": list(VERDICTS)},
             "reason": {"type": "string"},
             "evidence": {"type": "string", "description": "quoted counter-evidence from the code"},
+            "severity": {"type": "string", "enum": _SEVERITIES,
+                         "description": "if you confirm: how severe it really is (it can only lower the claim's)"},
         },
         "required": ["verdict", "reason", "evidence"],
         "additionalProperties": False,
@@ -217,10 +219,18 @@ def refute(
 
         return call
 
-    verdicts = list(api.parallel([refuter(i, k) for i in range(k)]))
+    verdicts = _failed_as_uncertain(api.parallel([refuter(i, k) for i in range(k)]), 0, k, where)
     if tiebreak and _one_more_decides(verdicts):
-        verdicts.extend(api.parallel([refuter(k, k + 1)]))
+        verdicts.extend(_failed_as_uncertain(api.parallel([refuter(k, k + 1)]), k, k + 1, where))
     return verdicts
+
+
+def _failed_as_uncertain(results: list[Any], first: int, total: int, where: str) -> list[dict[str, Any]]:
+    """A refuter whose call failed (parallel() gives None) casts an uncertain vote: it
+    supports neither side, so a claim is never confirmed by a failure."""
+    return [r if r is not None else {"verdict": UNCERTAIN, "reason": "the refuter call failed (see the run's "
+                                     "failed calls)", "evidence": "", "agent": f"refute {first + i + 1}/{total} {where}"}
+            for i, r in enumerate(results)]
 
 
 def _clean_verdict(raw: Any, label: str) -> dict[str, Any]:
@@ -235,12 +245,16 @@ def _clean_verdict(raw: Any, label: str) -> dict[str, Any]:
     verdict = str(raw.get("verdict", "")).strip().lower()
     if verdict not in VERDICTS:
         verdict = UNCERTAIN
-    return {
+    cleaned = {
         "verdict": verdict,
         "reason": str(raw.get("reason", "")),
         "evidence": str(raw.get("evidence", "")),
         "agent": label,
     }
+    severity = str(raw.get("severity") or "").strip().lower()
+    if severity in _SEVERITIES:
+        cleaned["severity"] = severity
+    return cleaned
 
 
 def _one_more_decides(verdicts: Sequence[dict[str, Any]]) -> bool:

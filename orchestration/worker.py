@@ -180,7 +180,8 @@ def main() -> int:
         return 1
     driver = RunDriver(workspace=workspace, settings=settings, run=run, source=source, provider=provider,
                        emit=writer.emit, spent_tokens=int(job.get("spent_tokens", 0)),
-                       spent_usd=float(job.get("spent_usd", 0.0)), max_concurrency=job.get("max_concurrency"))
+                       spent_usd=float(job.get("spent_usd", 0.0)), max_concurrency=job.get("max_concurrency"),
+                       counted_keys=set(job["counted_keys"]) if job.get("counted_keys") is not None else None)
     driver_box["driver"] = driver
     driver_box["writer"] = writer
     try:

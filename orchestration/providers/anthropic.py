@@ -13,7 +13,11 @@ What it does inside one call:
 
 What it does not: retry transport faults. The SDK runs with `max_retries=0`; faults are
 raised as the typed errors of providers/base.py and the scheduler retries, backs off and
-adjusts concurrency (it is told about 429/529 through `ctx.on_rate_limit`).
+adjusts concurrency (it is told about 429/529 through `ctx.on_rate_limit`). The
+`anthropic-ratelimit-*` headers of every answer and 429 go to `ctx.on_headers`, so the
+scheduler paces dispatch before 429s happen (orchestration/calls/pacing.py). A reply
+without a usage block is estimated (the request as reserved, the answer's text),
+charged and flagged `estimated_usage`, never counted as 0 tokens.
 
 Clients: the plain API (ANTHROPIC_API_KEY, or ANTHROPIC_AUTH_TOKEN for gateways), any
 Anthropic-compatible endpoint by base URL, and the SDK's Bedrock, Vertex and Foundry
@@ -55,6 +59,7 @@ from refute.orchestration.providers.tools import (
     MAX_TOOL_CALLS_PER_TURN,
     MAX_TOOL_TURNS,
     MAX_TURN_RESULT_CHARS,
+    recording_reads,
     run_tool_turn,
     tool_definitions,
 )
@@ -74,11 +79,16 @@ _RETRY_STEP = _CORRECTION_CHARS // 3 + 16
 
 
 class ConnectionLost(Overloaded):
-    """The connection failed or was reset before an answer: retryable like an overload."""
+    """The connection failed or was reset before an answer: retryable like an overload,
+    but not a signal to lower concurrency."""
+
+    lowers_concurrency = False
 
 
 class ServerError(Overloaded):
     """A 5xx other than 529: retryable with backoff, but not a signal to lower concurrency."""
+
+    lowers_concurrency = False
 
 
 class Cancelled(ProviderError):
@@ -159,6 +169,16 @@ def map_api_error(exc: Exception) -> ProviderError:
     if isinstance(exc, anthropic.AnthropicError):
         return ProviderError(scrub(f"{exc.__class__.__name__}: {exc}"))
     return ProviderError(scrub(f"unexpected {exc.__class__.__name__}: {exc}"))
+
+
+def _report_headers(headers: Any, ctx: CallContext) -> None:
+    """Hand the `anthropic-ratelimit-*` headers to the scheduler's pacer."""
+    try:
+        limits = {k.lower(): v for k, v in headers.items() if k.lower().startswith("anthropic-ratelimit-")}
+        if limits:
+            ctx.on_headers(limits)
+    except Exception:  # pacing is an optimisation: a bad header must not fail the call
+        log.debug("rate-limit headers not usable", exc_info=True)
 
 
 def tell_scheduler(error: ProviderError, ctx: CallContext) -> None:
@@ -292,7 +312,8 @@ def _move_turn_breakpoint(messages: list[dict[str, Any]]) -> None:
 
 
 def usage_of(message: Any) -> Usage:
-    u = message.usage
+    """The usage the API reported (all zero when it sent none: the caller estimates)."""
+    u = getattr(message, "usage", None)
     return Usage(
         input_tokens=int(getattr(u, "input_tokens", 0) or 0),
         output_tokens=int(getattr(u, "output_tokens", 0) or 0),
@@ -376,6 +397,13 @@ class AnthropicProvider:
 
     # the call ---------------------------------------------------------------------------------
     def call(self, request: CallRequest, ctx: CallContext) -> CallResult:
+        """One logical call; the files its tools read are recorded with the answer."""
+        with recording_reads(self.workspace) as reads:
+            result = self._call(request, ctx)
+        result.reads = dict(reads)
+        return result
+
+    def _call(self, request: CallRequest, ctx: CallContext) -> CallResult:
         if ctx.cancelled.is_set():
             raise Cancelled("cancelled before the call was sent")
         self.client()
@@ -402,12 +430,33 @@ class AnthropicProvider:
         total = Usage()
         tool_turns = 0
         output_retries = 0
+        estimated = False  # the API sent no usage for some turn: `total` holds an estimate
         # The reservation is a promise: every request is checked against it before it is
-        # sent, and tool use stops early when another turn could break it.
-        ceiling = self.worst_case(request)[0]
+        # sent, and tool use stops early when another turn could break it. With a
+        # scheduler (`ctx.extend_reservation`) the call reserves its first request only
+        # and grows the reservation turn by turn; without one, the ceiling is the whole
+        # worst case (`full_worst_case`).
+        extend = ctx.extend_reservation
+        hard_cap = self.full_worst_case(request)[0]
+        ceiling = self.worst_case(request)[0] if extend is not None else hard_cap
         out = request.max_tokens
         retry_room = OUTPUT_RETRIES * (out + _RETRY_STEP + out) if request.schema is not None else 0
+        if extend is not None:
+            retry_room = 0  # corrective retries are reserved when they happen
         next_input = self._first_input_tokens(request)
+
+        def grow_to(tokens: int) -> bool:
+            """Extend the reservation so `tokens` fit (never beyond the call's hard cap)."""
+            nonlocal ceiling
+            if tokens <= ceiling:
+                return True
+            if extend is None or tokens > hard_cap:
+                return False
+            extra = tokens - ceiling
+            if not extend(extra, self._extra_usd(model, extra, out)):
+                return False
+            ceiling = tokens
+            return True
 
         while True:
             params: dict[str, Any] = {"model": model, "max_tokens": out, "messages": messages}
@@ -417,7 +466,10 @@ class AnthropicProvider:
                 params["output_config"] = {"format": {"type": "json_schema",
                                                       "schema": sendable_schema(request.schema)}}
             spent = total.total_tokens
-            if spent + next_input + out > ceiling:
+            if tools and tool_turns < MAX_TOOL_TURNS:
+                # Room for this turn and a final answer after it, or this turn must answer.
+                grow_to(spent + next_input + out + next_input + out + _TOOL_STEP + out + retry_room)
+            if not grow_to(spent + next_input + out):
                 error_type = InvalidOutput if output_retries else ProviderError
                 raise self._with_usage(error_type(
                     f"stopped before exceeding the call's reserved worst case ({ceiling} tokens; "
@@ -436,6 +488,12 @@ class AnthropicProvider:
                     params[key] = options[key]
             message = self._send(params, request, ctx, batch)
             used = usage_of(message)
+            if used.total_tokens <= 0:
+                # No usage block (some gateways): estimate it (the request as reserved, the
+                # answer's text), charge the estimate and flag it; never count 0.
+                used = Usage(input_tokens=next_input, output_tokens=upper_tokens(json.dumps(
+                    _assistant_blocks(message))))
+                estimated = True
             total = total + used
             sent_input = used.input_tokens + used.cache_write_tokens + used.cache_read_tokens
             stop = message.stop_reason
@@ -493,6 +551,7 @@ class AnthropicProvider:
                 provider=self.name,
                 stop_reason=stop or "end_turn",
                 latency_s=time.monotonic() - started,
+                estimated_usage=estimated,
             )
 
     def _send(self, params: dict[str, Any], request: CallRequest, ctx: CallContext, batch: bool) -> Any:
@@ -505,9 +564,18 @@ class AnthropicProvider:
         accepted = _create_parameters(self.client())
         named = {k: v for k, v in params.items() if k in accepted}
         extra = {k: v for k, v in params.items() if k not in accepted}
+        messages = self.client().messages
         try:
-            return self.client().messages.create(**named, extra_body=extra or None, timeout=ctx.timeout_s)
+            raw_api = getattr(messages, "with_raw_response", None)
+            if raw_api is None:  # a client without raw responses: no headers to pace by
+                return messages.create(**named, extra_body=extra or None, timeout=ctx.timeout_s)
+            raw = raw_api.create(**named, extra_body=extra or None, timeout=ctx.timeout_s)
+            _report_headers(raw.headers, ctx)
+            return raw.parse()
         except anthropic.AnthropicError as exc:
+            response = getattr(exc, "response", None)
+            if response is not None:
+                _report_headers(response.headers, ctx)
             error = map_api_error(exc)
             tell_scheduler(error, ctx)
             raise error from None
@@ -539,11 +607,42 @@ class AnthropicProvider:
                 pass  # call() reports the unknown tool before sending anything
         return tokens
 
+    def input_estimate(self, request: CallRequest) -> int:
+        """Input tokens of the first request (an upper estimate; the pacer calibrates it)."""
+        return self._first_input_tokens(request)
+
     def worst_case(self, request: CallRequest) -> tuple[int, float]:
-        """(tokens, usd) at most: the first request, up to RESERVED_TOOL_TURNS tool turns
-        and OUTPUT_RETRIES corrective retries, each re-sending the prefix plus everything
-        appended before it. `call()` enforces this ceiling, so more tool turns (up to
-        MAX_TOOL_TURNS) happen only when earlier ones were cheaper than reserved."""
+        """(tokens, usd) the scheduler reserves before dispatch: the first request only
+        (its input and max_tokens of output). Tool turns and corrective retries are
+        reserved turn by turn through `ctx.extend_reservation` when they happen: reserving
+        them all up front (162,000 tokens for a refuter with tools) ended budgeted runs at
+        a few percent of their budget."""
+        from refute.orchestration import pricing
+
+        model = self.model_for(request)
+        prefix = self._first_input_tokens(request)
+        out = request.max_tokens
+        return prefix + out, self._extra_usd(model, prefix, out)
+
+    def _extra_usd(self, model: str, tokens: int, out: int) -> float:
+        """The most `tokens` more tokens can cost: as output if out covers them, the rest as
+        input at the dearer of the plain and cache-write prices."""
+        from refute.orchestration import pricing
+
+        output = min(tokens, out)
+        inp = tokens - output
+        price = pricing.price(model)
+        batch = bool(self.settings.batch)
+        as_input = Usage(input_tokens=inp, output_tokens=output)
+        as_cache_write = Usage(cache_write_tokens=inp, output_tokens=output)
+        return pricing.cost(model, as_cache_write if price.cache_write >= price.input else as_input, batch=batch)
+
+    def full_worst_case(self, request: CallRequest) -> tuple[int, float]:
+        """(tokens, usd) at most for the whole call: the first request, up to
+        RESERVED_TOOL_TURNS tool turns and OUTPUT_RETRIES corrective retries, each
+        re-sending the prefix plus everything appended before it. The hard cap of one call
+        (and its ceiling when no scheduler extends the reservation); more tool turns (up
+        to MAX_TOOL_TURNS) happen only when earlier ones were cheaper."""
         from refute.orchestration import pricing
 
         model = self.model_for(request)

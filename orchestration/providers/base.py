@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Callable, Protocol, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 from refute.orchestration.model import CallRequest, CallResult
 
@@ -18,6 +18,7 @@ class ProviderError(Exception):
     """A call failed. `retryable` says whether the scheduler may try it again."""
 
     retryable = False
+    lowers_concurrency = False  # only "too much at once" (429, 529) lowers the AIMD limit
 
     def __init__(self, message: str, *, retry_after: float | None = None):
         super().__init__(message)
@@ -28,12 +29,15 @@ class RateLimited(ProviderError):
     """429: lower concurrency, wait `retry_after` seconds, try again."""
 
     retryable = True
+    lowers_concurrency = True
 
 
 class Overloaded(ProviderError):
-    """529 (or 5xx): lower concurrency, back off with jitter, try again."""
+    """529: lower concurrency, back off with jitter, try again. (Subclasses for 500s and
+    connection resets retry the same way but do not lower concurrency.)"""
 
     retryable = True
+    lowers_concurrency = True
 
 
 class SpendLimitReached(ProviderError):
@@ -68,6 +72,12 @@ class CallContext:
     timeout_s: float  # per-call timeout
     workspace: str  # absolute path; agent tools are confined to it
     on_rate_limit: Callable[[float | None], None] = lambda retry_after: None  # tell the scheduler
+    # Rate-limit headers of every answer (and 429), for pacing (orchestration/calls/pacing.py).
+    on_headers: Callable[[Mapping[str, Any]], None] = lambda headers: None
+    # Grow this call's budget reservation by (tokens, usd) before a further turn (a tool
+    # turn, a corrective retry): False when the budget cannot pay it. None: the provider
+    # keeps to the whole worst case it reported.
+    extend_reservation: Callable[[int, float], bool] | None = None
 
 
 @runtime_checkable

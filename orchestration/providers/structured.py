@@ -2,9 +2,8 @@
 
 Constrained decoding (`output_config`) makes invalid output rare on the Anthropic API, but
 gateways and older models may ignore it, so every answer is checked here, inside the
-call, where a corrective retry is still possible. jsonschema does the validation when it
-is installed (full JSON Schema, readable paths); otherwise the runtime's own subset
-validator (orchestration.schemas) does, so a missing package never means unchecked output.
+call, where a corrective retry is still possible. The validation itself is the one
+validator of orchestration.schemas (jsonschema), so this path and the scheduler's agree.
 """
 
 from __future__ import annotations
@@ -49,10 +48,8 @@ def check_schema(schema: dict[str, Any]) -> None:
 
 
 def validate(data: Any, schema: dict[str, Any]) -> str | None:
-    """None when valid, else one readable problem ("findings/0/line: 'x' is not of type 'integer'")."""
-    validator = jsonschema.validators.validator_for(schema)(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
-    if error is None:
-        return None
-    where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-    return f"{where}: {error.message}"
+    """None when valid, else the first problems, each naming its path ("$.findings[0].line: ...")."""
+    from refute.orchestration.schemas import validate as validate_all
+
+    problems = validate_all(data, schema)
+    return "; ".join(problems[:3]) if problems else None

@@ -10,12 +10,15 @@ crashes the call.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import hashlib
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from refute.analysis.languages import detect
 from refute.analysis.paths import PathRefused, PathRule, Purpose
@@ -69,6 +72,35 @@ def resolve_path(root: str | os.PathLike[str], rel: Any, *, must_exist: bool = T
     return real
 
 
+_recording = threading.local()
+
+
+@contextlib.contextmanager
+def recording_reads(workspace: str | os.PathLike[str]) -> Iterator[dict[str, str]]:
+    """Collects {workspace-relative path: sha256} of every file the tools read on this
+    thread while active: the journal replays an answer only while those files are
+    unchanged (orchestration/journal.py)."""
+    previous = getattr(_recording, "state", None)
+    reads: dict[str, str] = {}
+    _recording.state = (Path(workspace).resolve(), reads)
+    try:
+        yield reads
+    finally:
+        _recording.state = previous
+
+
+def _note_read(path: Path, data: bytes) -> None:
+    state = getattr(_recording, "state", None)
+    if state is None:
+        return
+    root, reads = state
+    try:
+        rel = path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return
+    reads[rel] = hashlib.sha256(data).hexdigest()
+
+
 def _read_text(path: Path, rel: str) -> str:
     if not path.is_file():
         raise ToolError(f"{rel}: not a regular file")
@@ -76,6 +108,7 @@ def _read_text(path: Path, rel: str) -> str:
     if size > MAX_FILE_BYTES:
         raise ToolError(f"{rel}: {size} bytes is larger than the {MAX_FILE_BYTES}-byte limit for tools")
     data = path.read_bytes()
+    _note_read(path, data)
     if b"\x00" in data[:8192]:
         raise ToolError(f"{rel}: binary file")
     return data.decode("utf-8", errors="replace")

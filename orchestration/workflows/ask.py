@@ -51,7 +51,7 @@ def main(args):
     batches = parallel([explore(angle) for angle in ANGLES])
     claims, seen = [], {}
     for batch in batches:
-        for claim in batch:
+        for claim in batch or []:  # None: that explorer's call failed (listed in the run's report)
             key = claim["path"] + "|" + " ".join(claim["quote"].split()) + "|" + claim["claim"].strip().lower()
             if key not in seen:
                 seen[key] = True

@@ -163,7 +163,11 @@ def main(args):
                 return {"verdict": answer["verdict"], "reason": answer["reason"],
                         "evidence": answer.get("evidence", ""), "agent": "reviewer " + str(index + 1)}
             return call
-        return parallel([one(0), one(1)])
+        # A reviewer whose call failed (None) counts as a rejection: an edit is never
+        # proposed on a review that did not happen.
+        return [r if r is not None else {"verdict": "reject", "reason": "the reviewer call failed", "evidence": "",
+                                         "agent": "reviewer " + str(i + 1)}
+                for i, r in enumerate(parallel([one(0), one(1)]))]
 
     def migrate_file(path):
         retried = []  # the kinds of failure that already sent this file back once

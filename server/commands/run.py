@@ -2,6 +2,8 @@
 
 Exit codes: 0 completed; 3 completed with failures (some agent calls failed; the run
 says which); 4 paused (Ctrl-C pauses: `refute resume RUN` continues without paying twice);
+5 budget reached (the token/USD budget or the paid-call cap stopped dispatch: `refute
+resume RUN --budget-tokens N --budget-usd X` continues with a larger budget);
 1 failed or cancelled; 2 the run could not start (bad script, provider not configured).
 """
 
@@ -25,7 +27,8 @@ from refute.server.commands._options import (
     workspace_path,
 )
 
-EXIT_CODES = {"completed": 0, "completed with failures": 3, "paused": 4, "failed": 1, "cancelled": 1}
+EXIT_CODES = {"completed": 0, "completed with failures": 3, "paused": 4, "budget_reached": 5, "failed": 1,
+              "cancelled": 1}
 
 
 def register(subparsers) -> None:
@@ -157,6 +160,9 @@ def summary(info, as_json: bool) -> None:
         print(f"  {info.error}", file=out)
     if info.status == "paused":
         print(f"  resume with: refute resume {info.id}", file=out)
+    if info.status == "budget_reached":
+        print(f"  continue with a larger budget: refute resume {info.id} --budget-tokens N --budget-usd X",
+              file=out)
 
 
 class Progress:

@@ -170,9 +170,15 @@ async def pause(ls, p):
 
 @command("refute.resume")
 async def resume(ls, p):
-    result = await _run_op(ls, "refute.resume", p, "resume")
-    ls.runs.track(result["runId"])
-    return result
+    """`{runId, budgetTokens?, budgetUsd?}`: the budget fields raise a budget-reached run's
+    limits, like `refute resume RUN --budget-tokens N --budget-usd X`."""
+    name = "refute.resume"
+    run_id = params.required_str(name, p, "runId")
+    raised = params.budget(name, p, (None, None))
+    budget = raised if (raised.tokens is not None or raised.usd is not None) else None
+    await ls.engine_call("resume", run_id, budget=budget)
+    ls.runs.track(run_id)
+    return {"runId": run_id}
 
 
 @command("refute.runs")

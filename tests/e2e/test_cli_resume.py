@@ -125,6 +125,18 @@ def test_sigkill_then_resume_sends_no_finished_call_again(tmp_path):
     assert {e["label"] for e in replayed} >= finished_before
     assert all(e["cost_usd"] == 0 for e in replayed)
 
+    # Usage is never under-counted: a call journaled just before the kill whose event was
+    # lost is charged on resume (recovered), so the run counts every paid call once.
+    from refute.orchestration.journal import Journal
+
+    journal = Journal(ws / ".refute" / "state")
+    try:
+        paid = [journal._cache.get(k) for k in journal._cache.iterkeys() if str(k).startswith("call/")]
+    finally:
+        journal.close()
+    paid_tokens = sum(sum(e["result"]["usage"].values()) for e in paid if e["run_id"] == run_dir.name)
+    assert len(paid) == N and sum(info["usage"].values()) == paid_tokens
+
     from refute.orchestration.findings import FindingsStore
 
     store = FindingsStore(ws, ws / ".refute" / "state")

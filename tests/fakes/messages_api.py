@@ -16,12 +16,23 @@ what left the machine.
 Usage reported back imitates the real API: tokens are estimated from the request size
 (4 characters a token), and a prefix ending in a `cache_control` block is a cache write
 the first time and a cache read afterwards.
+
+Rate limits (`FakeMessagesAPI(limiter=TokenBucketLimiter(...))`): a token bucket per
+requests and input tokens per minute, like the API's, continuously refilled; every
+Messages answer carries the real `anthropic-ratelimit-{requests,input-tokens,
+output-tokens,tokens}-{limit,remaining,reset}` headers (reset: RFC 3339 time when the
+bucket is full again), and a request that does not fit is answered 429
+`rate_limit_error` with `retry-after` (whole seconds, as the API sends it) and the same
+headers. `burst_s` sets the bucket's capacity in seconds of refill (the API's is a
+minute; benchmarks use less so a short run measures the steady rate, not the burst).
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
+import math
 import re
 import socket
 import struct
@@ -73,6 +84,12 @@ def text_reply(text: str, **kw: Any) -> Reply:
 
 def json_reply(obj: Any, **kw: Any) -> Reply:
     return text_reply(json.dumps(obj), **kw)
+
+
+def no_usage_reply(text: str) -> Reply:
+    """A reply without a `usage` block, as some gateways send."""
+    return Reply(body={"type": "message", "role": "assistant", "content": [{"type": "text", "text": text}],
+                       "stop_reason": "end_turn", "stop_sequence": None, "usage": None})
 
 
 def invalid_json_reply(text: str = "Here are the findings: none, I think.") -> Reply:
@@ -174,6 +191,78 @@ def estimate_tokens(obj: Any) -> int:
     return max(1, len(text) // 4)
 
 
+# --- rate limits -----------------------------------------------------------------------------
+
+
+class TokenBucketLimiter:
+    """Requests and input tokens per minute as token buckets, with the API's headers."""
+
+    OUTPUT_TOKENS_PER_MIN = 10_000_000  # output is not what benchmarks limit: reported, generous
+
+    def __init__(self, *, requests_per_min: int, input_tokens_per_min: int, burst_s: float = 60.0):
+        self.limits = {"requests": requests_per_min, "input-tokens": input_tokens_per_min}
+        self.capacity = {k: v * burst_s / 60.0 for k, v in self.limits.items()}
+        self.level = dict(self.capacity)
+        self.updated = time.monotonic()
+        self._lock = threading.Lock()
+        self.accepted = 0
+        self.accepted_input_tokens = 0
+        self.rejected = 0
+        self.first_accept: float | None = None
+        self.last_accept: float | None = None
+
+    def _refill(self, now: float) -> None:
+        elapsed = now - self.updated
+        self.updated = now
+        for k, per_min in self.limits.items():
+            self.level[k] = min(self.capacity[k], self.level[k] + elapsed * per_min / 60.0)
+
+    def admit(self, input_tokens: int) -> tuple[bool, dict[str, str]]:
+        """(admitted, headers) for one request of `input_tokens`."""
+        with self._lock:
+            now = time.monotonic()
+            self._refill(now)
+            need = {"requests": 1.0, "input-tokens": float(input_tokens)}
+            ok = all(self.level[k] >= need[k] for k in need)
+            if ok:
+                for k in need:
+                    self.level[k] -= need[k]
+                self.accepted += 1
+                self.accepted_input_tokens += input_tokens
+                self.first_accept = self.first_accept if self.first_accept is not None else now
+                self.last_accept = now
+            else:
+                self.rejected += 1
+            headers = self._headers()
+            if not ok:
+                wait = max((need[k] - self.level[k]) / (self.limits[k] / 60.0) for k in need if self.level[k] < need[k])
+                headers["retry-after"] = str(max(1, math.ceil(wait)))
+            return ok, headers
+
+    def _headers(self) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        wall = time.time()
+        for k, per_min in self.limits.items():
+            remaining = int(self.level[k])
+            full_in = (self.capacity[k] - self.level[k]) / (per_min / 60.0)
+            headers[f"anthropic-ratelimit-{k}-limit"] = str(per_min)
+            headers[f"anthropic-ratelimit-{k}-remaining"] = str(max(remaining, 0))
+            headers[f"anthropic-ratelimit-{k}-reset"] = _rfc3339(wall + full_in)
+        out = self.OUTPUT_TOKENS_PER_MIN
+        headers["anthropic-ratelimit-output-tokens-limit"] = str(out)
+        headers["anthropic-ratelimit-output-tokens-remaining"] = str(out)
+        headers["anthropic-ratelimit-output-tokens-reset"] = _rfc3339(wall)
+        headers["anthropic-ratelimit-tokens-limit"] = str(self.limits["input-tokens"] + out)
+        headers["anthropic-ratelimit-tokens-remaining"] = str(int(self.level["input-tokens"]) + out)
+        headers["anthropic-ratelimit-tokens-reset"] = headers["anthropic-ratelimit-input-tokens-reset"]
+        return headers
+
+
+def _rfc3339(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat(timespec="milliseconds") \
+        .replace("+00:00", "Z")
+
+
 # --- the server ----------------------------------------------------------------------------
 
 
@@ -190,7 +279,8 @@ class FakeMessagesAPI:
     """Usable as a context manager (`with FakeMessagesAPI() as api:`) or a pytest fixture."""
 
     def __init__(self, replies: list[Reply] | None = None, *, responder: Responder | None = None,
-                 batch_ready_after_polls: int = 1) -> None:
+                 batch_ready_after_polls: int = 1, limiter: TokenBucketLimiter | None = None) -> None:
+        self.limiter = limiter
         self._lock = threading.Lock()
         self._queue: deque[Reply] = deque(replies or [])
         self.responder = responder
@@ -318,6 +408,8 @@ class FakeMessagesAPI:
         body.setdefault("model", params.get("model", "claude-fake"))
         if "usage" not in body:
             body["usage"] = self._usage(params, body.get("content") or [])
+        elif body["usage"] is None:
+            del body["usage"]  # a gateway that sends no usage block (no_usage_reply)
         return body
 
     def _batch_result(self, custom_id: str, params: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
@@ -360,7 +452,18 @@ class FakeMessagesAPI:
             path = path[path.index("/v1/"):]
         if req.method == "POST" and path == "/v1/messages":
             params = req.body if isinstance(req.body, dict) else {}
+            limit_headers: dict[str, str] = {}
+            if self.limiter is not None:
+                usage = self._usage({**params, "model": "limit:" + str(params.get("model"))}, [])
+                sent = usage["input_tokens"] + usage["cache_creation_input_tokens"] + usage["cache_read_input_tokens"]
+                admitted, limit_headers = self.limiter.admit(sent)
+                if not admitted:
+                    return error_reply(429, "rate_limit_error", "Number of input tokens has exceeded your per-minute "
+                                       "rate limit", headers=limit_headers), None, "application/json"
             reply = self._next_reply(MessageCall(params=params, via="direct", headers=req.headers))
+            if limit_headers:
+                reply = Reply(status=reply.status, body=reply.body, headers={**reply.headers, **limit_headers},
+                              delay_s=reply.delay_s, reset=reply.reset, batch_result=reply.batch_result)
             if reply.status == 200 and isinstance(reply.body, dict) and not reply.reset:
                 return reply, json.dumps(self._complete(reply, params)).encode(), "application/json"
             return reply, None, "application/json"

@@ -219,3 +219,22 @@ async def test_pause_then_resume_gets_a_fresh_progress(tmp_path, profile):
         assert client.progress_reports[second][-1].message.startswith("completed"), client.progress_reports[second][-1].message
     finally:
         await h.stop(client)
+
+
+async def test_resume_with_a_larger_budget_from_the_editor(tmp_path, profile):
+    # Issue 12: a run whose budget is reached ends budget_reached; refute.resume takes
+    # budgetTokens/budgetUsd like `refute resume RUN --budget-tokens N`.
+    ws = h.make_workspace(tmp_path, extra_files=20)
+    client = await h.start(ws, profile, init=h.options(maxConcurrency=2))
+    try:
+        run_id = (await h.command(client, "refute.run", {"workflow": "audit", "budgetTokens": 4000}))["runId"]
+        await h.wait_for(lambda: any(u["runId"] == run_id and u["status"] == "budget_reached"
+                                     for u in client.run_updates), timeout=60, what="budget_reached")
+        await h.command(client, "refute.resume", {"runId": run_id, "budgetTokens": 10_000_000})
+        await h.wait_for(lambda: any(u["runId"] == run_id and u["status"] == "completed"
+                                     for u in client.run_updates), timeout=60, what="the resumed run's completion")
+        runs = await h.command(client, "refute.runs", {})
+        info = next(r for r in runs if r["id"] == run_id)
+        assert info["budget"]["tokens"] == 10_000_000 and info["status"] == "completed"
+    finally:
+        await h.stop(client)

@@ -237,7 +237,7 @@ def test_workspace_workflow_overrides_a_bundled_one(engine, ws):
 def test_budget_is_enforced_across_the_worker(engine, ws):
     write_workflow(ws, "costly", "    return [agent('costly %d' % i, max_tokens=4000) for i in range(5)]")
     info = engine.wait(engine.start("costly", budget=Budget(tokens=9000)), timeout=30)
-    assert info.status == "failed" and "token budget" in info.error
+    assert info.status == "budget_reached" and "token budget" in info.error
     assert info.calls_done == 2 and info.usage.total_tokens == 8000
 
 
@@ -412,3 +412,16 @@ def test_run_worker_runs_at_the_priority_the_engine_asks_for(ws, monkeypatch, ov
         assert engine.wait(run_id, timeout=30).status == "completed"
     finally:
         engine.close()
+
+
+def test_a_failed_call_fails_its_item_and_the_report_lists_it(engine, ws):
+    # Issue 12: one failed call used to fail a whole audit (exit 1).
+    (ws / "fx.json").write_text(json.dumps({"rules": [{"match": "^bad", "error": "refused"},
+                                                      {"match": ".", "reply": "fine"}]}))
+    engine.settings.scripted_fixture = "fx.json"
+    write_workflow(ws, "items", "    return parallel([lambda p=p: agent(p) for p in ['good 1', 'bad 2', 'good 3']])")
+    info = engine.wait(engine.start("items"), timeout=30)
+    assert info.status == "completed with failures" and info.result == ["fine", None, "fine"]
+    report = engine.report(info.id, "md")
+    assert "## Failed agent calls (1)" in report and "Refused" in report
+    assert json.loads(engine.report(info.id, "json"))["failed_calls"][0]["error"].startswith("Refused")

@@ -73,6 +73,6 @@ def test_placeholder_is_the_smallest_valid_value():
 def test_validate_names_the_problems():
     problems = validate({"verdict": "maybe", "items": [{}], "score": True}, SCHEMA)
     assert "$.verdict: 'maybe' is not one of ['confirmed', 'refuted']" in problems
-    assert "$.items[0]: missing required property 'q'" in problems
-    assert "$.score: expected number, got bool" in problems
+    assert "$.items[0]: 'q' is a required property" in problems
+    assert "$.score: True is not of type 'number'" in problems
     assert validate({"verdict": "refuted", "items": [{"q": "ab"}], "score": 1, "note": None}, SCHEMA) == []

@@ -28,9 +28,10 @@ class CheckedLedger(BudgetLedger):
         self.peak_tokens = 0
         self.peak_usd = 0.0
 
-    def reserve(self, tokens, usd, label=None):
-        r = super().reserve(tokens, usd, label)
-        self._note()
+    def _take(self, tokens, usd):  # every reservation path ends here (lock held)
+        r = super()._take(tokens, usd)
+        self.peak_tokens = max(self.peak_tokens, self.spent_tokens + self.reserved_tokens)
+        self.peak_usd = max(self.peak_usd, self.spent_usd + self.reserved_usd)
         return r
 
     def settle(self, reservation, tokens, usd):
@@ -105,8 +106,9 @@ def test_budget_exceeded_reaches_the_script_with_a_clear_error(tmp_path):
                                     usage=lambda req: Usage(input_tokens=1500, output_tokens=500))
     d = driver(tmp_path, script("    agent('first')\n    agent('second')"), provider, budget=Budget(tokens=6000))
     outcome = d.execute()
-    assert outcome.status == "failed"
-    assert "line 5" in outcome.error and "BudgetExceeded" in outcome.error and "token budget" in outcome.error
+    # Reaching the budget is an outcome, not a failure: resumable with a larger budget.
+    assert outcome.status == "budget_reached"
+    assert "token budget of 6,000 reached" in outcome.error and "refute resume" in outcome.error
     assert len(provider.calls) == 1
 
 
@@ -129,13 +131,13 @@ def test_concurrency_setting_cannot_exceed_sixteen(tmp_path):
     assert provider.peak == 16
 
 
-def test_the_1001st_call_fails(tmp_path):
+def test_the_1001st_paid_call_is_not_made(tmp_path):
     provider = InstrumentedProvider()
     body = "    n = 0\n    for i in range(1001):\n        agent('call %d' % i)\n        n += 1\n    return n"
     d = driver(tmp_path, script(body), provider)
     outcome = d.execute()
-    assert outcome.status == "failed"
-    assert "#1,001 refused" in outcome.error and "at most 1,000" in outcome.error and "line 6" in outcome.error
+    assert outcome.status == "budget_reached"
+    assert "at most 1,000 paid agent calls" in outcome.error and "1 call(s) not made" in outcome.error
     assert len(provider.calls) == 1000
 
 
@@ -281,7 +283,7 @@ def test_schema_answers_are_validated(tmp_path):
     schema = '{"type": "object", "required": ["ok"], "properties": {"ok": {"type": "boolean"}}}'
     outcome = driver(tmp_path, script(f"    return agent('q', schema={schema}, default=None)"), provider).execute()
     assert outcome.status == "completed with failures"
-    assert "missing required property 'ok'" in outcome.error
+    assert "$: 'ok' is a required property" in outcome.error
 
 
 @hsettings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -187,11 +187,21 @@ def test_a_cancelled_call_sends_nothing(fake_messages_api, provider, ctx):
 def test_worst_case_covers_retries_and_is_priced(provider):
     plain = CallRequest(prompt="x" * 3000, model=MODEL, max_tokens=1000)
     structured = CallRequest(prompt="x" * 3000, model=MODEL, max_tokens=1000, schema=SCHEMA)
-    tokens_plain, usd_plain = provider.worst_case(plain)
-    tokens_structured, usd_structured = provider.worst_case(structured)
+    tokens_plain, usd_plain = provider.full_worst_case(plain)
+    tokens_structured, usd_structured = provider.full_worst_case(structured)
     assert tokens_plain >= 1000 + 1000  # 3000 characters of input and the full output
     assert tokens_structured >= 3 * tokens_plain  # three attempts, each re-sending more
     assert usd_structured > usd_plain > 0
+
+
+def test_the_reservation_is_the_first_request_only(provider):
+    # Issue 12: a refuter with tools reserved ~162,000 tokens up front; now its first
+    # request is reserved and later turns are reserved as they happen.
+    refuter = CallRequest(prompt="x" * 3000, model=MODEL, max_tokens=4096, schema=SCHEMA,
+                          tools=("read_file", "search_text"))
+    first, usd = provider.worst_case(refuter)
+    whole, _ = provider.full_worst_case(refuter)
+    assert first <= provider.input_estimate(refuter) + 4096 and whole > 5 * first and usd > 0
 
 
 def test_count_tokens_uses_the_api(fake_messages_api, provider):

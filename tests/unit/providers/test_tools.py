@@ -171,7 +171,7 @@ def test_tool_turns_stop_early_to_stay_within_the_reservation(fake_messages_api,
     provider = AnthropicProvider(settings, tree)
     request = CallRequest(prompt="read everything", model=MODEL, tools=("read_file",), max_tokens=500)
     result = provider.call(request, ctx)
-    ceiling, _ = provider.worst_case(request)
+    ceiling, _ = provider.full_worst_case(request)  # no scheduler here: the whole worst case is the ceiling
     provider.close()
     bodies = fake_messages_api.message_bodies()
     assert result.text == "final answer"

@@ -245,3 +245,16 @@ def test_two_processes_ingest_and_dismiss_at_once(ws, tmp_path):
     assert len(json.loads((ws / ".refute" / "dismissed.json").read_text())) == 40
     assert store.list() == []
     store.close()
+
+
+def test_verifiers_only_lower_severity_and_the_latest_verified_wins(store):
+    # Issue 12: a finding first reported as error stayed error after verifiers lowered it.
+    confirm = {"verdict": "confirmed", "reason": "real", "agent": "refute 1/2"}
+    first, _ = store.ingest(raw(verdicts=[confirm], severity="error"), run_id="r1")
+    assert first.severity == "error"
+    lowered = [dict(confirm, severity="info", agent="refute 1/2 b"), dict(confirm, severity="warning", agent="r 2/2")]
+    second, _ = store.ingest(raw(verdicts=lowered, severity="error"), run_id="r2")
+    assert second.severity == "warning" and store.list()[0].severity == "warning"
+    raised = [dict(confirm, severity="error", agent="x"), dict(confirm, severity="error", agent="y")]
+    third, _ = store.ingest(raw(verdicts=raised, severity="hint"), run_id="r3")
+    assert third.severity == "hint"  # a verifier never raises it
