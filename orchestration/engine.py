@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from refute.orchestration import pricing
+from refute.orchestration.governance import gate, policy as admin_policy
 from refute.orchestration.model import Budget, RunInfo, RunStatus, Scope, Usage
 from refute.orchestration.runs import RunLocked, RunNotFound, RunStore, ensure_state_dir
 from refute.orchestration.runtime import PlanEstimate
@@ -128,7 +129,8 @@ class Engine:
             raise ScriptInvalid(source.display, problems)
         return source
 
-    def _effective_settings(self, provider: str | None = None, max_concurrency: int | None = None) -> EngineSettings:
+    def _effective_settings(self, provider: str | None = None, max_concurrency: int | None = None,
+                            policy: admin_policy.Policy | None = None) -> EngineSettings:
         changes: dict[str, Any] = {}
         if provider:
             changes["provider"] = provider
@@ -137,7 +139,9 @@ class Engine:
         settings = replace(self.settings, **changes)
         for role in ("default", "finder", "refuter", "editor"):
             pricing.resolve(settings.model_for(role))  # unknown model: clear error now, not mid-run
-        return settings
+        # The admin policy (governance/gate.py): refuses what it does not allow, merges
+        # never-send globs, model allow-list and approval thresholds. Read at every call.
+        return gate.governed_settings(settings, policy or admin_policy.load())
 
     # --- plan ----------------------------------------------------------------------------------
 
@@ -145,7 +149,9 @@ class Engine:
         """An estimate of calls, tokens and cost from a dry run with placeholder answers.
         Calls no model. Runs in a worker (a spinning script cannot hang the caller)."""
         source = self._source(workflow)
-        settings = self._effective_settings()
+        policy = admin_policy.load()
+        policy.check_workflow(source.name)
+        settings = self._effective_settings(policy=policy)
         job = {"mode": "plan", "workspace": str(self.workspace), "settings": asdict(settings),
                "source": _source_dict(source), "scope": _scope(scope).to_dict(), "args": dict(args or {}),
                "cpu_s": int(PLAN_TIMEOUT_S * 2)}
@@ -180,19 +186,28 @@ class Engine:
     def _start_source(self, source: WorkflowSource, *, scope: Scope | dict | None, args: dict[str, Any] | None,
                       budget: Budget | dict | None, provider: str | None, max_concurrency: int | None,
                       started_by: str) -> str:
-        settings = self._effective_settings(provider, max_concurrency)
+        policy = admin_policy.load()
+        settings = self._effective_settings(provider, max_concurrency, policy)
         self._check_provider(settings)
         if budget is None:
             budget = Budget(settings.budget_tokens, settings.budget_usd)
         elif isinstance(budget, dict):
             budget = Budget.from_dict(budget)
+        run_id, started_by = self.store.new_id(), started_by or _default_who()
+        budget, admission = gate.admit_run(policy, workflow=source.name, settings=settings, budget=budget,
+                                           run_id=run_id, workspace=self.workspace, started_by=started_by)
         info = RunInfo(
-            id=self.store.new_id(), workflow=source.name, script_hash=source.hash, args=dict(args or {}),
+            id=run_id, workflow=source.name, script_hash=source.hash, args=dict(args or {}),
             scope=_scope(scope), status=RunStatus.QUEUED.value, budget=budget, provider=settings.provider,
-            started_by=started_by or _default_who(), created_at=time.time(),
+            started_by=started_by, created_at=time.time(),
         )
-        self.store.create(info, source, settings)
-        self._launch(info, source, settings, resumed=False)
+        try:
+            self.store.create(info, source, settings)
+            gate.record_admission(self.store.dir(run_id), admission)
+            self._launch(info, source, settings, resumed=False)
+        except BaseException:
+            gate.release_unstarted(policy, run_id, self.workspace)
+            raise
         return info.id
 
     def resume(self, run_id: str) -> str:
@@ -207,12 +222,21 @@ class Engine:
             raise EngineError(f"run {run_id} already completed; start a new run instead")
         # "completed with failures" may be resumed: its failed calls are tried again.
         source = self.store.source(run_id)
-        settings = self.store.launch_settings(run_id)
+        policy = admin_policy.load()
+        settings = gate.governed_settings(self.store.launch_settings(run_id), policy)  # today's policy, not the launch's
         self._check_provider(settings)
+        info.budget, admission = gate.admit_run(
+            policy, workflow=source.name, settings=settings, budget=info.budget, run_id=run_id,
+            workspace=self.workspace, started_by=_default_who(), already_spent_usd=info.cost_usd, resumed=True)
+        gate.record_admission(self.store.dir(run_id), admission)
         info.calls_done = info.calls_failed = info.calls_replayed = 0
         info.error = None
         info.finished_at = None
-        self._launch(info, source, settings, resumed=True)
+        try:
+            self._launch(info, source, settings, resumed=True)
+        except BaseException:
+            gate.release_unstarted(policy, run_id, self.workspace)
+            raise
         return run_id
 
     def _check_provider(self, settings: EngineSettings) -> None:
@@ -394,6 +418,10 @@ class Engine:
                 info.status, info.error, info.finished_at = status, error, time.time()
             self._engine_event(active, "run_status", status=status, error=error)
         self._save(active)
+        try:
+            gate.settle_run(info, self.workspace)  # the per-user spend ledger (governance/ledger.py)
+        except OSError as exc:
+            self._engine_event(active, "log", message=f"the spend ledger could not record this run: {exc}")
         self.store.close_events(info.id)
         active.lock.release()
         with self._lock:
@@ -565,18 +593,33 @@ class Engine:
             store.close()
 
     def apply_edits(self, run_id: str, paths: list[str] | None = None, write: bool = True) -> list[Any]:
+        """Apply (or with write=False check) a run's proposed edits. The policy's
+        edits.allow_apply=false refuses both: the language server checks before it asks
+        the editor to apply, so refusing the check refuses the editor path too."""
+        admin_policy.load().check_apply()
         store = self._edits_store()
         try:
-            return store.apply(self.store.resolve_id(run_id), paths, write=write)
+            rid = self.store.resolve_id(run_id)
+            outcomes = store.apply(rid, paths, write=write)
         finally:
             store.close()
+        if write:
+            for outcome in outcomes:
+                if outcome.ok:
+                    gate.record_decision(self.store.dir(rid), "edit_applied", who=_default_who(),
+                                         edit_id=outcome.edit_id, path=outcome.path)
+        return outcomes
 
     def mark_applied(self, edit_id: str) -> Any:
+        admin_policy.load().check_apply()
         store = self._edits_store()
         try:
-            return store.mark_applied(edit_id)
+            edit = store.mark_applied(edit_id)
         finally:
             store.close()
+        gate.record_decision(self.store.dir(edit.run_id), "edit_applied", who=_default_who(), edit_id=edit.id,
+                             path=edit.path, via="editor")
+        return edit
 
     def dismiss(self, fingerprint: str, reason: str, who: str) -> Any:
         store = self._findings_store()
@@ -584,6 +627,23 @@ class Engine:
             return store.dismiss(fingerprint, reason, who)
         finally:
             store.close()
+
+    def dismissals(self) -> dict[str, dict[str, Any]]:
+        """fingerprint -> {who, when, why, ...} from .refute/dismissed.json."""
+        store = self._findings_store()
+        try:
+            return store.dismissals()
+        finally:
+            store.close()
+
+    def audit_record(self, run_id: str, fmt: str = "json") -> str:
+        """The run's audit record (governance/record.py) as JSON or CSV."""
+        from refute.orchestration.governance import record
+
+        if fmt not in ("json", "csv"):
+            raise EngineError(f"audit record format {fmt!r}: choose json or csv")
+        data = record.build(self, run_id)
+        return json.dumps(data, indent=2) + "\n" if fmt == "json" else record.to_csv(data)
 
     def restore(self, fingerprint: str) -> Any:
         store = self._findings_store()

@@ -2,7 +2,9 @@
 
 Exit codes: 0 completed; 3 completed with failures (some agent calls failed; the run
 says which); 4 paused (Ctrl-C pauses: `refute resume RUN` continues without paying twice);
-1 failed or cancelled; 2 the run could not start (bad script, provider not configured).
+1 failed or cancelled; 2 the run could not start (bad script, provider not configured,
+refused by the admin policy, or above the approval threshold without a yes: on a
+terminal it asks; in CI pass --yes).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ def register(subparsers) -> None:
     parser.add_argument("--batch", action="store_true",
                         help="send calls through the Message Batches API: half price, results within hours "
                              "(at most 24 h); for runs that can wait")
+    parser.add_argument("--yes", "-y", action="store_true",
+                        help="approve a run whose plan is above the approval threshold without asking (CI)")
     add_common(parser)
     parser.set_defaults(func=handle)
 
@@ -99,8 +103,16 @@ def handle(args: argparse.Namespace) -> int:
         except ValueError:
             print(f"refute run: {p} is outside the workspace {workspace}", file=sys.stderr)
             return 2
+    from refute.server.commands._approval import approve
+
     try:
-        run_id = engine.start(args.workflow, scope=Scope(paths), args=parse_args_kv(args.arg),
+        workflow_args = parse_args_kv(args.arg)
+        refusal = approve(engine, args.workflow, Scope(paths), workflow_args, yes=args.yes)
+        if refusal:
+            print(f"refute run: {refusal}", file=sys.stderr)
+            engine.close()
+            return 2
+        run_id = engine.start(args.workflow, scope=Scope(paths), args=workflow_args,
                               started_by=f"cli:{_who()}")
     except Exception as exc:  # a clear one-line reason, not a traceback
         print(f"refute run: {exc}", file=sys.stderr)
