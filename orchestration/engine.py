@@ -75,6 +75,7 @@ class _ActiveRun:
     final_seen: bool = False
     pending_events: list[dict[str, Any]] = field(default_factory=list)
     calls_waiting: set[str] = field(default_factory=set)  # keys started and not yet finished or failed
+    reservation: str | None = None  # this launch's reservation in the spend ledger
 
     def idle_limit(self) -> float:
         """Seconds without an event before the run counts as stalled. A batch run's calls
@@ -204,9 +205,9 @@ class Engine:
         try:
             self.store.create(info, source, settings)
             gate.record_admission(self.store.dir(run_id), admission)
-            self._launch(info, source, settings, resumed=False)
+            self._launch(info, source, settings, resumed=False, reservation=admission["reservation"])
         except BaseException:
-            gate.release_unstarted(policy, run_id, self.workspace)
+            gate.release_unstarted(policy, run_id, self.workspace, admission["reservation"])
             raise
         return info.id
 
@@ -228,15 +229,15 @@ class Engine:
         info.budget, admission = gate.admit_run(
             policy, workflow=source.name, settings=settings, budget=info.budget, run_id=run_id,
             workspace=self.workspace, started_by=_default_who(), already_spent_usd=info.cost_usd, resumed=True)
-        gate.record_admission(self.store.dir(run_id), admission)
         info.calls_done = info.calls_failed = info.calls_replayed = 0
         info.error = None
         info.finished_at = None
         try:
-            self._launch(info, source, settings, resumed=True)
+            self._launch(info, source, settings, resumed=True, reservation=admission["reservation"])
         except BaseException:
-            gate.release_unstarted(policy, run_id, self.workspace)
+            gate.release_unstarted(policy, run_id, self.workspace, admission["reservation"])
             raise
+        gate.record_admission(self.store.dir(run_id), admission)
         return run_id
 
     def _check_provider(self, settings: EngineSettings) -> None:
@@ -244,7 +245,8 @@ class Engine:
 
         make_provider(settings, self.workspace).close()  # NotConfigured names what to set
 
-    def _launch(self, info: RunInfo, source: WorkflowSource, settings: EngineSettings, *, resumed: bool) -> None:
+    def _launch(self, info: RunInfo, source: WorkflowSource, settings: EngineSettings, *, resumed: bool,
+                reservation: str | None = None) -> None:
         lock = self.store.lock(info.id)
         lock.acquire()  # RunLocked if another live process drives it
         try:
@@ -259,7 +261,7 @@ class Engine:
         except BaseException:
             lock.release()
             raise
-        active = _ActiveRun(info=info, proc=proc, lock=lock, settings=settings)
+        active = _ActiveRun(info=info, proc=proc, lock=lock, settings=settings, reservation=reservation)
         with self._lock:
             self._active[info.id] = active
         self._engine_event(active, "run_status", status=RunStatus.RUNNING.value, error=None,
@@ -418,14 +420,17 @@ class Engine:
                 info.status, info.error, info.finished_at = status, error, time.time()
             self._engine_event(active, "run_status", status=status, error=error)
         self._save(active)
-        try:
-            gate.settle_run(info, self.workspace)  # the per-user spend ledger (governance/ledger.py)
-        except OSError as exc:
-            self._engine_event(active, "log", message=f"the spend ledger could not record this run: {exc}")
         self.store.close_events(info.id)
         active.lock.release()
         with self._lock:
             self._active.pop(info.id, None)
+        # The spend ledger (governance/ledger.py), after the run left _active (a client that
+        # sees "paused" may resume at once) and before wait() returns (the CLI exits then).
+        # It releases only this launch's reservation, never a resume's new one.
+        try:
+            gate.settle_run(info, self.workspace, active.reservation)
+        except OSError as exc:
+            print(f"refute: the spend ledger could not record run {info.id}: {exc}", file=sys.stderr)
         active.finished.set()
 
     # --- control -----------------------------------------------------------------------------------

@@ -67,8 +67,9 @@ def admit_run(policy: Policy, *, workflow: str, settings: Any, budget: Budget, r
     policy.check_budget(tokens, usd)
     cap = policy.budget_max_usd_per_user_per_day
     left_in_run = None if usd is None else max(usd - already_spent_usd, 0.0)
+    reservation = f"{run_id}@{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"  # one per launch
     try:
-        reserved = ledger_for(policy).reserve(run_id, workspace, left_in_run, cap=cap)
+        reserved = ledger_for(policy).reserve(run_id, workspace, left_in_run, cap=cap, token=reservation)
     except ledger_mod.CapReached as exc:
         raise PolicyRefused("budget.max_usd_per_user_per_day", str(exc) + "; it resets at 00:00 UTC",
                             policy.source) from None
@@ -81,23 +82,23 @@ def admit_run(policy: Policy, *, workflow: str, settings: Any, budget: Budget, r
         "provider": settings.provider,
         "endpoint": None if settings.provider == "scripted" else endpoint_of(settings, dict(os.environ)),
         "regions": [] if settings.provider == "scripted" else regions_of(settings, dict(os.environ)),
-        "budget": {"tokens": tokens, "usd": usd}, "daily_cap_usd": cap,
+        "budget": {"tokens": tokens, "usd": usd}, "daily_cap_usd": cap, "reservation": reservation,
     }
     return replace(budget, tokens=tokens, usd=usd), admission
 
 
-def release_unstarted(policy: Policy, run_id: str, workspace: Path) -> None:
+def release_unstarted(policy: Policy, run_id: str, workspace: Path, reservation: str) -> None:
     """A run that was admitted but could not launch: give its reservation back."""
-    ledger_for(policy).settle(run_id, workspace, "", 0.0, 0)
+    ledger_for(policy).settle(run_id, workspace, "", 0.0, 0, token=reservation)
 
 
-def settle_run(info: Any, workspace: Path) -> float:
+def settle_run(info: Any, workspace: Path, reservation: str | None) -> float:
     try:
         policy = load()
     except Exception:
         policy = Policy()  # the spend is recorded in the default ledger rather than lost
     return ledger_for(policy).settle(info.id, workspace, info.workflow, float(info.cost_usd or 0.0),
-                                     int(info.usage.total_tokens))
+                                     int(info.usage.total_tokens), token=reservation)
 
 
 def approval_reason(plan: dict[str, Any], settings: Any) -> str | None:

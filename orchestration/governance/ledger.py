@@ -10,11 +10,12 @@ keeps the provider-side spend limit as the hard stop).
 
 Format: `<user>.jsonl`, append-only JSON lines, one writer at a time (flock on
 `<user>.lock`):
-- {"kind": "reserve", "run_id", "workspace", "usd", "pid", "host", "ts"}: a run starts or
-  resumes with this much dollar budget;
+- {"kind": "reserve", "token", "run_id", "workspace", "usd", "pid", "host", "ts"}: a run
+  starts or resumes with this much dollar budget (`token` names this one launch);
 - {"kind": "spend", "run_id", "workspace", "workflow", "usd", "tokens", "day", "month", "ts"}:
   what a run spent since the last record (the delta, recorded when its worker ends);
-- {"kind": "release", "run_id", "ts"}: the run is no longer driven.
+- {"kind": "release", "token", "run_id", "ts"}: that launch is no longer driven (a resume
+  that starts meanwhile has its own token, so it is never released by mistake).
 
 Today's total = spends dated today + for every unreleased reservation, its full amount
 while the process that made it lives (the run could still spend it), else what that
@@ -117,23 +118,25 @@ class SpendLedger:
         return spent
 
     def _open_reservations(self, records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """token -> the reserve record, for reservations not released yet."""
         open_: dict[str, dict[str, Any]] = {}
         for r in records:
             if r.get("kind") == "reserve":
-                open_[r["run_id"]] = r
+                open_[r.get("token") or r["run_id"]] = r
             elif r.get("kind") == "release":
-                open_.pop(r["run_id"], None)
+                open_.pop(r.get("token") or r["run_id"], None)
         return open_
 
-    def spent_today(self, now: float | None = None, *, exclude_run: str | None = None) -> float:
-        """Dollars spent today plus what live runs may still spend (see the module doc)."""
+    def spent_today(self, now: float | None = None, *, exclude_reservations_of: str | None = None) -> float:
+        """Dollars spent today plus what live runs may still spend (see the module doc).
+        `exclude_reservations_of`: a run about to reserve again (its spend still counts)."""
         records = self.records()
         today = day_of(time.time() if now is None else now)
-        total = sum(float(r.get("usd", 0.0)) for r in records
-                    if r.get("kind") == "spend" and r.get("day") == today and r.get("run_id") != exclude_run)
+        total = sum(float(r.get("usd", 0.0)) for r in records if r.get("kind") == "spend" and r.get("day") == today)
         recorded = self._recorded_by_run(records)
-        for run_id, res in self._open_reservations(records).items():
-            if run_id == exclude_run:
+        for res in self._open_reservations(records).values():
+            run_id = res["run_id"]
+            if run_id == exclude_reservations_of:
                 continue
             if _alive(res):
                 total += float(res.get("usd", 0.0))
@@ -154,8 +157,8 @@ class SpendLedger:
                 t.usd += float(r.get("usd", 0.0))
                 t.tokens += int(r.get("tokens", 0))
                 t.runs += 1
-        reserved = [{"run_id": k, "workspace": v.get("workspace"), "usd": v.get("usd"), "live": _alive(v)}
-                    for k, v in self._open_reservations(records).items()]
+        reserved = [{"run_id": v["run_id"], "workspace": v.get("workspace"), "usd": v.get("usd"), "live": _alive(v)}
+                    for v in self._open_reservations(records).values()]
         return {
             "user": self.user, "ledger": str(self.path),
             "days": {k: _t(v) for k, v in sorted(days.items())},
@@ -166,23 +169,25 @@ class SpendLedger:
 
     # --- writing ----------------------------------------------------------------------
 
-    def reserve(self, run_id: str, workspace: Path, usd: float | None, *, cap: float | None) -> float | None:
+    def reserve(self, run_id: str, workspace: Path, usd: float | None, *, cap: float | None,
+                token: str | None = None) -> float | None:
         """Reserve a run's dollar budget against the daily cap; returns the budget the run
         may use (`usd` lowered to what is left today), or raises CapReached. Atomic with
         respect to other processes (the ledger lock)."""
         with self._locked():
             left = None
             if cap is not None:
-                left = round(cap - self.spent_today(exclude_run=run_id), 8)
+                spent = self.spent_today(exclude_reservations_of=run_id)
+                left = round(cap - spent, 8)
                 if left <= 0:
-                    raise CapReached(cap, self.spent_today(exclude_run=run_id))
+                    raise CapReached(cap, spent)
                 usd = left if usd is None else min(usd, left)
-            self._append({"kind": "reserve", "run_id": run_id, "workspace": str(workspace), "usd": usd,
+            self._append({"kind": "reserve", "token": token or run_id, "run_id": run_id, "workspace": str(workspace), "usd": usd,
                           "pid": os.getpid(), "host": socket.gethostname(), "ts": time.time()})
         return usd
 
     def settle(self, run_id: str, workspace: Path, workflow: str, total_usd: float, total_tokens: int,
-               now: float | None = None) -> float:
+               now: float | None = None, *, token: str | None = None) -> float:
         """Record what the run spent beyond what was already recorded; release its
         reservation. Returns the delta recorded."""
         ts = time.time() if now is None else now
@@ -196,8 +201,8 @@ class SpendLedger:
             if delta or tokens:
                 self._append({"kind": "spend", "run_id": run_id, "workspace": str(workspace), "workflow": workflow,
                               "usd": delta, "tokens": tokens, "day": day_of(ts), "month": day_of(ts)[:7], "ts": ts})
-            if run_id in self._open_reservations(records):
-                self._append({"kind": "release", "run_id": run_id, "ts": ts})
+            if (token or run_id) in self._open_reservations(records):
+                self._append({"kind": "release", "token": token or run_id, "run_id": run_id, "ts": ts})
         return delta
 
 

@@ -244,3 +244,31 @@ def test_docs_describe_every_field_of_the_schema():
 
     missing = [n for n in names(record.schema()) if f"`{n}`" not in docs]
     assert not missing, f"docs/governance.md does not describe: {missing}"
+
+
+def test_resume_is_checked_against_todays_policy_and_recorded(ws, policy, capsys, tmp_path):
+    fixture = tmp_path / "flaky.py"
+    fixture.write_text(textwrap.dedent('''
+        import sys
+        sys.path.insert(0, %r)
+        from answers import answer as planted
+
+        def answer(request):
+            if (request.get("label") or "").startswith("refute"):
+                raise ValueError("refuter unavailable")
+            return planted(request)
+    ''' % str(ws / ".refute")))
+    argv = ["run", "audit", "--yes", "--json", "--workspace", str(ws), "--provider", "scripted",
+            "--scripted-fixture", f"{fixture}:answer"]
+    code, out, err = run(capsys, argv)
+    info = json.loads(out[out.index("{"):])
+    assert info["status"] in ("failed", "completed with failures"), err  # resumable either way
+    policy("[workflows]\nallowed = ['ask']\n")
+    refused(capsys, ["resume", info["id"], "--workspace", str(ws)], "workflows.allowed")
+    policy("")
+    code, out, err = run(capsys, ["resume", info["id"], "--workspace", str(ws)])
+    assert code in (1, 3) and "refuter unavailable" in err, err  # it ran again, and failed the same way
+    doc = json.loads(run(capsys, ["export", info["id"], "--workspace", str(ws)])[1])
+    jsonschema.validate(doc, record.schema())
+    assert [s["resumed"] for s in doc["starts"]] == [False, True]
+    assert doc["failures"] and all("refuter unavailable" in f["error"] for f in doc["failures"] if f["key"])

@@ -55,3 +55,12 @@ def test_a_reservation_of_a_dead_driver_counts_what_its_run_spent(tmp_path):
     assert ledger.spent_today() == pytest.approx(0.4)
     ledger.path.write_text(ledger.path.read_text() + '{"kind": "spe')  # a torn last line is skipped
     assert ledger.spent_today() == pytest.approx(0.4)
+
+
+def test_a_resumed_runs_earlier_spend_counts_and_settling_the_old_launch_keeps_the_new_reservation(tmp_path):
+    ledger = SpendLedger(tmp_path, user="dan")
+    ledger.reserve("r", tmp_path, 1.0, cap=3.0, token="r#1")
+    ledger.settle("r", tmp_path, "audit", 2.0, 10, token="r#1")  # it spent $2 of today's $3
+    assert ledger.reserve("r", tmp_path, None, cap=3.0, token="r#2") == pytest.approx(1.0), "its $2 still counts"
+    ledger.settle("r", tmp_path, "audit", 2.0, 10, token="r#1")  # a late settle of the first launch
+    assert [r["usd"] for r in ledger.summary()["open_reservations"]] == [pytest.approx(1.0)]
