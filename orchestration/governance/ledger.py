@@ -114,7 +114,7 @@ class SpendLedger:
         spent: dict[str, float] = {}
         for r in records:
             if r.get("kind") == "spend":
-                spent[r["run_id"]] = spent.get(r["run_id"], 0.0) + float(r.get("usd", 0.0))
+                spent[r["run_id"]] = spent.get(r["run_id"], 0.0) + float(r.get("usd") or 0.0)
         return spent
 
     def _open_reservations(self, records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -132,14 +132,14 @@ class SpendLedger:
         `exclude_reservations_of`: a run about to reserve again (its spend still counts)."""
         records = self.records()
         today = day_of(time.time() if now is None else now)
-        total = sum(float(r.get("usd", 0.0)) for r in records if r.get("kind") == "spend" and r.get("day") == today)
+        total = sum(float(r.get("usd") or 0.0) for r in records if r.get("kind") == "spend" and r.get("day") == today)
         recorded = self._recorded_by_run(records)
         for res in self._open_reservations(records).values():
             run_id = res["run_id"]
             if run_id == exclude_reservations_of:
                 continue
             if _alive(res):
-                total += float(res.get("usd", 0.0))
+                total += float(res.get("usd") or 0.0)
             else:
                 total += max(_run_cost(res) - recorded.get(run_id, 0.0), 0.0)
         return round(total, 8)
@@ -154,7 +154,7 @@ class SpendLedger:
                 continue
             for table, key in ((days, r.get("day", "?")), (months, r.get("month", "?"))):
                 t = table.setdefault(key, Totals())
-                t.usd += float(r.get("usd", 0.0))
+                t.usd += float(r.get("usd") or 0.0)
                 t.tokens += int(r.get("tokens", 0))
                 t.runs += 1
         reserved = [{"run_id": v["run_id"], "workspace": v.get("workspace"), "usd": v.get("usd"), "live": _alive(v)}

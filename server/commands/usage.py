@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 
 def register(subparsers) -> None:
@@ -18,19 +19,29 @@ def register(subparsers) -> None:
     parser.set_defaults(func=handle)
 
 
-def handle(args: argparse.Namespace) -> int:
+def figures() -> dict[str, Any]:
+    """The ledger's summary with the policy's daily cap and what is left of it today
+    (PolicyError when the policy is broken). The language server's `refute.usage` too."""
     from refute.orchestration.governance.gate import ledger_for
-    from refute.orchestration.governance.policy import PolicyError, load
+    from refute.orchestration.governance.policy import load
 
-    try:
-        policy = load()
-    except PolicyError as exc:
-        print(f"refute usage: {exc}", file=sys.stderr)
-        return 2
+    policy = load()
     summary = ledger_for(policy).summary()
     cap = policy.budget_max_usd_per_user_per_day
     summary["daily_cap_usd"] = cap
     summary["left_today_usd"] = None if cap is None else round(max(cap - summary["today_including_reservations_usd"], 0), 6)
+    return summary
+
+
+def handle(args: argparse.Namespace) -> int:
+    from refute.orchestration.governance.policy import PolicyError
+
+    try:
+        summary = figures()
+    except PolicyError as exc:
+        print(f"refute usage: {exc}", file=sys.stderr)
+        return 2
+    cap = summary["daily_cap_usd"]
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0

@@ -225,6 +225,14 @@ async def policy(ls, p: dict[str, Any]) -> dict[str, Any]:
     return (await ls.call(admin_policy.load)).to_dict()
 
 
+@command("refute.usage")
+async def usage(ls, p: dict[str, Any]) -> dict[str, Any]:
+    """The person's spend per day and month and the daily cap (`refute usage --json`)."""
+    from refute.server.commands.usage import figures
+
+    return await ls.call(figures)
+
+
 # --- findings -------------------------------------------------------------------------
 
 

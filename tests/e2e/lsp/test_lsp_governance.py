@@ -75,6 +75,9 @@ async def test_every_policy_rule_refuses_through_the_language_server(tmp_path, p
 
         shown = await h.command(client, "refute.policy", {})
         assert shown["source"] == str(policy_file) and shown["edits_allow_apply"] is False
+        set_policy(policy_file, "[budget]\nmax_usd_per_user_per_day = 1.0\n")
+        usage = await h.command(client, "refute.usage", {})
+        assert usage["daily_cap_usd"] == 1.0 and usage["left_today_usd"] == 0
     finally:
         await h.stop(client)
 

@@ -64,3 +64,10 @@ def test_a_resumed_runs_earlier_spend_counts_and_settling_the_old_launch_keeps_t
     assert ledger.reserve("r", tmp_path, None, cap=3.0, token="r#2") == pytest.approx(1.0), "its $2 still counts"
     ledger.settle("r", tmp_path, "audit", 2.0, 10, token="r#1")  # a late settle of the first launch
     assert [r["usd"] for r in ledger.summary()["open_reservations"]] == [pytest.approx(1.0)]
+
+
+def test_an_unlimited_live_reservation_counts_nothing_and_breaks_nothing(tmp_path):
+    ledger = SpendLedger(tmp_path, user="erin")
+    ledger.reserve("open-ended", tmp_path, None, cap=None)
+    assert ledger.spent_today() == 0.0
+    assert ledger.summary()["open_reservations"][0]["usd"] is None
