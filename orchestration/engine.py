@@ -215,6 +215,11 @@ class Engine:
         """Continue a paused, cancelled, failed or interrupted run: finished calls replay
         from the journal at zero tokens; the rest go to the provider."""
         run_id = self.store.resolve_id(run_id)
+        ending = self._active.get(run_id)
+        if ending is not None and ending.final_seen:
+            # Its last status ("paused") is out and its worker is exiting: a client that
+            # resumes on seeing it waits for that instead of being told it still runs.
+            ending.finished.wait(PAUSE_GRACE_S)
         with self._lock:
             if run_id in self._active:
                 raise EngineError(f"run {run_id} is already running in this process")
