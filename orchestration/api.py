@@ -338,6 +338,9 @@ class WorkflowAPI:
     ) -> Any:
         request = self._request(prompt, unit=unit, context=context, schema=schema, model=model, role=role,
                                 label=label, tools=tools, max_tokens=max_tokens, system=system, options=options)
+        if unit is not None and unit.get("path"):
+            # The audit record lists which file paths each call sent (never their contents).
+            self.emit("call_paths", key=request.key(), paths=[str(unit["path"])])
         try:
             with self.script_lock.released():  # other script threads run while this one waits
                 result = self.scheduler.call(request)
@@ -363,6 +366,9 @@ class WorkflowAPI:
             pricing.resolve(model)
         except pricing.UnknownModel as exc:
             raise AgentError(str(exc), label=label, kind="config") from None
+        if self.settings.allowed_models and model not in self.settings.allowed_models:
+            raise AgentError(f"refused by the admin policy, rule providers.models: model {model!r} is not allowed "
+                             f"(allowed: {', '.join(self.settings.allowed_models)})", label=label, kind="config")
         unit_hash = None
         if unit is not None:
             if not isinstance(unit, dict) or "text" not in unit:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from refute.orchestration import pricing
+from refute.orchestration.governance import gate, policy as admin_policy
 from refute.orchestration.model import Budget, RunInfo, RunStatus, Scope, Usage
 from refute.orchestration.runs import RunLocked, RunNotFound, RunStore, ensure_state_dir
 from refute.orchestration.runtime import PlanEstimate
@@ -84,6 +85,7 @@ class _ActiveRun:
     final_seen: bool = False
     pending_events: list[dict[str, Any]] = field(default_factory=list)
     calls_waiting: set[str] = field(default_factory=set)  # keys started and not yet finished or failed
+    reservation: str | None = None  # this launch's reservation in the spend ledger
 
     def idle_limit(self) -> float:
         """Seconds without an event before the run counts as stalled. A batch run's calls
@@ -138,7 +140,8 @@ class Engine:
             raise ScriptInvalid(source.display, problems)
         return source
 
-    def _effective_settings(self, provider: str | None = None, max_concurrency: int | None = None) -> EngineSettings:
+    def _effective_settings(self, provider: str | None = None, max_concurrency: int | None = None,
+                            policy: admin_policy.Policy | None = None) -> EngineSettings:
         changes: dict[str, Any] = {}
         if provider:
             changes["provider"] = provider
@@ -147,7 +150,9 @@ class Engine:
         settings = replace(self.settings, **changes)
         for role in ("default", "finder", "refuter", "editor"):
             pricing.resolve(settings.model_for(role))  # unknown model: clear error now, not mid-run
-        return settings
+        # The admin policy (governance/gate.py): refuses what it does not allow, merges
+        # never-send globs, model allow-list and approval thresholds. Read at every call.
+        return gate.governed_settings(settings, policy or admin_policy.load())
 
     # --- plan ----------------------------------------------------------------------------------
 
@@ -156,7 +161,9 @@ class Engine:
         Calls no model. Runs in a worker (a spinning script cannot hang the caller)."""
         source = self._source(workflow)
         check_workflow_args(source.meta, args, source.name)
-        settings = self._effective_settings()
+        policy = admin_policy.load()
+        policy.check_workflow(source.name)
+        settings = self._effective_settings(policy=policy)
         job = {"mode": "plan", "workspace": str(self.workspace), "settings": asdict(settings),
                "source": _source_dict(source), "scope": _scope(scope).to_dict(), "args": dict(args or {}),
                "cpu_s": int(PLAN_TIMEOUT_S * 2)}
@@ -198,7 +205,8 @@ class Engine:
         from refute.orchestration.verification import project_check
 
         check_workflow_args(source.meta, args, source.name)  # WorkflowArgsError before anything starts
-        settings = self._effective_settings(provider, max_concurrency)
+        policy = admin_policy.load()
+        settings = self._effective_settings(provider, max_concurrency, policy)
         self._check_provider(settings)
         check_config = project_check.validate(self.workspace, check["command"], check.get(
             "timeout_s", project_check.DEFAULT_TIMEOUT_S)) if check else None
@@ -208,16 +216,24 @@ class Engine:
             budget = Budget(settings.budget_tokens, settings.budget_usd)
         elif isinstance(budget, dict):
             budget = Budget.from_dict(budget)
+        run_id, started_by = self.store.new_id(), started_by or _default_who()
+        budget, admission = gate.admit_run(policy, workflow=source.name, settings=settings, budget=budget,
+                                           run_id=run_id, workspace=self.workspace, started_by=started_by)
         info = RunInfo(
-            id=self.store.new_id(), workflow=source.name, script_hash=source.hash, args=dict(args or {}),
+            id=run_id, workflow=source.name, script_hash=source.hash, args=dict(args or {}),
             scope=_scope(scope), status=RunStatus.QUEUED.value, budget=budget, provider=settings.provider,
-            started_by=started_by or _default_who(), created_at=time.time(),
+            started_by=started_by, created_at=time.time(),
         )
-        self.store.create(info, source, settings)
-        project_check.save_config(self.store.dir(info.id), check_config)
-        if guide is not None:
-            guide_store.save(self.state_dir, info.id, guide)
-        self._launch(info, source, settings, resumed=False)
+        try:
+            self.store.create(info, source, settings)
+            gate.record_admission(self.store.dir(run_id), admission)
+            project_check.save_config(self.store.dir(info.id), check_config)
+            if guide is not None:
+                guide_store.save(self.state_dir, info.id, guide)
+            self._launch(info, source, settings, resumed=False, reservation=admission["reservation"])
+        except BaseException:
+            gate.release_unstarted(policy, run_id, self.workspace, admission["reservation"])
+            raise
         return info.id
 
     def resume(self, run_id: str, *, budget: Budget | dict | None = None) -> str:
@@ -240,17 +256,26 @@ class Engine:
             raise EngineError(f"run {run_id} already completed; start a new run instead")
         # "completed with failures" may be resumed: its failed calls are tried again.
         source = self.store.source(run_id)
-        settings = self.store.launch_settings(run_id)
+        policy = admin_policy.load()
+        settings = gate.governed_settings(self.store.launch_settings(run_id), policy)  # today's policy, not the launch's
         self._check_provider(settings)
         if budget is not None:
             given = budget if isinstance(budget, Budget) else Budget.from_dict(budget)
             info.budget = Budget(given.tokens if given.tokens is not None else info.budget.tokens,
                                  given.usd if given.usd is not None else info.budget.usd)
         info.usage, info.cost_usd = self._spent_from_log(run_id)
+        info.budget, admission = gate.admit_run(
+            policy, workflow=source.name, settings=settings, budget=info.budget, run_id=run_id,
+            workspace=self.workspace, started_by=_default_who(), already_spent_usd=info.cost_usd, resumed=True)
         info.calls_done = info.calls_failed = info.calls_replayed = 0
         info.error = None
         info.finished_at = None
-        self._launch(info, source, settings, resumed=True)
+        try:
+            self._launch(info, source, settings, resumed=True, reservation=admission["reservation"])
+        except BaseException:
+            gate.release_unstarted(policy, run_id, self.workspace, admission["reservation"])
+            raise
+        gate.record_admission(self.store.dir(run_id), admission)
         return run_id
 
     def _counted_keys(self, run_id: str) -> list[str]:
@@ -274,7 +299,8 @@ class Engine:
 
         make_provider(settings, self.workspace).close()  # NotConfigured names what to set
 
-    def _launch(self, info: RunInfo, source: WorkflowSource, settings: EngineSettings, *, resumed: bool) -> None:
+    def _launch(self, info: RunInfo, source: WorkflowSource, settings: EngineSettings, *, resumed: bool,
+                reservation: str | None = None) -> None:
         lock = self.store.lock(info.id)
         lock.acquire()  # RunLocked if another live process drives it
         try:
@@ -290,7 +316,7 @@ class Engine:
         except BaseException:
             lock.release()
             raise
-        active = _ActiveRun(info=info, proc=proc, lock=lock, settings=settings)
+        active = _ActiveRun(info=info, proc=proc, lock=lock, settings=settings, reservation=reservation)
         with self._lock:
             self._active[info.id] = active
         self._engine_event(active, "run_status", status=RunStatus.RUNNING.value, error=None,
@@ -454,6 +480,13 @@ class Engine:
         active.lock.release()
         with self._lock:
             self._active.pop(info.id, None)
+        # The spend ledger (governance/ledger.py), after the run left _active (a client that
+        # sees "paused" may resume at once) and before wait() returns (the CLI exits then).
+        # It releases only this launch's reservation, never a resume's new one.
+        try:
+            gate.settle_run(info, self.workspace, active.reservation)
+        except OSError as exc:
+            print(f"refute: the spend ledger could not record run {info.id}: {exc}", file=sys.stderr)
         active.finished.set()
 
     # --- control -----------------------------------------------------------------------------------
@@ -622,18 +655,33 @@ class Engine:
 
     def apply_edits(self, run_id: str, paths: list[str] | None = None, write: bool = True,
                     allow_tool_config: list[str] | tuple[str, ...] = ()) -> list[Any]:
+        """Apply (or with write=False check) a run's proposed edits. The policy's
+        edits.allow_apply=false refuses both: the language server checks before it asks
+        the editor to apply, so refusing the check refuses the editor path too."""
+        admin_policy.load().check_apply()
         store = self._edits_store()
         try:
-            return store.apply(self.store.resolve_id(run_id), paths, write=write, allow_tool_config=allow_tool_config)
+            rid = self.store.resolve_id(run_id)
+            outcomes = store.apply(rid, paths, write=write, allow_tool_config=allow_tool_config)
         finally:
             store.close()
+        if write:
+            for outcome in outcomes:
+                if outcome.ok:
+                    gate.record_decision(self.store.dir(rid), "edit_applied", who=_default_who(),
+                                         edit_id=outcome.edit_id, path=outcome.path)
+        return outcomes
 
     def mark_applied(self, edit_id: str) -> Any:
+        admin_policy.load().check_apply()
         store = self._edits_store()
         try:
-            return store.mark_applied(edit_id)
+            edit = store.mark_applied(edit_id)
         finally:
             store.close()
+        gate.record_decision(self.store.dir(edit.run_id), "edit_applied", who=_default_who(), edit_id=edit.id,
+                             path=edit.path, via="editor")
+        return edit
 
     def dismiss(self, fingerprint: str, reason: str, who: str) -> Any:
         store = self._findings_store()
@@ -641,6 +689,23 @@ class Engine:
             return store.dismiss(fingerprint, reason, who)
         finally:
             store.close()
+
+    def dismissals(self) -> dict[str, dict[str, Any]]:
+        """fingerprint -> {who, when, why, ...} from .refute/dismissed.json."""
+        store = self._findings_store()
+        try:
+            return store.dismissals()
+        finally:
+            store.close()
+
+    def audit_record(self, run_id: str, fmt: str = "json") -> str:
+        """The run's audit record (governance/record.py) as JSON or CSV."""
+        from refute.orchestration.governance import record
+
+        if fmt not in ("json", "csv"):
+            raise EngineError(f"audit record format {fmt!r}: choose json or csv")
+        data = record.build(self, run_id)
+        return json.dumps(data, indent=2) + "\n" if fmt == "json" else record.to_csv(data)
 
     def restore(self, fingerprint: str) -> Any:
         store = self._findings_store()

@@ -52,8 +52,15 @@ class EngineSettings:
     # Language server: ask before a run whose plan exceeds either threshold
     approval_threshold_calls: int = 200
     approval_threshold_usd: float = 5.0
+    # Extra globs of paths that never reach a model; the one path rule (analysis/paths.py)
+    # honours them. The admin policy's [data] never_send is merged in (governance/gate.py).
+    never_send: tuple[str, ...] = ()
+    # Models an agent() call may use (empty: any priced model). Set from the admin policy's
+    # providers.models by the engine; checked for every call, since a script may name a model.
+    allowed_models: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.never_send = tuple(self.never_send or ())  # JSON (the worker's job) carries a list
         self.max_concurrency = max(1, min(int(self.max_concurrency), MAX_CONCURRENCY))
         self.max_calls = max(1, min(int(self.max_calls), MAX_CALLS_PER_RUN))
         self.never_send = tuple(str(p) for p in (self.never_send or ()))
@@ -216,7 +223,7 @@ def _coerce(raw: str, type_name: Any) -> Any:
         return int(raw)
     if t.startswith("float"):
         return float(raw)
-    if t.startswith("list"):
+    if t.startswith(("list", "tuple")):
         return [p for p in raw.split(",") if p]
     if t.startswith("tuple"):
         return tuple(p for p in raw.split(",") if p)

@@ -6,3 +6,14 @@ from hypothesis import HealthCheck, settings
 
 settings.register_profile("refute", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("refute")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _private_spend_ledger(tmp_path_factory, monkeypatch):
+    """Runs record their spend in the per-user ledger (orchestration/governance/ledger.py);
+    tests keep it out of the home folder, and start with no admin policy named."""
+    monkeypatch.setenv("REFUTE_LEDGER_DIR", str(tmp_path_factory.mktemp("ledger")))
+    monkeypatch.delenv("REFUTE_POLICY", raising=False)

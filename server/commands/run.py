@@ -4,7 +4,9 @@ Exit codes: 0 completed; 3 completed with failures (some agent calls failed; the
 says which); 4 paused (Ctrl-C pauses: `refute resume RUN` continues without paying twice);
 5 budget reached (the token/USD budget or the paid-call cap stopped dispatch: `refute
 resume RUN --budget-tokens N --budget-usd X` continues with a larger budget);
-1 failed or cancelled; 2 the run could not start (bad script, provider not configured).
+1 failed or cancelled; 2 the run could not start (bad script, provider not configured,
+refused by the admin policy, or above the approval threshold without a yes: on a
+terminal it asks; in CI pass --yes).
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ def register(subparsers) -> None:
     parser.add_argument("--guide", metavar="FILE",
                         help="migrations: use this migration guide (e.g. one a survey wrote and you edited) "
                              "instead of surveying again")
+    parser.add_argument("--yes", "-y", action="store_true",
+                        help="approve a run whose plan is above the approval threshold without asking (CI)")
     add_common(parser)
     parser.set_defaults(func=handle)
 
@@ -100,8 +104,16 @@ def handle(args: argparse.Namespace) -> int:
 
     paths = [workspace_path(Path(args.workspace).resolve(), p) for p in args.path]  # UsageError: exit 2
     engine = make_engine(args)
+    from refute.server.commands._approval import approve
+
     try:
-        run_id = engine.start(args.workflow, scope=Scope(paths), args=dict(args.arg),
+        workflow_args = dict(args.arg)
+        refusal = approve(engine, args.workflow, Scope(paths), workflow_args, yes=args.yes)
+        if refusal:
+            print(f"refute run: {refusal}", file=sys.stderr)
+            engine.close()
+            return 2
+        run_id = engine.start(args.workflow, scope=Scope(paths), args=workflow_args,
                               started_by=f"cli:{_who()}", **migration_options(args))
     except Exception as exc:  # a clear one-line reason, not a traceback
         print(f"refute run: {exc}", file=sys.stderr)

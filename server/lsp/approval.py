@@ -1,7 +1,8 @@
 """The approval gate: a run whose plan exceeds a threshold waits for a person's yes.
 
 `refute.run` plans first (no model call); when the plan's calls or worst-case dollars
-exceed `approval_threshold_calls` / `approval_threshold_usd`, the server asks with
+exceed `approval_threshold_calls` / `approval_threshold_usd` (or the admin policy's
+lower [approval] thresholds: a user setting never raises them), the server asks with
 `window/showMessageRequest` ("Run", "Plan only", "Cancel") before any call is made.
 No answer (the message was dismissed, or the client cannot ask) means no run.
 """
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from refute.orchestration.governance.gate import approval_reason
 from refute.orchestration.settings import EngineSettings
 
 if TYPE_CHECKING:
@@ -55,15 +57,9 @@ def planned_usd(plan: dict[str, Any]) -> float | None:
 
 
 def over_threshold(plan: dict[str, Any], settings: EngineSettings) -> str | None:
-    """Why the plan needs approval, or None."""
-    reasons = []
-    calls = planned_calls(plan)
-    usd = planned_usd(plan)
-    if calls is not None and calls > settings.approval_threshold_calls:
-        reasons.append(f"{calls} agent calls (threshold {settings.approval_threshold_calls})")
-    if usd is not None and usd > settings.approval_threshold_usd:
-        reasons.append(f"up to ${usd:.2f} (threshold ${settings.approval_threshold_usd:.2f})")
-    return " and ".join(reasons) or None
+    """Why the plan needs approval, or None: the one rule `refute run` asks too
+    (governance/gate.py), with the thresholds lowered to the admin policy's."""
+    return approval_reason(plan, settings)
 
 
 async def ask(server: "RefuteLanguageServer", workflow: str, plan: dict[str, Any], reason: str) -> str:

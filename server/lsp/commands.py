@@ -222,6 +222,39 @@ async def export_sarif(ls, p: dict[str, Any]) -> dict[str, Any]:
     return {"path": _rel(ls, target), "uri": from_fs_path(str(target)), "runId": run_id}
 
 
+AUDIT_FORMATS = ("json", "csv")
+
+
+@command("refute.exportAudit")
+async def export_audit(ls, p: dict[str, Any]) -> dict[str, Any]:
+    """The run's audit record (`refute export`), written under .refute/reports/."""
+    name = "refute.exportAudit"
+    run_id = params.required_str(name, p, "runId")
+    fmt = params.optional_str(name, p, "format") or "json"
+    if fmt not in AUDIT_FORMATS:
+        raise BadParams(f"{name}: unknown format {fmt!r}; choose one of {', '.join(AUDIT_FORMATS)}")
+    content = await ls.engine_call("audit_record", run_id, fmt)
+    target = ls.root / REPORTS_DIR / f"{run_id}.audit.{fmt}"
+    await ls.call(_atomic_write, target, content)
+    return {"format": fmt, "path": _rel(ls, target), "content": content}
+
+
+@command("refute.policy")
+async def policy(ls, p: dict[str, Any]) -> dict[str, Any]:
+    """The admin policy in effect and where it comes from (`refute policy`)."""
+    from refute.orchestration.governance import policy as admin_policy
+
+    return (await ls.call(admin_policy.load)).to_dict()
+
+
+@command("refute.usage")
+async def usage(ls, p: dict[str, Any]) -> dict[str, Any]:
+    """The person's spend per day and month and the daily cap (`refute usage --json`)."""
+    from refute.server.commands.usage import figures
+
+    return await ls.call(figures)
+
+
 # --- findings -------------------------------------------------------------------------
 
 

@@ -66,10 +66,11 @@ class RequestFailed(JsonRpcException):
 
 def _domain_errors() -> tuple[type[BaseException], ...]:
     from refute.orchestration.engine import EngineError, RunLocked
+    from refute.orchestration.governance.policy import PolicyRefused
     from refute.orchestration.providers.base import ProviderError
 
     return (KeyError, ValueError, LookupError, PermissionError, FileNotFoundError,
-            EngineError, RunLocked, ProviderError)
+            EngineError, RunLocked, ProviderError, PolicyRefused)
 
 
 EngineFactory = Callable[[Path, EngineSettings], Any]

@@ -71,9 +71,10 @@ def test_sigkill_then_resume_sends_no_finished_call_again(tmp_path):
     provider.write_text(PROVIDER)
     log = tmp_path / "calls.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("REFUTE_")}
+    env["REFUTE_LEDGER_DIR"] = str(tmp_path / "ledger")  # the per-user spend ledger stays out of $HOME
     common = ["--provider", "scripted", "--scripted-fixture", f"{provider}:answer", "--max-concurrency", "2"]
 
-    proc = subprocess.Popen([REFUTE, "run", "resumable", *common], cwd=ws, env=env,
+    proc = subprocess.Popen([REFUTE, "run", "resumable", "--yes", *common], cwd=ws, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     runs_dir = ws / ".refute" / "state" / "runs"
     deadline = time.monotonic() + 30
@@ -161,11 +162,12 @@ def test_cancel_and_pause_from_another_process(tmp_path):
         "def main(args):\n    agent('warm up')\n    while True:\n        pass\n")
     (ws / "fx.json").write_text(json.dumps({"rules": [{"match": ".", "reply": "ok"}]}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("REFUTE_")}
+    env["REFUTE_LEDGER_DIR"] = str(tmp_path / "ledger")  # the per-user spend ledger stays out of $HOME
     runs_dir = ws / ".refute" / "state" / "runs"
 
     def start() -> tuple[subprocess.Popen, str]:
         before = set(runs_dir.glob("*")) if runs_dir.exists() else set()
-        proc = subprocess.Popen([REFUTE, "run", "spin", "--scripted-fixture", "fx.json"], cwd=ws, env=env,
+        proc = subprocess.Popen([REFUTE, "run", "spin", "--yes", "--scripted-fixture", "fx.json"], cwd=ws, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
