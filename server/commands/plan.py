@@ -148,11 +148,16 @@ def handle(args: argparse.Namespace) -> int:
         workflow_args = dict(args.arg)
         from refute.orchestration.settings import EngineSettings
 
+        from refute.orchestration.governance import policy as admin_policy
+
         settings = EngineSettings.from_env()
+        # The admin policy's never-send globs hold for the free preview too: what it lists is
+        # shown as skipped ("secret"), exactly as a run would skip it.
+        never_send = tuple(dict.fromkeys([*settings.never_send, *admin_policy.load().data_never_send]))
         max_tokens = args.max_unit_tokens or settings.max_unit_tokens
         excludes = list(args.exclude) or list(settings.excludes)
         plan = plan_workspace(root, paths=paths, selection=selection, max_unit_tokens=max_tokens,
-                              extra_ignores=excludes, use_cache=not args.no_cache, never_send=settings.never_send)
+                              extra_ignores=excludes, use_cache=not args.no_cache, never_send=never_send)
         summary = summarize(plan, args.top)
         if args.list_units:
             summary["unit_list"] = [

@@ -3,6 +3,7 @@ empty policy), and each rule's check on settings, budgets and edits."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -142,15 +143,27 @@ def test_governed_settings_merge_never_send_models_and_lower_thresholds():
     assert again.never_send == out.never_send
 
 
-def test_never_send_globs_make_a_file_skipped_when_the_path_rule_exists(tmp_path):
-    """Engineer 10's one path rule (analysis/paths.py) honours settings.never_send; where
-    it is not merged yet, the merged settings above carry the globs for it."""
-    paths = pytest.importorskip("refute.analysis.paths", reason="the one path rule arrives with the safety issue")
-    hook = getattr(paths, "is_secret", None) or getattr(paths, "classify", None)
-    if hook is None:
-        pytest.skip("analysis/paths.py has no never_send hook yet")
-    settings = gate.governed_settings(EngineSettings(provider="scripted"), parse(FULL, "p"))
-    assert hook("customers/list.csv", never_send=settings.never_send)
+def test_policy_never_send_globs_make_files_skipped_as_secret(tmp_path, monkeypatch, capsys):
+    """The admin's extra never-send globs reach the one path rule: `refute plan` lists the
+    files as skipped with reason "secret", and the path rule refuses to send them."""
+    from refute.analysis.paths import PathRule, Purpose
+    from refute.server import cli
+
+    (tmp_path / "customers").mkdir()
+    (tmp_path / "customers" / "list.py").write_text("NAMES = ['a', 'b']\n")
+    (tmp_path / "dump.sql").write_text("select 1;\n")
+    (tmp_path / "app.py").write_text("def f():\n    return 1\n")
+    monkeypatch.setenv("REFUTE_POLICY", named(tmp_path, FULL)["REFUTE_POLICY"])
+    assert cli.main(["plan", str(tmp_path), "--json", "--no-cache"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    skipped = {s["path"]: s["reason"] for s in out["skipped_detail"]} if "skipped_detail" in out else {
+        s["path"]: s["reason"] for s in out["skipped"]}
+    assert skipped.get("customers/list.py") == "secret" and skipped.get("dump.sql") == "secret"
+    assert "app.py" not in skipped
+    haiku = {f"model_{role}": "claude-haiku-4-5" for role in ("default", "finder", "refuter", "editor")}
+    settings = gate.governed_settings(EngineSettings(provider="scripted", **haiku), parse(FULL, "p"))
+    rule = PathRule(tmp_path, never_send=settings.never_send)
+    assert not rule.admits("customers/list.py", Purpose.SEND) and rule.admits("app.py", Purpose.SEND)
 
 
 def test_approval_reason_uses_the_lower_of_settings_and_policy(tmp_path, monkeypatch):
