@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 RUN_UPDATE = "refute/runUpdate"
 REPORT_INTERVAL_S = 0.1
 TITLE_WAIT_S = 0.5
-FINISHED = {"cancelled", "failed", "completed", "completed with failures"}
+# "interrupted": a run another process drove whose driver died (store/run_tail.py).
+FINISHED = {"cancelled", "failed", "completed", "completed with failures", "interrupted"}
 _token_counter = itertools.count(1)
 
 

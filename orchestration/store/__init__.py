@@ -1,0 +1,1 @@
+"""Run store pieces: journal, runs, coverage ledger, atomic files, following run logs."""
