@@ -15,18 +15,23 @@ from refute.orchestration.model import Finding, ProposedEdit, ReviewState, RunIn
 from refute.orchestration.sarif import to_sarif
 
 FORMATS = ("md", "json", "sarif")
+SKIPPED_SHOWN = 50
 SCRIPTED_LABEL = "scripted (deterministic test answers, not a real model)"
 
 
 def render(findings: Sequence[Finding], run: RunInfo | None, fmt: str = "md", *,
            dropped: Iterable[dict[str, Any]] = (), edits: Iterable[ProposedEdit] = (),
-           dismissals: dict[str, dict[str, Any]] | None = None) -> str:
-    """The report of a run (or of all findings when `run` is None) in `fmt`."""
+           dismissals: dict[str, dict[str, Any]] | None = None,
+           skipped: Iterable[dict[str, Any]] = ()) -> str:
+    """The report of a run (or of all findings when `run` is None) in `fmt`. `skipped`:
+    the files of the run's scope nobody looked at, with the reason (`files_skipped`
+    events): a binary or 5 MB file must not look audited and clean."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
     findings = list(findings)
     dropped = list(dropped)
     edits = list(edits)
+    skipped = list(skipped)
     if fmt == "sarif":
         return json.dumps(to_sarif(findings, run, dismissals=dismissals), indent=2, ensure_ascii=False) + "\n"
     if fmt == "json":
@@ -35,8 +40,9 @@ def render(findings: Sequence[Finding], run: RunInfo | None, fmt: str = "md", *,
             "findings": [f.to_dict() for f in findings],
             "dropped": dropped,
             "edits": [e.to_dict() for e in edits],
+            "skipped": skipped,
         }, indent=2, ensure_ascii=False, default=str) + "\n"
-    return _markdown(findings, run, dropped, edits)
+    return _markdown(findings, run, dropped, edits, skipped)
 
 
 def provider_label(provider: str) -> str:
@@ -44,7 +50,7 @@ def provider_label(provider: str) -> str:
 
 
 def _markdown(findings: list[Finding], run: RunInfo | None, dropped: list[dict[str, Any]],
-              edits: list[ProposedEdit]) -> str:
+              edits: list[ProposedEdit], skipped: list[dict[str, Any]] = ()) -> str:
     out: list[str] = []
     if run is not None:
         out.append(f"# refute {run.workflow}: run {run.id}")
@@ -61,6 +67,8 @@ def _markdown(findings: list[Finding], run: RunInfo | None, dropped: list[dict[s
                    f"output {run.usage.output_tokens:,}); cost ${run.cost_usd:.4f}")
         if run.calls_failed:
             out.append(f"- **{run.calls_failed} agent call(s) failed**: the results below may be incomplete.")
+        if skipped:
+            out.append(f"- **{len(skipped)} file(s) skipped** (not looked at): see \"Skipped files\" below.")
         out.append("")
         if run.result not in (None, "", {}, []):
             out.append("## Result")
@@ -114,7 +122,28 @@ def _markdown(findings: list[Finding], run: RunInfo | None, dropped: list[dict[s
         if len(dropped) > 50:
             out.append(f"- ... and {len(dropped) - 50} more (see `refute report RUN --format json`)")
         out.append("")
+    if skipped:
+        out.append(f"## Skipped files ({len(skipped)})")
+        out.append("")
+        out.append("Files in the scope that no agent looked at, and why:")
+        out.append("")
+        for entry in skipped[:SKIPPED_SHOWN]:
+            out.append(f"- `{entry.get('path', '?')}`: {entry.get('reason', '')}")
+        if len(skipped) > SKIPPED_SHOWN:
+            out.append(f"- ... and {len(skipped) - SKIPPED_SHOWN} more (see `refute report RUN --format json`)")
+        out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def skipped_files(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The files a run skipped, from its audit log, once each in the order met."""
+    seen: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if event.get("type") == "files_skipped":
+            for entry in event.get("files") or []:
+                if isinstance(entry, dict) and entry.get("path") and entry["path"] not in seen:
+                    seen[entry["path"]] = {"path": entry["path"], "reason": entry.get("reason", "")}
+    return list(seen.values())
 
 
 def _reason_kind(reason: str) -> str:
