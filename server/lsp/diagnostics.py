@@ -81,20 +81,15 @@ def to_diagnostic(tracked: Tracked, uri: str, lines: list[str], encoding: str) -
         return None
     finding = tracked.finding
     rng = span_to_range(tracked.span, lines, encoding)
-    related = [
-        types.DiagnosticRelatedInformation(
-            location=types.Location(uri=uri, range=rng),
-            message=f"refuter {i + 1}: {v.verdict}" + (f": {v.reason}" if v.reason else ""),
-        )
-        for i, v in enumerate(finding.verdicts)
-    ]
+    # No relatedInformation with the verdicts: VS Code shows it inside the hover, above
+    # the server's hover that lists them too, so every verdict appeared twice (issue 16).
+    # The message carries the tally; hover and evidence page carry the reasons.
     return types.Diagnostic(
         range=rng,
         message=finding_message(finding),
         severity=SEVERITY.get(str(finding.severity).lower(), types.DiagnosticSeverity.Warning),
         code=finding.category or "finding",
         source=SOURCE,
-        related_information=related or None,
         data=finding_data(finding),
     )
 
