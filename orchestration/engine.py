@@ -41,6 +41,7 @@ PAUSE_GRACE_S = 15.0  # in-flight calls may finish (and be journaled) before a p
 SAVE_EVERY_S = 0.5
 POLL_S = 0.2
 READ_GATHER_S = 0.02  # worker events gather this long between batches (see _read_worker)
+FINAL_EXIT_WAIT_S = 5.0  # resume() waits this long for a run whose final status is out to leave
 READ_CHUNK = 1 << 16
 
 Callback = Callable[[dict[str, Any]], None]
@@ -199,6 +200,12 @@ class Engine:
         """Continue a paused, cancelled, failed or interrupted run: finished calls replay
         from the journal at zero tokens; the rest go to the provider."""
         run_id = self.store.resolve_id(run_id)
+        with self._lock:
+            ending = self._active.get(run_id)
+        if ending is not None and ending.final_seen:
+            # Its final status is out and its worker is exiting: a client that saw "paused"
+            # may resume at once, before the run has left _active (seen under load).
+            ending.finished.wait(FINAL_EXIT_WAIT_S)
         with self._lock:
             if run_id in self._active:
                 raise EngineError(f"run {run_id} is already running in this process")
