@@ -130,7 +130,7 @@ async def test_bad_params_are_errors_not_crashes(client):
         with pytest.raises(JsonRpcException) as info:
             await h.command(client, name, arg)
         assert name in str(info.value) or "no workflow named" in str(info.value), str(info.value)
-    with pytest.raises(JsonRpcException, match="expected an object argument"):
+    with pytest.raises(JsonRpcException, match="must be an array holding one object"):
         await client.workspace_execute_command_async(types.ExecuteCommandParams(command="refute.run", arguments=["audit"]))
     # Still alive and answering.
     assert await h.command(client, "refute.runs", {}) == []

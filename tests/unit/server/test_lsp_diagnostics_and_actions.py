@@ -40,6 +40,9 @@ def test_fix_action_from_payload_only():
     titles = [a.title for a in actions]
     assert titles[0].startswith("refute: apply fix") and actions[0].is_preferred
     assert [a.command.command for a in actions[1:]] == ["refute.dismiss", "refute.showEvidence", "refute.reverify"]
+    # Issue 16: every action names its finding (several can share a line).
+    assert titles[1:] == ["refute: dismiss: Shell injection", "refute: show evidence: Shell injection",
+                          "refute: re-verify: Shell injection"]
     assert actions[1].command.arguments == [{"fingerprint": "fp-1", "reason": "dismissed from the editor"}]
     edits = actions[0].edit.changes[URI]
     fixed = apply_text_edits(SOURCE, edits, UTF16)
