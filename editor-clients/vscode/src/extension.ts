@@ -15,7 +15,7 @@ import {
 import {
   ArgumentError,
   askArgs,
-  isMarkdownReport,
+  opensAsPreview,
   auditArgs,
   migrateArgs,
   newWorkflowArgs,
@@ -28,7 +28,7 @@ import { ACTION_LABELS, actionsFor, parseRuns, runPickItems } from "./logic/runs
 import { buildScope, Scope, ScopeError, ScopeKind } from "./logic/scope";
 import { resolveServerLaunch, ServerNotFound } from "./logic/serverCommand";
 import { serverSettings } from "./logic/settings";
-import { describeRun, isFinished, RunTracker, RunUpdate, statusView } from "./logic/status";
+import { describeRun, isFinished, isRunProgressToken, RunTracker, RunUpdate, statusView } from "./logic/status";
 
 const SECTION = "refute";
 
@@ -133,10 +133,16 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     documentSelector: [{ scheme: "file" }],
     initializationOptions: readSettings(),
     middleware: {
+      // One status bar item per run: ours (refute/runUpdate, click to cancel).
+      handleWorkDoneProgress: (token, params, next) => {
+        if (isRunProgressToken(token) && params.kind !== "end") return;
+        next(token, params);
+      },
       window: {
-        // Reports are for reading: render them instead of opening the markdown source.
+        // Reports and evidence pages are for reading: render them (the preview's tab is
+        // titled by the file, which the server names after the finding).
         showDocument: async (params, token, next) => {
-          if (!isMarkdownReport(params.uri)) return next(params, token);
+          if (!opensAsPreview(params.uri)) return next(params, token);
           await vscode.commands.executeCommand("markdown.showPreview", vscode.Uri.parse(params.uri));
           return { success: true };
         },

@@ -101,3 +101,11 @@ export function statusView(runs: RunUpdate[]): StatusView {
     visible: true,
   };
 }
+
+/** The server's work-done progress of a run (token `refute-run-<id>-<n>`). The status
+ * bar item already shows runs from `refute/runUpdate`; the language client's own
+ * window progress for the same run was a second item with the same numbers (issue 16),
+ * so only its `end` is let through (which just closes it). */
+export function isRunProgressToken(token: string | number): boolean {
+  return typeof token === "string" && token.startsWith("refute-run-");
+}
