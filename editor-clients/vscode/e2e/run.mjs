@@ -9,7 +9,7 @@
 //
 //   node e2e/run.mjs --code-server DIR --vsix FILE --workspace DIR --port N
 //        --screenshot FILE --expect-problem TEXT --fix-line N --fixed-text TEXT
-//        [--expect-problems "A|B|C"] [--evidence-line N --evidence-tab NAME]
+//        [--expect-problems "A|B|C"] [--evidence-line N --evidence-tab NAME] [--findings-title TEXT]
 //        [--ask-question TEXT --ask-expect TEXT] [--chromium /usr/bin/chromium] [--timeout-s 240]
 //   node e2e/run.mjs --scenario missing-server --code-server DIR --vsix FILE --workspace DIR
 //        --port N --screenshot FILE     (refute.server.command points nowhere: the error
@@ -101,7 +101,10 @@ async function main() {
       "--disable-component-update", "--disable-sync"],
     timeout: budget(30_000),
   });
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const context = await browser.newContext({
+    viewport: { width: 1400, height: 900 },
+    permissions: ["clipboard-read", "clipboard-write"], // "Copy Finding Fingerprint"
+  });
   page = await context.newPage();
   page.setDefaultTimeout(budget(30_000));
   await page.goto(url, { timeout: budget(60_000) });
@@ -199,7 +202,42 @@ async function audit() {
   await page.screenshot({ path: args.screenshot, fullPage: true });
   step(`screenshot ${args.screenshot}`);
 
-  // 10. Ask: the answer opens as a rendered markdown preview.
+  // 10. The Findings view: every finding with its verdict badge; copy a fingerprint,
+  //     dismiss with a reason, then find it again under the "dismissed" filter.
+  if (args["findings-title"]) {
+    const title = args["findings-title"];
+    await runCommand("refute: Focus on Findings View");
+    const sidebar = page.locator(".part.sidebar");
+    const row = () => sidebar.locator(".monaco-list-row", { hasText: title }).first();
+    await row().waitFor({ timeout: budget(30_000) });
+    const listed = await sidebar.locator(".monaco-list-row").allInnerTexts();
+    step(`findings view: ${listed.map((r) => r.replace(/\s+/g, " ").trim()).join(" | ")}`);
+    await row().click();
+    await runCommand("refute: Copy Finding Fingerprint");
+    const copied = page.locator(".notification-toast", { hasText: "copied the fingerprint of" }).first();
+    await copied.waitFor({ timeout: budget(15_000) });
+    const clip = await page.evaluate(() => navigator.clipboard.readText()).catch(() => "");
+    step(`copied: ${(await copied.innerText()).replace(/\s+/g, " ").trim()}; clipboard ${clip.length} chars`);
+    await page.keyboard.press("Escape");
+    await row().click();
+    await runCommand("refute: Dismiss Finding...");
+    const reason = page.locator(".quick-input-widget input");
+    await reason.waitFor({ timeout: budget(10_000) });
+    await reason.fill("callers never pass None");
+    await page.keyboard.press("Enter");
+    await until(budget(20_000), "the dismissed finding to leave the 'new' list", async () => (await row().count()) === 0);
+    step("dismissed from the Findings view; gone from the new findings");
+    await runCommand("refute: Filter Findings...");
+    await page.locator(".quick-input-list .monaco-list-row", { hasText: "dismissed" }).first().waitFor({ timeout: budget(10_000) });
+    await palette_select("dismissed");
+    await row().waitFor({ timeout: budget(20_000) });
+    step(`filter dismissed: ${(await row().innerText()).replace(/\s+/g, " ").trim()}`);
+    const findingsShot = args.screenshot.replace(/\.png$/, "-findings.png");
+    await page.screenshot({ path: findingsShot, fullPage: true });
+    step(`screenshot ${findingsShot}`);
+  }
+
+  // 11. Ask: the answer opens as a rendered markdown preview.
   if (args["ask-question"]) {
     await runCommand("refute: Ask...");
     const input = page.locator(".quick-input-widget input");
@@ -236,6 +274,14 @@ async function codeAction(line, wanted) {
   }
   await page.keyboard.press("Enter");
   return titles;
+}
+
+/** In an open quick pick, chooses the row whose label is exactly `label`. */
+async function palette_select(label) {
+  const input = page.locator(".quick-input-widget input");
+  await input.fill(label);
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: label }).first().waitFor({ timeout: budget(10_000) });
+  await page.keyboard.press("Enter");
 }
 
 /** Opens the quick input with F1 and types `text` exactly: ">name" runs a command,

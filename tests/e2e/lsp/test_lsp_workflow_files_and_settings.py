@@ -151,3 +151,19 @@ async def test_code_lenses_on_bundled_workflows(client, workspace):
     lenses = await client.text_document_code_lens_async(types.CodeLensParams(
         text_document=types.TextDocumentIdentifier(uri=doc)))
     assert list(lenses[0].command.arguments) == [{"workflow": str(bundled_migrate)}]
+
+
+async def test_findings_command_lists_every_finding_with_its_state(client, workspace):
+    """The Findings views (VS Code tree, Emacs, any client) list findings with review
+    states: dismissed ones stay listed (filter "dismissed"), not only what is shown."""
+    run_id = (await h.command(client, "refute.run", {"workflow": "audit"}))["runId"]
+    await h.wait_run_end(client, run_id)
+    rows = await h.command(client, "refute.findings", {})
+    assert sorted((r["path"], r["category"], r["state"]) for r in rows) == [
+        ("app.py", "bug", "new"), ("app.py", "security", "new"), ("lib/util.py", "security", "new")]
+    row = next(r for r in rows if r["path"] == "lib/util.py")
+    assert row["runId"] == run_id and row["confirmed"] == row["verdicts"] == 2 and row["hasFix"] and row["line"] == 1
+    await h.command(client, "refute.dismiss", {"fingerprint": row["fingerprint"], "reason": "test"})
+    dismissed = await h.command(client, "refute.findings", {"state": "dismissed"})
+    assert [r["fingerprint"] for r in dismissed] == [row["fingerprint"]]
+    assert len(await h.command(client, "refute.findings", {"state": "new"})) == 2

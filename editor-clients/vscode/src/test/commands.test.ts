@@ -1,8 +1,6 @@
-import {
-  isEvidencePage,
-  opensAsPreview, test } from "node:test";
+import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { ArgumentError, askArgs, isMarkdownReport, auditArgs, migrateArgs, newWorkflowArgs, runActionCommand, securityArgs } from "../logic/commands";
+import { ArgumentError, askArgs, isEvidencePage, isMarkdownReport, opensAsPreview, auditArgs, migrateArgs, newWorkflowArgs, runActionCommand, securityArgs } from "../logic/commands";
 import { actionsFor, parseRuns, runPickItems } from "../logic/runs";
 
 test("audit and security runs carry scope and budget", () => {
