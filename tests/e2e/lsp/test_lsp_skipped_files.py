@@ -33,3 +33,17 @@ async def test_skipped_files_are_named_in_the_editor_and_the_report(tmp_path):
         assert client.messages[-1].type in (types.MessageType.Info, types.MessageType.Warning)
     finally:
         await h.stop(client)
+
+
+def test_the_cli_names_skipped_files_as_the_run_goes(tmp_path):
+    import subprocess
+    import sys
+
+    ws = h.make_workspace(tmp_path)
+    (ws / "blob.py").write_bytes(bytes(range(256)) * 8)
+    proc = subprocess.run(
+        [sys.executable, "-m", "refute.server.cli", "run", "audit", "app.py", "blob.py", "--workspace", str(ws),
+         "--provider", "scripted", "--scripted-fixture", ".refute/answers.py:answer"],
+        cwd=ws, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped: blob.py (binary)" in proc.stderr, proc.stderr
