@@ -18,8 +18,11 @@ Contract:
   stored status, or "interrupted" if it still says running, so no progress stays open.
 - A finished run is never read again; a paused or interrupted one is parked and
   followed again (from where its log ended) when some other process resumes it.
-Cost: one directory listing and one stat per followed run per poll (POLL_S), so 200
-earlier runs cost a listing and a set lookup each.
+Cost: one directory listing per poll (POLL_S) plus a read of each followed run's new
+bytes. Measured (bench/editor_feeds.py, 2 cores): 0.1 ms a poll with 200 finished runs
+in the store, 7 ms for a poll that hands on 1,000 new events of a followed run. Runs
+the store says are paused or interrupted are looked at again each poll (one small read
+each), since another process may resume them.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ either push or pull, never both).
   request 2 s after each answer, sending the resultIds it holds: a file whose
   diagnostics did not change since gets an "unchanged" report (no disk read, no
   re-conversion), one that lost its findings gets an empty full report once.
+  Measured (bench/editor_feeds.py, 2 cores, 300 files with findings): 0.4 ms for a poll
+  where nothing changed, 15-20 ms for a full report of all 300 files.
 """
 
 from __future__ import annotations
