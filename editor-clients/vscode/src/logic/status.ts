@@ -13,7 +13,8 @@ export interface RunUpdate {
   costUsd?: number;
 }
 
-const FINISHED = new Set(["cancelled", "failed", "completed", "completed with failures"]);
+// "interrupted": a run another process drove whose process died (the server follows its log).
+const FINISHED = new Set(["cancelled", "failed", "completed", "completed with failures", "interrupted"]);
 
 export function isFinished(status: string): boolean {
   return FINISHED.has(status);
