@@ -10,6 +10,7 @@
 //   node e2e/run.mjs --code-server DIR --vsix FILE --workspace DIR --port N
 //        --screenshot FILE --expect-problem TEXT --fix-line N --fixed-text TEXT
 //        [--expect-problems "A|B|C"] [--evidence-line N --evidence-tab NAME] [--findings-title TEXT]
+//        [--findings-fix-title TEXT --findings-fixed-text TEXT]
 //        [--ask-question TEXT --ask-expect TEXT] [--chromium /usr/bin/chromium] [--timeout-s 240]
 //   node e2e/run.mjs --scenario missing-server --code-server DIR --vsix FILE --workspace DIR
 //        --port N --screenshot FILE     (refute.server.command points nowhere: the error
@@ -202,36 +203,52 @@ async function audit() {
   await page.screenshot({ path: args.screenshot, fullPage: true });
   step(`screenshot ${args.screenshot}`);
 
-  // 10. The Findings view: every finding with its verdict badge; copy a fingerprint,
-  //     dismiss with a reason, then find it again under the "dismissed" filter.
+  // 10. The Findings view: every finding with its verdict badge; apply a fix from it,
+  //     copy a fingerprint, dismiss with a reason, then find each again under the
+  //     "fixed" and "dismissed" filters.
   if (args["findings-title"]) {
-    const title = args["findings-title"];
-    await runCommand("refute: Focus on Findings View");
     const sidebar = page.locator(".part.sidebar");
-    const row = () => sidebar.locator(".monaco-list-row", { hasText: title }).first();
-    await row().waitFor({ timeout: budget(30_000) });
+    const row = (title) => sidebar.locator(".monaco-list-row", { hasText: title }).first();
+    await runCommand("refute: Focus on Findings View");
+    await row(args["findings-title"]).waitFor({ timeout: budget(30_000) });
     const listed = await sidebar.locator(".monaco-list-row").allInnerTexts();
     step(`findings view: ${listed.map((r) => r.replace(/\s+/g, " ").trim()).join(" | ")}`);
-    await row().click();
+    if (args["findings-fix-title"]) {
+      await row(args["findings-fix-title"]).click();
+      await runCommand("refute: Apply Fix");
+      await page.locator(".monaco-editor .view-lines", { hasText: args["findings-fixed-text"] }).first()
+        .waitFor({ timeout: budget(20_000) });
+      step("apply fix from the Findings view changed the file's editor");
+      await until(budget(20_000), "the fixed finding to leave the 'new' list",
+        async () => (await row(args["findings-fix-title"]).count()) === 0);
+      await runCommand("refute: Filter Findings...");
+      await palette_select("fixed");
+      await row(args["findings-fix-title"]).waitFor({ timeout: budget(20_000) });
+      step(`filter fixed: ${(await row(args["findings-fix-title"]).innerText()).replace(/\s+/g, " ").trim()}`);
+      await runCommand("refute: Filter Findings...");
+      await palette_select("new");
+    }
+    const title = args["findings-title"];
+    await row(title).waitFor({ timeout: budget(20_000) });
+    await row(title).click();
     await runCommand("refute: Copy Finding Fingerprint");
     const copied = page.locator(".notification-toast", { hasText: "copied the fingerprint of" }).first();
     await copied.waitFor({ timeout: budget(15_000) });
     const clip = await page.evaluate(() => navigator.clipboard.readText()).catch(() => "");
     step(`copied: ${(await copied.innerText()).replace(/\s+/g, " ").trim()}; clipboard ${clip.length} chars`);
     await page.keyboard.press("Escape");
-    await row().click();
+    await row(title).click();
     await runCommand("refute: Dismiss Finding...");
     const reason = page.locator(".quick-input-widget input");
     await reason.waitFor({ timeout: budget(10_000) });
     await reason.fill("callers never pass None");
     await page.keyboard.press("Enter");
-    await until(budget(20_000), "the dismissed finding to leave the 'new' list", async () => (await row().count()) === 0);
+    await until(budget(20_000), "the dismissed finding to leave the 'new' list", async () => (await row(title).count()) === 0);
     step("dismissed from the Findings view; gone from the new findings");
     await runCommand("refute: Filter Findings...");
-    await page.locator(".quick-input-list .monaco-list-row", { hasText: "dismissed" }).first().waitFor({ timeout: budget(10_000) });
     await palette_select("dismissed");
-    await row().waitFor({ timeout: budget(20_000) });
-    step(`filter dismissed: ${(await row().innerText()).replace(/\s+/g, " ").trim()}`);
+    await row(title).waitFor({ timeout: budget(20_000) });
+    step(`filter dismissed: ${(await row(title).innerText()).replace(/\s+/g, " ").trim()}`);
     const findingsShot = args.screenshot.replace(/\.png$/, "-findings.png");
     await page.screenshot({ path: findingsShot, fullPage: true });
     step(`screenshot ${findingsShot}`);

@@ -94,7 +94,8 @@ def test_audit_problems_quick_fix_status_and_ask(workspace: Path, isolated_env: 
         "--expect-problems", "Division by zero on an empty list|File handle is never closed|join_words fails on None",
         "--fix-line", "3", "--fixed-text", "if values else 0.0",
         "--evidence-line", "7", "--evidence-tab", "file-handle-is-never-closed-",
-        "--findings-title", "join_words fails on None",
+        "--findings-title", "File handle is never closed",
+        "--findings-fix-title", "join_words fails on None", "--findings-fixed-text", "words or []",
         "--ask-question", "what does average do?", "--ask-expect", "divides the sum of the values",
     )
     steps, detail = result["steps"], result["detail"]
@@ -106,6 +107,9 @@ def test_audit_problems_quick_fix_status_and_ask(workspace: Path, isolated_env: 
     assert any("evidence tab: Preview file-handle-is-never-closed-" in s for s in steps), detail
     # The Findings view: verdict badges, copy fingerprint, dismiss with a reason, filters.
     assert any(s.split(" ", 1)[1].startswith("findings view:") and "2/2 ✓" in s and "join_words fails on None" in s
+               for s in steps), detail
+    assert any("apply fix from the Findings view changed" in s for s in steps), detail
+    assert any("filter fixed: join_words fails on None" in s and "fixed" in s.split("filter fixed:")[1]
                for s in steps), detail
     assert any("clipboard 32 chars" in s for s in steps), detail
     assert any("dismissed from the Findings view" in s for s in steps), detail
