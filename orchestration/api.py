@@ -501,8 +501,11 @@ class WorkflowAPI:
             self.reported += 1
             return None
         store, _ = self._stores()
-        stored, reason = store.ingest(dict(finding), run_id=self.run_id, workflow=self.workflow_name,
-                                      provider=self.provider_name, provenance=list(self._recent()))
+        provenance = list(self._recent())
+        raw = dict(finding)
+        raw["cost_usd"] = self._cost_of(provenance)  # what its calls cost, never what the script says
+        stored, reason = store.ingest(raw, run_id=self.run_id, workflow=self.workflow_name,
+                                      provider=self.provider_name, provenance=provenance)
         if stored is None:
             self.dropped += 1
             # Model output is logged redacted: a guess at a secret must not land in the audit log.
@@ -514,6 +517,20 @@ class WorkflowAPI:
         data = stored.to_dict()
         self.emit("finding", finding=data)
         return data
+
+    def _cost_of(self, keys: Iterable[str]) -> float:
+        """A finding's cost: what the calls behind it (its provenance) cost when they were
+        made, from the journal (a replayed call keeps its first price). Before this,
+        audit findings said $0.0000 in a run that cost $0.03 (issue 16)."""
+        journal = self.scheduler.journal
+        if journal is None:
+            return 0.0
+        total = 0.0
+        for key in dict.fromkeys(keys):
+            result = journal.get(key)
+            if result is not None:
+                total += float(result.cost_usd or 0.0)
+        return round(total, 8)
 
     def propose_edit(self, path: str, new_text: str | None = None, *, old: str | None = None, new: str | None = None,
                      reason: str = "", reviews: Iterable[dict[str, Any]] | None = None) -> dict[str, Any] | None:

@@ -727,7 +727,7 @@ class Engine:
                           args={"fingerprint": fingerprint, "finding": finding.to_dict()}, started_by=_default_who())
 
     def report(self, run_id: str | None, fmt: str = "md") -> str:
-        from refute.orchestration.report import render
+        from refute.orchestration.report import render, skipped_files
 
         findings_store, edits_store = self._findings_store(), self._edits_store()
         try:
@@ -737,6 +737,7 @@ class Engine:
                 findings_store.list(run_id=rid, include_dismissed=True), run, fmt,
                 dropped=findings_store.dropped(rid) if rid else (), edits=edits_store.list(rid),
                 dismissals=findings_store.dismissals(), failed_calls=self._failed_calls(rid) if rid else (),
+                skipped=skipped_files(self.store.iter_events(rid)) if rid else (),
             )
         finally:
             findings_store.close()

@@ -490,6 +490,7 @@ def _merge(old: Finding, new: Finding) -> Finding:
 
     seen = {(v.agent, v.verdict, v.reason) for v in old.verdicts}
     verdicts = list(old.verdicts) + [v for v in new.verdicts if (v.agent, v.verdict, v.reason) not in seen]
+    new_calls = set(new.provenance) - set(old.provenance)
     merged = new
     merged.verdicts = verdicts
     merged.provenance = list(dict.fromkeys(old.provenance + new.provenance))
@@ -501,5 +502,6 @@ def _merge(old: Finding, new: Finding) -> Finding:
     merged.cwe = new.cwe or old.cwe
     merged.fix = new.fix or old.fix
     merged.review_state = old.review_state
-    merged.cost_usd = old.cost_usd + new.cost_usd
+    # Calls already counted (a resumed or re-run run replaying them) are not counted twice.
+    merged.cost_usd = old.cost_usd + new.cost_usd if new_calls else max(old.cost_usd, new.cost_usd)
     return merged

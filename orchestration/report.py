@@ -16,21 +16,25 @@ from refute.orchestration.reporting.migration import is_migration_result, migrat
 from refute.orchestration.sarif import to_sarif
 
 FORMATS = ("md", "json", "sarif")
+SKIPPED_SHOWN = 50
 SCRIPTED_LABEL = "scripted (deterministic test answers, not a real model)"
 
 
 def render(findings: Sequence[Finding], run: RunInfo | None, fmt: str = "md", *,
            dropped: Iterable[dict[str, Any]] = (), edits: Iterable[ProposedEdit] = (),
            dismissals: dict[str, dict[str, Any]] | None = None,
-           failed_calls: Iterable[dict[str, Any]] = ()) -> str:
+           failed_calls: Iterable[dict[str, Any]] = (), skipped: Iterable[dict[str, Any]] = ()) -> str:
     """The report of a run (or of all findings when `run` is None) in `fmt`.
-    `failed_calls`: the run's failed agent calls ({label, key, error}), each listed."""
+    `failed_calls`: the run's failed agent calls ({label, key, error}), each listed.
+    `skipped`: the files of the run's scope nobody looked at, with the reason
+    (`files_skipped` events): a binary or 5 MB file must not look audited and clean."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
     findings = list(findings)
     dropped = list(dropped)
     edits = list(edits)
     failed_calls = list(failed_calls)
+    skipped = list(skipped)
     if fmt == "sarif":
         return json.dumps(to_sarif(findings, run, dismissals=dismissals), indent=2, ensure_ascii=False) + "\n"
     if fmt == "json":
@@ -40,8 +44,9 @@ def render(findings: Sequence[Finding], run: RunInfo | None, fmt: str = "md", *,
             "dropped": dropped,
             "edits": [e.to_dict() for e in edits],
             "failed_calls": failed_calls,
+            "skipped": skipped,
         }, indent=2, ensure_ascii=False, default=str) + "\n"
-    return _markdown(findings, run, dropped, edits, failed_calls)
+    return _markdown(findings, run, dropped, edits, failed_calls, skipped)
 
 
 def provider_label(provider: str) -> str:
@@ -49,7 +54,8 @@ def provider_label(provider: str) -> str:
 
 
 def _markdown(findings: list[Finding], run: RunInfo | None, dropped: list[dict[str, Any]],
-              edits: list[ProposedEdit], failed_calls: list[dict[str, Any]] = ()) -> str:
+              edits: list[ProposedEdit], failed_calls: list[dict[str, Any]] = (),
+              skipped: list[dict[str, Any]] = ()) -> str:
     out: list[str] = []
     if run is not None:
         out.append(f"# refute {run.workflow}: run {run.id}")
@@ -66,6 +72,8 @@ def _markdown(findings: list[Finding], run: RunInfo | None, dropped: list[dict[s
                    f"output {run.usage.output_tokens:,}); cost ${run.cost_usd:.4f}")
         if run.calls_failed:
             out.append(f"- **{run.calls_failed} agent call(s) failed**: the results below may be incomplete.")
+        if skipped:
+            out.append(f"- **{len(skipped)} file(s) skipped** (not looked at): see \"Skipped files\" below.")
         out.append("")
         if is_migration_result(run.result):
             out.extend(migration_markdown(run.result, guide_path=f".refute/state/runs/{run.id}/guide.md"))
@@ -127,7 +135,28 @@ def _markdown(findings: list[Finding], run: RunInfo | None, dropped: list[dict[s
         if len(dropped) > 50:
             out.append(f"- ... and {len(dropped) - 50} more (see `refute report RUN --format json`)")
         out.append("")
+    if skipped:
+        out.append(f"## Skipped files ({len(skipped)})")
+        out.append("")
+        out.append("Files in the scope that no agent looked at, and why:")
+        out.append("")
+        for entry in skipped[:SKIPPED_SHOWN]:
+            out.append(f"- `{entry.get('path', '?')}`: {entry.get('reason', '')}")
+        if len(skipped) > SKIPPED_SHOWN:
+            out.append(f"- ... and {len(skipped) - SKIPPED_SHOWN} more (see `refute report RUN --format json`)")
+        out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def skipped_files(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The files a run skipped, from its audit log, once each in the order met."""
+    seen: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if event.get("type") == "files_skipped":
+            for entry in event.get("files") or []:
+                if isinstance(entry, dict) and entry.get("path") and entry["path"] not in seen:
+                    seen[entry["path"]] = {"path": entry["path"], "reason": entry.get("reason", "")}
+    return list(seen.values())
 
 
 def _reason_kind(reason: str) -> str:

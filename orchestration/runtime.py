@@ -45,8 +45,11 @@ def state_dir_of(workspace: Path) -> Path:
     return Path(workspace) / ".refute" / "state"
 
 
-def analysis_units(workspace: Path, settings: EngineSettings) -> UnitsFn:
-    """Work units from refute.analysis.plan (cached by content hash under the state dir)."""
+def analysis_units(workspace: Path, settings: EngineSettings,
+                   on_skipped: Callable[[list[dict[str, str]]], None] | None = None) -> UnitsFn:
+    """Work units from refute.analysis.plan (cached by content hash under the state dir).
+    `on_skipped` hears the files of the scope that got no unit, with the reason (binary,
+    too large, not UTF-8, secret, ...): a run must say so, not "complete" silently."""
 
     def units(scope: Scope, max_tokens: int) -> list[dict[str, Any]]:
         # The default cache dir is the one `refute plan` uses, so both share one cache.
@@ -54,6 +57,8 @@ def analysis_units(workspace: Path, settings: EngineSettings) -> UnitsFn:
             Path(workspace), paths=tuple(scope.paths), selection=scope.selection, max_unit_tokens=max_tokens,
             extra_ignores=tuple(settings.excludes), never_send=settings.never_send,
         )
+        if on_skipped is not None and result.skipped:
+            on_skipped([{"path": s.path, "reason": s.reason} for s in result.skipped])
         return [u.to_dict() for u in result.units]
 
     return units
@@ -108,7 +113,9 @@ class RunDriver:
         )
         self.scheduler.counted_keys = counted_keys
         self.script_lock = ScriptLock()  # run-wide: the top-level script and a nested workflow share it
-        self.units_fn = units_fn or analysis_units(self.workspace, settings)
+        self._skipped_seen: set[str] = set()
+        self._skipped_lock = threading.Lock()
+        self.units_fn = units_fn or analysis_units(self.workspace, settings, on_skipped=self._files_skipped)
         self._state_dir = state_dir
         self._nested_depth = 0
         self._nested_lock = threading.Lock()
@@ -124,6 +131,15 @@ class RunDriver:
 
     def emit(self, type_: str, **fields: Any) -> None:
         self._emit_raw(type_, **fields)
+
+    def _files_skipped(self, files: list[dict[str, str]]) -> None:
+        """One `files_skipped` event per file and run (units() may be asked many times);
+        the report and the editor name them."""
+        with self._skipped_lock:
+            new = [f for f in files if f["path"] not in self._skipped_seen]
+            self._skipped_seen.update(f["path"] for f in new)
+        if new and not self.dry_run:
+            self.emit("files_skipped", files=new)
 
     def stop(self, reason: str) -> None:
         self.scheduler.stop(reason)

@@ -6,6 +6,7 @@
 #     its npm install scripts download from GitHub, so they are skipped and the native
 #     modules are rebuilt against the local Node headers instead
 #   - Chromium (apt) driven by playwright-core (no browser download)
+#   - Emacs (apt: emacs-nox, elpa-eglot) for the eglot end-to-end test
 #   - the VS Code extension's npm deps and its .vsix
 # Needs: Debian, Python 3.11 (.venv from scripts/setup.sh), Node 20, npm, root or sudo.
 set -euo pipefail
@@ -27,8 +28,9 @@ fi
 export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false npm_config_yes=true
 
 # --- 1. system packages -----------------------------------------------------------------
+# emacs-nox + elpa-eglot: Emacs 28 with eglot 1.9 (Debian 12) for tests/e2e/editors/test_emacs.py.
 apt_packages=(libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev ripgrep chromium
-  build-essential pkg-config python3)
+  build-essential pkg-config python3 emacs-nox elpa-eglot)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

@@ -1,1 +1,1 @@
-"""What lasts on disk beside a run: call leases shared across processes, the migration guide (the journal and run store move here with issue 11)."""
+"""What lasts on disk beside a run: call leases shared across processes, following the event logs of runs other processes drive, the migration guide (the journal and run store move here with issue 11)."""

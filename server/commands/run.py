@@ -177,6 +177,9 @@ def summary(info, as_json: bool) -> None:
               file=out)
 
 
+SKIPPED_SAID = 20  # skipped files named on the terminal per event
+
+
 class Progress:
     """Live display (rich) on a terminal; plain lines otherwise. Both on stderr."""
 
@@ -240,6 +243,11 @@ class Progress:
                 self._say(f"finding: {f.get('path')}:{line} [{f.get('severity')}] {f.get('title')}")
             elif kind == "call_failed":
                 self._say(f"call failed: {event.get('label') or event.get('key', '')[:12]}: {event.get('error')}")
+            elif kind == "files_skipped":  # not looked at: say so (`refute report` lists them all)
+                for entry in (event.get("files") or [])[:SKIPPED_SAID]:
+                    self._say(f"skipped: {entry.get('path')} ({entry.get('reason')})")
+                if len(event.get("files") or []) > SKIPPED_SAID:
+                    self._say(f"skipped: ... and {len(event['files']) - SKIPPED_SAID} more (see `refute report RUN`)")
             elif kind == "log":
                 self._say(f"log: {event.get('message')}")
             elif kind == "check_finished":

@@ -67,18 +67,18 @@ def actions_for_diagnostic(
     )
     actions.append(
         types.CodeAction(
-            title="refute: show evidence",
+            title=f"refute: show evidence: {title}",  # named: several findings can share a line
             kind=types.CodeActionKind.QuickFix,
             diagnostics=[diag],
-            command=types.Command(title="Show evidence", command="refute.showEvidence", arguments=[{"fingerprint": fp}]),
+            command=types.Command(title=f"Show evidence: {title}", command="refute.showEvidence", arguments=[{"fingerprint": fp}]),
         )
     )
     actions.append(
         types.CodeAction(
-            title="refute: re-verify",
+            title=f"refute: re-verify: {title}",
             kind=types.CodeActionKind.QuickFix,
             diagnostics=[diag],
-            command=types.Command(title="Re-verify finding", command="refute.reverify", arguments=[{"fingerprint": fp}]),
+            command=types.Command(title=f"Re-verify: {title}", command="refute.reverify", arguments=[{"fingerprint": fp}]),
         )
     )
     return actions

@@ -302,6 +302,40 @@ async def _find(ls, fp: str) -> Finding | None:
     return None
 
 
+FINDING_STATES = ("new", "accepted", "dismissed", "fixed", "stale")
+
+
+def finding_row(finding: Finding, tracked: Any = None) -> dict[str, Any]:
+    """One finding as the Findings views list it (camelCase, no quote or verdict text:
+    the evidence page has those). `line` is 0-based, where the person sees it now."""
+    span = tracked.span if tracked is not None and tracked.span is not None else finding.span
+    state = finding.review_state
+    if tracked is not None and tracked.fixed:
+        state = "fixed"
+    confirmed = sum(1 for v in finding.verdicts if v.verdict == "confirmed")
+    return {
+        "fingerprint": finding.fingerprint, "path": finding.path, "line": span.start_line,
+        "character": span.start_col, "severity": finding.severity, "category": finding.category,
+        "title": finding.title, "runId": finding.run_id, "workflow": finding.workflow, "state": state,
+        "confirmed": confirmed, "verdicts": len(finding.verdicts), "costUsd": round(finding.cost_usd, 6),
+        "hasFix": finding.fix is not None, "provider": finding.provider,
+    }
+
+
+@command("refute.findings")
+async def findings(ls, p: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every finding of the workspace, dismissed and fixed ones included (the Findings
+    view filters by `state`); `runId` narrows to one run, `state` to one review state."""
+    name = "refute.findings"
+    run_id = params.optional_str(name, p, "runId")
+    state = params.optional_str(name, p, "state")
+    if state is not None and state not in FINDING_STATES:
+        raise BadParams(f"{name}: unknown state {state!r}; choose one of {', '.join(FINDING_STATES)}")
+    found = await ls.engine_call("findings", run_id, include_dismissed=True)
+    rows = [finding_row(f, ls.findings.get(f.fingerprint)) for f in found]
+    return [r for r in rows if state is None or r["state"] == state]
+
+
 @command("refute.reverify")
 async def reverify(ls, p: dict[str, Any]) -> dict[str, Any]:
     fp = params.required_str("refute.reverify", p, "fingerprint")

@@ -5,9 +5,13 @@ quote, fix) so a code action needs no server state. Publishing is debounced per 
 a run that confirms 30 findings in one file sends one notification, not 30.
 
 Push vs pull: clients that support pull diagnostics *and* the refresh request get pull
-(the server answers `textDocument/diagnostic` and asks for a refresh when a file's
-findings change); everyone else gets `textDocument/publishDiagnostics`. Doing both
-would show each finding twice (Neovim and VS Code keep separate collections).
+(the server answers `textDocument/diagnostic` for open files and `workspace/diagnostic`
+for every file with findings, open or not, and asks for a refresh when a file's
+findings change); everyone else gets `textDocument/publishDiagnostics` for every file
+with findings, open or not. Doing both would show each finding twice (Neovim and VS
+Code keep separate collections). Without the workspace report, VS Code 1.100's Problems
+panel said "No problems have been detected" after a workspace audit until each file
+was opened (issue 16).
 """
 
 from __future__ import annotations
@@ -77,20 +81,15 @@ def to_diagnostic(tracked: Tracked, uri: str, lines: list[str], encoding: str) -
         return None
     finding = tracked.finding
     rng = span_to_range(tracked.span, lines, encoding)
-    related = [
-        types.DiagnosticRelatedInformation(
-            location=types.Location(uri=uri, range=rng),
-            message=f"refuter {i + 1}: {v.verdict}" + (f": {v.reason}" if v.reason else ""),
-        )
-        for i, v in enumerate(finding.verdicts)
-    ]
+    # No relatedInformation with the verdicts: VS Code shows it inside the hover, above
+    # the server's hover that lists them too, so every verdict appeared twice (issue 16).
+    # The message carries the tally; hover and evidence page carry the reasons.
     return types.Diagnostic(
         range=rng,
         message=finding_message(finding),
         severity=SEVERITY.get(str(finding.severity).lower(), types.DiagnosticSeverity.Warning),
         code=finding.category or "finding",
         source=SOURCE,
-        related_information=related or None,
         data=finding_data(finding),
     )
 
@@ -126,6 +125,10 @@ class Publisher:
         # workflow-script problems by path: [(line, col, message)]
         self.script_problems: dict[str, list[tuple[int, int, str]]] = {}
         self.on_publish: Callable[[str, int], None] | None = None  # (path, count): for tests/bench
+        # Pull mode: a version per path, bumped whenever its diagnostics may have changed;
+        # it is the report's resultId, so an unchanged file costs the workspace pull
+        # (VS Code repeats it every 2 s) one comparison and no disk read.
+        self.versions: dict[str, int] = {}
 
     def diagnostics_for(self, path: str) -> list[types.Diagnostic]:
         server = self.server
@@ -183,6 +186,7 @@ class Publisher:
     def _flush(self, path: str) -> None:
         try:
             if self.pull:
+                self.versions[path] = self.versions.get(path, 0) + 1
                 self._request_refresh()
                 return
             diags = self.diagnostics_for(path)
@@ -200,6 +204,14 @@ class Publisher:
                 self.on_publish(path, len(diags))
         except Exception as exc:  # a bad finding must not stop later publishes
             self.server.log_warning(f"could not publish diagnostics for {path}: {exc}")
+
+    def result_id(self, path: str) -> str:
+        return str(self.versions.get(path, 0))
+
+    def workspace_paths(self) -> list[str]:
+        """Every file a workspace pull reports: those with findings or script problems,
+        and those that had some (an empty report clears what the client shows)."""
+        return sorted(set(self.versions) | set(self.server.findings.paths()) | set(self.script_problems))
 
     def _request_refresh(self) -> None:
         if self._refresh_pending is not None:

@@ -6,6 +6,7 @@ refuter's verdict and reason, the fix, and where it came from. Written under
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -76,11 +77,19 @@ def render(finding: Finding, current_line: int | None = None) -> str:
     return "\n".join(out)
 
 
+def page_name(finding: Finding) -> str:
+    """The page's file name, which editors show as the tab title: the finding's title
+    first (a tab named after a 32-character hash said nothing, issue 16), then the first
+    8 characters of its fingerprint so two findings with one title get two pages."""
+    slug = re.sub(r"[^a-z0-9]+", "-", finding.title.lower()).strip("-")[:60].rstrip("-") or "finding"
+    return f"{slug}-{finding.fingerprint[:8]}.md"
+
+
 def write(root: Path, finding: Finding, current_line: int | None = None) -> Path:
     """Write the evidence page atomically; returns its absolute path."""
     folder = root / EVIDENCE_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{finding.fingerprint}.md"
+    target = folder / page_name(finding)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".evidence-", suffix=".md")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -30,7 +30,12 @@ def single_object(command: str, args: tuple[Any, ...]) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise BadParams(f"{command}: expected an object argument, got {type(value).__name__} {value!r}")
+        raise BadParams(
+            f"{command}: `arguments` must be an array holding one object, e.g. "
+            f'[{{"workflow": "audit"}}]; got {type(value).__name__} {value!r} as its first element'
+            + (" (an object sent as `arguments` itself arrives as its keys; from Emacs pass "
+               "(vector '(:workflow \"audit\")), or use M-x refute-audit from editor-clients/emacs/refute.el)"
+               if isinstance(value, str) else ""))
     return value
 
 

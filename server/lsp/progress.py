@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 RUN_UPDATE = "refute/runUpdate"
 REPORT_INTERVAL_S = 0.1
 TITLE_WAIT_S = 0.5
-FINISHED = {"cancelled", "failed", "completed", "completed with failures"}
+SKIPPED_NAMED = 5  # skipped files named in the end-of-run message; the report has all
+# "interrupted": a run another process drove whose driver died (store/run_tail.py).
+FINISHED = {"cancelled", "failed", "completed", "completed with failures", "interrupted"}
 _token_counter = itertools.count(1)
 
 
@@ -40,6 +42,7 @@ class RunState:
     cost_usd: float = 0.0
     planned_calls: int | None = None
     findings: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)  # files nobody looked at, and why
     error: str | None = None
     provider: str = ""
     token: str | None = None
@@ -64,6 +67,7 @@ class RunState:
             "callsFailed": self.calls_failed,
             "tokens": self.tokens,
             "costUsd": round(self.cost_usd, 6),
+            "skipped": len(self.skipped),
         }
 
     def message(self) -> str:
@@ -87,6 +91,8 @@ class RunState:
         text = f"{self.status}: {self.calls_done} calls, {self.findings} findings, ${self.cost_usd:.2f}"
         if self.calls_failed:
             text += f", {self.calls_failed} calls failed"
+        if self.skipped:
+            text += f", {len(self.skipped)} files skipped"
         if self.error:
             text += f" — {self.error}"
         return text
@@ -180,6 +186,8 @@ class RunTracker:
             _add_spend(state, event)
         elif kind == "finding":
             state.findings += 1
+        elif kind == "files_skipped":
+            state.skipped.extend(f for f in event.get("files") or [] if isinstance(f, dict))
         else:
             return
         if state.status == "queued":
@@ -274,6 +282,14 @@ class RunTracker:
         elif state.progress == "begun":
             self._end(state)
         state.done.set()
+        if state.skipped:
+            # A binary, huge, non-UTF-8 or secret file must not look audited and clean.
+            shown = "; ".join(f"{f.get('path')} ({f.get('reason')})" for f in state.skipped[:SKIPPED_NAMED])
+            more = f"; and {len(state.skipped) - SKIPPED_NAMED} more" if len(state.skipped) > SKIPPED_NAMED else ""
+            self.server.window_show_message(types.ShowMessageParams(
+                type=types.MessageType.Info,
+                message=f"refute: {state.workflow or 'run'} {state.run_id} skipped {len(state.skipped)} file(s), "
+                        f"not looked at: {shown}{more} (the run's report lists them all)"))
         if state.status in ("failed", "completed with failures"):
             # Failures are loud: a failed run is never just a quiet progress end.
             kind = types.MessageType.Error if state.status == "failed" else types.MessageType.Warning

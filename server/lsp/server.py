@@ -7,6 +7,10 @@ milliseconds; anything that touches the engine's stores or plans runs on
 `self.executor`, a small pool the server owns; runs execute in engine-owned threads.
 Engine events arrive on engine threads and are handed to the loop with
 `loop.call_soon_threadsafe`, which is the only thread that talks to the client.
+
+Runs this process does not drive (started from the CLI or another editor) reach the
+same path: `RunLogTail` follows their audit logs in the run store and posts their
+events like the engine's own, so their progress and findings show live.
 """
 
 from __future__ import annotations
@@ -105,6 +109,7 @@ class RefuteLanguageServer(LanguageServer):
         self.encoding = "utf-16"
         self.pending_warnings: list[str] = []
         self._unsubscribe: Callable[[], None] | None = None
+        self._tail: Any = None  # RunLogTail of runs driven by other processes
         self._events: collections.deque[dict] = collections.deque()
         self._events_lock = threading.Lock()
         self._drain_scheduled = False
@@ -177,6 +182,7 @@ class RefuteLanguageServer(LanguageServer):
         try:
             self.engine = await self.call(self.engine_factory, self.root, self.settings)
             self._unsubscribe = self.engine.subscribe(self.post_event)
+            self._follow_other_runs(self.engine)
         except Exception as exc:
             self.engine = None
             self.engine_error = _message(exc)
@@ -187,6 +193,19 @@ class RefuteLanguageServer(LanguageServer):
         if self.engine is not None:
             await self.load_findings()
             await self.load_proposed_edits()
+
+    def _follow_other_runs(self, engine: Any) -> None:
+        store = getattr(engine, "store", None)
+        if store is None or not hasattr(engine, "active_runs"):
+            return  # a test double without a run store
+        from refute.orchestration.store.run_tail import RunLogTail
+
+        self._tail = RunLogTail(store, self.post_event, is_local=lambda run_id: run_id in engine.active_runs()).start()
+
+    def _stop_following(self) -> None:
+        tail, self._tail = self._tail, None
+        if tail is not None:
+            tail.close()
 
     async def load_proposed_edits(self) -> None:
         """Proposed edits of earlier runs, so the file's source action offers them."""
@@ -206,6 +225,7 @@ class RefuteLanguageServer(LanguageServer):
             return
         if self._unsubscribe:
             self._unsubscribe()
+        await self.call(self._stop_following)
         self.engine = None
         self.engine_ready = asyncio.Event()
         await self.call(old.close)
@@ -367,6 +387,7 @@ class RefuteLanguageServer(LanguageServer):
 
     async def on_shutdown(self) -> None:
         self.publisher.cancel_all()
+        await self.call(self._stop_following)
         if self._unsubscribe:
             try:
                 self._unsubscribe()

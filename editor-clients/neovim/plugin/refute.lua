@@ -47,6 +47,20 @@ command('RefuteNewWorkflow', function(opts)
   refute().new_workflow(opts)
 end, { nargs = '+', desc = 'refute: write a new workflow script from a description' })
 
+command('RefuteFindings', function(opts)
+  refute().findings_list(opts.fargs[1])
+end, {
+  nargs = '?',
+  complete = function()
+    return { 'buffer' }
+  end,
+  desc = 'refute: every finding in the quickfix list (buffer: this buffer in the location list)',
+})
+
+command('RefuteEvidence', function()
+  refute().evidence()
+end, { nargs = 0, desc = 'refute: evidence (verdicts, reasons, fix, cost) of the finding under the cursor' })
+
 command('RefuteRuns', function()
   refute().runs()
 end, { nargs = 0, desc = 'refute: pick a run to cancel, resume, report' })

@@ -1,13 +1,16 @@
 // End-to-end test of the refute extension in real VS Code: code-server 4.100.3 (VS Code
 // 1.100.3) in headless Chromium, driven by playwright-core. Installs the .vsix into a
 // fresh extensions dir, opens the workspace, runs "refute: Audit Workspace" from the
-// command palette, waits for the findings in the Problems panel, applies a quick fix,
+// command palette with no file open, waits for every finding in the Problems panel
+// (FILE-problems.png), opens the file and applies a quick fix, opens a finding's evidence,
 // checks the file changed on disk and the status bar shows the run; optionally asks a
 // question and checks the rendered markdown answer. Every wait is bounded; screenshots
 // are kept (FILE, FILE-ask.png, FILE-failure.png on failure).
 //
 //   node e2e/run.mjs --code-server DIR --vsix FILE --workspace DIR --port N
 //        --screenshot FILE --expect-problem TEXT --fix-line N --fixed-text TEXT
+//        [--expect-problems "A|B|C"] [--evidence-line N --evidence-tab NAME] [--findings-title TEXT]
+//        [--findings-fix-title TEXT --findings-fixed-text TEXT]
 //        [--ask-question TEXT --ask-expect TEXT] [--chromium /usr/bin/chromium] [--timeout-s 240]
 //   node e2e/run.mjs --scenario missing-server --code-server DIR --vsix FILE --workspace DIR
 //        --port N --screenshot FILE     (refute.server.command points nowhere: the error
@@ -103,7 +106,10 @@ async function main() {
       "--disable-component-update", "--disable-sync"],
     timeout: budget(30_000),
   });
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const context = await browser.newContext({
+    viewport: { width: 1400, height: 900 },
+    permissions: ["clipboard-read", "clipboard-write"], // "Copy Finding Fingerprint"
+  });
   page = await context.newPage();
   page.setDefaultTimeout(budget(30_000));
   await page.goto(url, { timeout: budget(60_000) });
@@ -200,14 +206,8 @@ async function missingServer() {
 }
 
 async function audit() {
-  // 4. Open the file, so the quick fix can be applied in its editor.
-  await palette("app.py");
-  await page.locator(".quick-input-list .monaco-list-row", { hasText: "app.py" }).first().waitFor({ timeout: budget(20_000) });
-  await page.keyboard.press("Enter");
-  await page.locator(".monaco-editor .view-lines", { hasText: "def average" }).first().waitFor({ timeout: budget(20_000) });
-  step("app.py open");
-
-  // 5. The extension activates and starts the server; run the audit from the palette.
+  // 4. With no file open, run the audit from the palette (the extension activates and
+  //    starts the server on its own).
   await until(budget(60_000), "the refute commands in the palette", async () => {
     await palette(">refute: Audit Workspace");
     const row = page.locator(".quick-input-list .monaco-list-row", { hasText: "refute: Audit Workspace" }).first();
@@ -215,34 +215,34 @@ async function audit() {
     if (!visible) await page.keyboard.press("Escape");
     return visible;
   });
+  const openTabs = await page.locator(".tabs-container .tab").count();
+  if (openTabs !== 0) throw new Error(`expected no open editor before the audit, found ${openTabs} tab(s)`);
   await page.keyboard.press("Enter");
-  step("audit started from the command palette");
+  step("audit started from the command palette with no file open");
 
-  // 6. The Problems panel lists the finding.
+  // 5. The Problems panel lists every finding, files never opened included (issue 16:
+  //    it said "No problems have been detected" until each file was opened).
   await runCommand("Focus on Problems View");
-  const problem = page.locator(".markers-panel .monaco-list-row", { hasText: args["expect-problem"] }).first();
-  await problem.waitFor({ timeout: budget(90_000) });
+  const expected = (args["expect-problems"] ?? args["expect-problem"]).split("|");
+  for (const text of expected) {
+    await page.locator(".markers-panel .monaco-list-row", { hasText: text }).first().waitFor({ timeout: budget(90_000) });
+  }
   const rows = await page.locator(".markers-panel .monaco-list-row").allInnerTexts();
   step(`problems panel: ${rows.map((r) => r.replace(/\s+/g, " ").trim()).join(" | ")}`);
+  const problemsShot = args.screenshot.replace(/\.png$/, "-problems.png");
+  await page.screenshot({ path: problemsShot, fullPage: true });
+  step(`screenshot ${problemsShot}`);
+
+  // 6. Open the file, so the quick fix can be applied in its editor.
+  await palette("app.py");
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: "app.py" }).first().waitFor({ timeout: budget(20_000) });
+  await page.keyboard.press("Enter");
+  await page.locator(".monaco-editor .view-lines", { hasText: "def average" }).first().waitFor({ timeout: budget(20_000) });
+  step("app.py open");
 
   // 7. Quick fix from the editor at the finding's line.
-  await palette(`:${args["fix-line"]}`);
-  await page.keyboard.press("Enter");
-  await page.keyboard.press("End");
-  await page.keyboard.press("Control+.");
-  const menu = page.locator(".action-widget .monaco-list-row.action");
-  await menu.first().waitFor({ timeout: budget(20_000) });
-  const titles = await menu.allInnerTexts();
+  const titles = await codeAction(args["fix-line"], /apply fix/i);
   step(`quick fixes offered: ${titles.map((t) => t.trim()).join(" | ")}`);
-  if (!titles.some((t) => /apply fix/i.test(t))) throw new Error(`no fix among the code actions: ${titles}`);
-  // The menu takes keys, not clicks (a pointer block covers it): move to the fix, Enter.
-  for (let i = 0; i <= titles.length; i++) {
-    const focused = await page.locator(".action-widget .monaco-list-row.action.focused").getAttribute("aria-label");
-    if (focused && /apply fix/i.test(focused)) break;
-    if (i === titles.length) throw new Error(`could not focus the fix in the code action menu: ${titles}`);
-    await page.keyboard.press("ArrowDown");
-  }
-  await page.keyboard.press("Enter");
   await page.locator(".monaco-editor .view-lines", { hasText: args["fixed-text"] }).first().waitFor({ timeout: budget(20_000) });
   step("the fix changed the editor");
   await page.keyboard.press("Control+s");
@@ -254,14 +254,81 @@ async function audit() {
     (await page.locator(".markers-panel .monaco-list-row", { hasText: args["expect-problem"] }).count()) === 0);
   step(`problems after the fix: ${(await page.locator(".markers-panel .monaco-list-row").allInnerTexts()).map((r) => r.replace(/\s+/g, " ").trim()).join(" | ")}`);
 
-  // 8. The status bar shows the run (calls, tokens, cost), fed by refute/runUpdate.
+  // 8. The status bar shows the run (calls, tokens, cost), fed by refute/runUpdate: one item.
   const status = page.locator(".statusbar-item", { hasText: /refute audit: \d+ calls/ }).first();
   await status.waitFor({ timeout: budget(10_000) });
   step(`status bar: ${(await status.innerText()).trim()}`);
+  const refuteItems = await page.locator(".statusbar-item", { hasText: /refute/ }).count();
+  step(`status bar items about refute: ${refuteItems}`);
+  if (refuteItems !== 1) throw new Error(`expected one refute status bar item, found ${refuteItems}`);
+
+  // 9. Evidence of the other finding: a rendered preview titled by the finding.
+  if (args["evidence-line"]) {
+    const offered = await codeAction(args["evidence-line"], /show evidence/i);
+    step(`evidence action offered: ${offered.filter((t) => /evidence/i.test(t)).map((t) => t.trim()).join(" | ")}`);
+    const tab = page.locator(".tabs-container .tab", { hasText: new RegExp(`^Preview ${args["evidence-tab"]}`) }).first();
+    await tab.waitFor({ timeout: budget(30_000) });
+    step(`evidence tab: ${(await tab.innerText()).trim()}`);
+    const preview = page.frameLocator("iframe.webview.ready").frameLocator("#active-frame").locator("body");
+    await preview.filter({ hasText: "Verdicts and reasons" }).waitFor({ timeout: budget(30_000) });
+    step("evidence preview rendered");
+    await page.keyboard.press("Control+w");
+  }
   await page.screenshot({ path: args.screenshot, fullPage: true });
   step(`screenshot ${args.screenshot}`);
 
-  // 9. Ask: the answer opens as a rendered markdown preview.
+  // 10. The Findings view: every finding with its verdict badge; apply a fix from it,
+  //     copy a fingerprint, dismiss with a reason, then find each again under the
+  //     "fixed" and "dismissed" filters.
+  if (args["findings-title"]) {
+    const sidebar = page.locator(".part.sidebar");
+    const row = (title) => sidebar.locator(".monaco-list-row", { hasText: title }).first();
+    await runCommand("refute: Focus on Findings View");
+    await row(args["findings-title"]).waitFor({ timeout: budget(30_000) });
+    const listed = await sidebar.locator(".monaco-list-row").allInnerTexts();
+    step(`findings view: ${listed.map((r) => r.replace(/\s+/g, " ").trim()).join(" | ")}`);
+    if (args["findings-fix-title"]) {
+      await row(args["findings-fix-title"]).click();
+      await runCommand("refute: Apply Fix");
+      await page.locator(".monaco-editor .view-lines", { hasText: args["findings-fixed-text"] }).first()
+        .waitFor({ timeout: budget(20_000) });
+      step("apply fix from the Findings view changed the file's editor");
+      await until(budget(20_000), "the fixed finding to leave the 'new' list",
+        async () => (await row(args["findings-fix-title"]).count()) === 0);
+      await runCommand("refute: Filter Findings...");
+      await palette_select("fixed");
+      await row(args["findings-fix-title"]).waitFor({ timeout: budget(20_000) });
+      step(`filter fixed: ${(await row(args["findings-fix-title"]).innerText()).replace(/\s+/g, " ").trim()}`);
+      await runCommand("refute: Filter Findings...");
+      await palette_select("new");
+    }
+    const title = args["findings-title"];
+    await row(title).waitFor({ timeout: budget(20_000) });
+    await row(title).click();
+    await runCommand("refute: Copy Finding Fingerprint");
+    const copied = page.locator(".notification-toast", { hasText: "copied the fingerprint of" }).first();
+    await copied.waitFor({ timeout: budget(15_000) });
+    const clip = await page.evaluate(() => navigator.clipboard.readText()).catch(() => "");
+    step(`copied: ${(await copied.innerText()).replace(/\s+/g, " ").trim()}; clipboard ${clip.length} chars`);
+    await page.keyboard.press("Escape");
+    await row(title).click();
+    await runCommand("refute: Dismiss Finding...");
+    const reason = page.locator(".quick-input-widget input");
+    await reason.waitFor({ timeout: budget(10_000) });
+    await reason.fill("callers never pass None");
+    await page.keyboard.press("Enter");
+    await until(budget(20_000), "the dismissed finding to leave the 'new' list", async () => (await row(title).count()) === 0);
+    step("dismissed from the Findings view; gone from the new findings");
+    await runCommand("refute: Filter Findings...");
+    await palette_select("dismissed");
+    await row(title).waitFor({ timeout: budget(20_000) });
+    step(`filter dismissed: ${(await row(title).innerText()).replace(/\s+/g, " ").trim()}`);
+    const findingsShot = args.screenshot.replace(/\.png$/, "-findings.png");
+    await page.screenshot({ path: findingsShot, fullPage: true });
+    step(`screenshot ${findingsShot}`);
+  }
+
+  // 11. Ask: the answer opens as a rendered markdown preview.
   if (args["ask-question"]) {
     await runCommand("refute: Ask...");
     const input = page.locator(".quick-input-widget input");
@@ -276,6 +343,36 @@ async function audit() {
     await page.screenshot({ path: askShot, fullPage: true });
     step(`screenshot ${askShot}`);
   }
+}
+
+/** Goes to `line` of the active editor, opens the code action menu, and runs the action
+ * whose title matches `wanted`; returns every title offered. */
+async function codeAction(line, wanted) {
+  await palette(`:${line}`);
+  await page.keyboard.press("Enter");
+  await page.keyboard.press("End");
+  await page.keyboard.press("Control+.");
+  const menu = page.locator(".action-widget .monaco-list-row.action");
+  await menu.first().waitFor({ timeout: budget(20_000) });
+  const titles = await menu.allInnerTexts();
+  if (!titles.some((t) => wanted.test(t))) throw new Error(`no ${wanted} among the code actions: ${titles}`);
+  // The menu takes keys, not clicks (a pointer block covers it): move to the action, Enter.
+  for (let i = 0; i <= titles.length; i++) {
+    const focused = await page.locator(".action-widget .monaco-list-row.action.focused").getAttribute("aria-label");
+    if (focused && wanted.test(focused)) break;
+    if (i === titles.length) throw new Error(`could not focus ${wanted} in the code action menu: ${titles}`);
+    await page.keyboard.press("ArrowDown");
+  }
+  await page.keyboard.press("Enter");
+  return titles;
+}
+
+/** In an open quick pick, chooses the row whose label is exactly `label`. */
+async function palette_select(label) {
+  const input = page.locator(".quick-input-widget input");
+  await input.fill(label);
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: label }).first().waitFor({ timeout: budget(10_000) });
+  await page.keyboard.press("Enter");
 }
 
 /** Opens the quick input with F1 and types `text` exactly: ">name" runs a command,

@@ -15,7 +15,7 @@ import {
 import {
   ArgumentError,
   askArgs,
-  isMarkdownReport,
+  opensAsPreview,
   auditArgs,
   migrateArgs,
   newWorkflowArgs,
@@ -28,7 +28,8 @@ import { ACTION_LABELS, actionsFor, parseRuns, runPickItems } from "./logic/runs
 import { buildScope, Scope, ScopeError, ScopeKind } from "./logic/scope";
 import { resolveServerLaunch, ServerNotFound } from "./logic/serverCommand";
 import { serverSettings } from "./logic/settings";
-import { describeRun, isFinished, RunTracker, RunUpdate, statusView } from "./logic/status";
+import { describeRun, isFinished, isRunProgressToken, RunTracker, RunUpdate, statusView } from "./logic/status";
+import { FindingsView } from "./findingsView";
 
 const SECTION = "refute";
 
@@ -39,6 +40,7 @@ let statusItem: vscode.StatusBarItem;
 const reportWhenDone = new Set<string>();
 // Runs whose failure was already shown, so repeated updates warn once.
 const warnedRuns = new Set<string>();
+let findingsView: FindingsView | undefined;
 
 function workspaceRoot(): string | undefined {
   return vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
@@ -79,6 +81,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     if (runId) await runAction("applyEdits", runId);
   });
   register("refute.client.exportSarif", () => runAction("exportSarif", undefined));
+  findingsView = new FindingsView(execute, workspaceRoot);
+  findingsView.register(context, register);
   register("refute.client.restartServer", async () => {
     await stopClient();
     await startClient(context);
@@ -133,10 +137,16 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     documentSelector: [{ scheme: "file" }],
     initializationOptions: readSettings(),
     middleware: {
+      // One status bar item per run: ours (refute/runUpdate, click to cancel).
+      handleWorkDoneProgress: (token, params, next) => {
+        if (isRunProgressToken(token) && params.kind !== "end") return;
+        next(token, params);
+      },
       window: {
-        // Reports are for reading: render them instead of opening the markdown source.
+        // Reports and evidence pages are for reading: render them (the preview's tab is
+        // titled by the file, which the server names after the finding).
         showDocument: async (params, token, next) => {
-          if (!isMarkdownReport(params.uri)) return next(params, token);
+          if (!opensAsPreview(params.uri)) return next(params, token);
           await vscode.commands.executeCommand("markdown.showPreview", vscode.Uri.parse(params.uri));
           return { success: true };
         },
@@ -160,6 +170,7 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
   );
   try {
     await client.start();
+    void findingsView?.refresh();
   } catch (error) {
     const choice = await vscode.window.showErrorMessage(
       `refute: the language server (${launch.command} ${launch.args.join(" ")}) did not start: ${String(error)}`,
@@ -385,6 +396,7 @@ async function showMarkdown(report: Record<string, unknown> | undefined): Promis
 function onRunUpdate(update: RunUpdate): void {
   tracker.update(update);
   renderStatus();
+  findingsView?.scheduleRefresh();
   if (isFinished(update.status) && reportWhenDone.delete(update.runId)) {
     guarded(async () => {
       const { command, argument } = runActionCommand("report", update.runId);

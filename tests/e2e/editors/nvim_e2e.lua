@@ -98,6 +98,19 @@ local ok, err = xpcall(function()
     return runs[#runs] and runs[#runs].runId
   end
 
+  -- What statusline plugins and progress UIs see: LspProgress events and vim.lsp.status().
+  local progress_kinds, lsp_status_seen = {}, {}
+  vim.api.nvim_create_autocmd('LspProgress', {
+    callback = function(ev)
+      local value = ev.data.params and ev.data.params.value or {}
+      table.insert(progress_kinds, value.kind)
+      local line = vim.lsp.status()
+      if line ~= '' then
+        table.insert(lsp_status_seen, line)
+      end
+    end,
+  })
+
   if scenario == 'audit' then
     vim.cmd('RefuteAudit')
     local run_id
@@ -115,6 +128,62 @@ local ok, err = xpcall(function()
     step('diagnostics: ' .. #diags() .. '; statusline: ' .. refute.statusline())
     local line = refute.statusline()
     assert(line:find('refute audit completed', 1, true), 'statusline: ' .. line)
+    wait_for(5000, 'the progress end', function()
+      return vim.tbl_contains(progress_kinds, 'end')
+    end)
+    assert(vim.tbl_contains(progress_kinds, 'begin') and vim.tbl_contains(progress_kinds, 'report'),
+      'progress kinds: ' .. vim.inspect(progress_kinds))
+    local status_hit
+    for _, l in ipairs(lsp_status_seen) do
+      if l:find('refute: audit', 1, true) and l:find('calls', 1, true) then
+        status_hit = l
+      end
+    end
+    assert(status_hit, 'vim.lsp.status() never showed the run: ' .. vim.inspect(lsp_status_seen))
+    step('vim.lsp.status(): ' .. status_hit)
+
+    -- :RefuteFindings: every finding in the quickfix list, the unopened lib/more.py's too.
+    wait_for(10000, 'the finding of the unopened lib/more.py', function()
+      return #refute.findings() == 3
+    end)
+    vim.cmd('RefuteFindings')
+    local qf = vim.fn.getqflist({ title = 1, items = 1 })
+    assert(qf.title == 'refute findings', 'quickfix title ' .. tostring(qf.title))
+    local qf_files = {}
+    for _, item in ipairs(qf.items) do
+      table.insert(qf_files, vim.fn.fnamemodify(vim.api.nvim_buf_get_name(item.bufnr), ':.') .. ':' .. item.lnum .. ' ' .. item.text)
+    end
+    assert(#qf.items == 3, 'quickfix: ' .. vim.inspect(qf_files))
+    assert(qf_files[3]:find('lib/more.py:2 join_words fails on None', 1, true), 'quickfix: ' .. vim.inspect(qf_files))
+    step('quickfix: ' .. table.concat(qf_files, ' | '))
+    vim.cmd('cclose')
+    vim.api.nvim_set_current_buf(buf)
+    vim.cmd('RefuteFindings buffer')
+    local loc = vim.fn.getloclist(0, { title = 1, items = 1 })
+    assert(#loc.items == 2 and loc.title:find('app.py', 1, true), 'location list: ' .. vim.inspect(loc))
+    step('location list: ' .. loc.title .. ', ' .. #loc.items .. ' items')
+    vim.cmd('lclose')
+    vim.api.nvim_set_current_buf(buf)
+
+    -- :RefuteEvidence for the finding under the cursor opens its evidence page.
+    local target = assert(find_diag('Division by zero'))
+    vim.api.nvim_win_set_cursor(0, { target.lnum + 1, target.col })
+    vim.cmd('RefuteEvidence')
+    local evidence_buf
+    wait_for(10000, 'the evidence page', function()
+      for _, b in ipairs(vim.api.nvim_list_bufs()) do
+        if vim.api.nvim_buf_get_name(b):find('/.refute/evidence/', 1, true) and vim.api.nvim_buf_is_loaded(b) then
+          evidence_buf = b
+          return true
+        end
+      end
+      return false
+    end)
+    local page = table.concat(vim.api.nvim_buf_get_lines(evidence_buf, 0, -1, false), '\n')
+    assert(page:find('# Division by zero on an empty list', 1, true), 'evidence page: ' .. page:sub(1, 300))
+    step('evidence: ' .. vim.fn.fnamemodify(vim.api.nvim_buf_get_name(evidence_buf), ':t'))
+    vim.cmd('only')
+    vim.api.nvim_set_current_buf(buf)
 
     -- Apply the fix through the built-in code action UI.
     local fix = assert(find_diag('Division by zero'))

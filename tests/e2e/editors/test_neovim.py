@@ -42,6 +42,12 @@ def run_scenario(scenario: str, workspace: Path, env: dict[str, str], tmp_path: 
 def test_audit_fix_dismiss_and_report(workspace: Path, isolated_env: dict[str, str], tmp_path: Path) -> None:
     steps = run_scenario("audit", workspace, isolated_env, tmp_path, scripted_settings())
     assert "fix applied" in steps and "dismissed" in steps
+    # Issue 16: progress through vim.lsp.status(), every finding (the unopened file's
+    # too) in the quickfix list, a location list per buffer, evidence under the cursor.
+    assert "vim.lsp.status(): refute: audit" in steps
+    assert "lib/more.py:2 join_words fails on None" in steps
+    assert "location list: refute findings: app.py, 2 items" in steps
+    assert "evidence: " in steps
     assert "if values else 0.0" in (workspace / "app.py").read_text()
 
 
@@ -105,3 +111,23 @@ def test_migrate_proposes_and_apply_writes_through_the_editor(workspace: Path, i
                                                             tmp_path: Path) -> None:
     steps = run_scenario("migrate", workspace, isolated_env, tmp_path, scripted_settings())
     assert "applied through workspace/applyEdit" in steps
+
+
+def test_help_refute_works_as_shipped(isolated_env: dict[str, str], tmp_path: Path) -> None:
+    """Issue 16: `:help refute` failed with E149 (no doc/tags shipped). The plugin folder
+    on 'runtimepath' is all a user adds: no :helptags run here."""
+    out = tmp_path / "help.txt"
+    show = f"lua vim.fn.writefile({{vim.fn.expand('%:t'), vim.fn.getline('.')}}, '{out}')"
+    proc = run_nvim(["-c", "help refute", "-c", show, "-c", "qall!"], isolated_env, tmp_path, timeout=30)
+    assert proc.returncode == 0 and out.exists(), proc.stderr
+    name, line = out.read_text().splitlines()
+    assert name == "refute.txt" and "*refute*" in line, (name, line)
+
+
+def test_shipped_help_tags_are_current(isolated_env: dict[str, str], tmp_path: Path) -> None:
+    doc = tmp_path / "doc"
+    shutil.copytree(NEOVIM_PLUGIN / "doc", doc)
+    proc = run_nvim(["-c", f"helptags {doc}", "-c", "qall!"], isolated_env, tmp_path, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert (NEOVIM_PLUGIN / "doc" / "tags").read_text() == (doc / "tags").read_text(), (
+        "doc/tags is stale: run `nvim --headless -u NONE -c 'helptags editor-clients/neovim/doc' -c q`")

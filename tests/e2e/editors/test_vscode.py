@@ -92,11 +92,32 @@ def test_audit_problems_quick_fix_status_and_ask(workspace: Path, isolated_env: 
     result = run_e2e(
         workspace, isolated_env, vscode_settings(), ARTIFACTS / "vscode-audit.png",
         "--expect-problem", "Division by zero on an empty list",
+        # Issue 16: every finding, lib/more.py's too, with no file open.
+        "--expect-problems", "Division by zero on an empty list|File handle is never closed|join_words fails on None",
         "--fix-line", "3", "--fixed-text", "if values else 0.0",
+        "--evidence-line", "7", "--evidence-tab", "file-handle-is-never-closed-",
+        "--findings-title", "File handle is never closed",
+        "--findings-fix-title", "join_words fails on None", "--findings-fixed-text", "words or []",
         "--ask-question", "what does average do?", "--ask-expect", "divides the sum of the values",
     )
     steps, detail = result["steps"], result["detail"]
-    assert any("problems panel:" in s and "Division by zero" in s and "never closed" in s for s in steps), detail
+    assert any("audit started from the command palette with no file open" in s for s in steps), detail
+    assert any("problems panel:" in s and "Division by zero" in s and "never closed" in s
+               and "join_words fails on None" in s for s in steps), detail
+    assert (ARTIFACTS / "vscode-audit-problems.png").stat().st_size > 10_000, "the Problems panel screenshot"
+    assert any("status bar items about refute: 1" in s for s in steps), detail
+    assert any("evidence tab: Preview file-handle-is-never-closed-" in s for s in steps), detail
+    # The Findings view: verdict badges, copy fingerprint, dismiss with a reason, filters.
+    assert any(s.split(" ", 1)[1].startswith("findings view:") and "2/2 ✓" in s and "join_words fails on None" in s
+               for s in steps), detail
+    assert any("apply fix from the Findings view changed" in s for s in steps), detail
+    assert any("filter fixed: join_words fails on None" in s and "fixed" in s.split("filter fixed:")[1]
+               for s in steps), detail
+    assert any("clipboard 32 chars" in s for s in steps), detail
+    assert any("dismissed from the Findings view" in s for s in steps), detail
+    assert any("filter dismissed:" in s and "dismissed" in s.split("filter dismissed:")[1] for s in steps), detail
+    dismissed = json.loads((workspace / ".refute" / "dismissed.json").read_text())
+    assert "callers never pass None" in json.dumps(dismissed), dismissed
     assert any("status bar: refute audit:" in s and "calls" in s for s in steps), detail
     assert any("ask preview shows" in s for s in steps), detail
     assert "if values else 0.0" in (workspace / "app.py").read_text()

@@ -102,7 +102,7 @@ async def start(
         return types.MessageActionItem(title=answer) if answer else None
 
     await client.start_io(sys.executable, "-m", "refute.server.cli", "lsp", "--log-level", "WARNING")
-    await client.initialize_session(
+    client.init_result = await client.initialize_session(  # type: ignore[attr-defined]
         types.InitializeParams(
             capabilities=caps,
             root_uri=from_fs_path(str(ws)),

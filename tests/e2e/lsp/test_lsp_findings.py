@@ -99,7 +99,7 @@ async def test_show_evidence_writes_and_opens_a_document(client, workspace):
     _, _, diags = await _audited(client)
     fp = _by_code(diags, "security").data["fingerprint"]
     result = await h.command(client, "refute.showEvidence", {"fingerprint": fp})
-    assert result["path"] == f".refute/evidence/{fp}.md" and result["shown"] is True
+    assert result["path"] == f".refute/evidence/shell-command-built-from-input-{fp[:8]}.md" and result["shown"]
     page = (workspace / result["path"]).read_text()
     assert "## Verdicts and reasons" in page and "the quoted call really receives caller input" in page
     assert client.shown_documents[-1].uri == result["uri"]
@@ -151,6 +151,13 @@ async def test_apply_refused_when_the_file_changed_since(client, workspace):
     assert any("not applied" in m.message for m in client.messages)
 
 
+def _verdict_count(message: str) -> int:
+    import re
+
+    found = re.search(r"\((\d+)/(\d+) refuters confirmed\)", message)
+    return int(found.group(2)) if found else 0
+
+
 async def test_reverify_from_the_code_action_runs_fresh_refuters(client):
     app, first_run, diags = await _audited(client)
     security = _by_code(diags, "security")
@@ -163,6 +170,6 @@ async def test_reverify_from_the_code_action_runs_fresh_refuters(client):
     # The finding is still shown, now with the re-check's verdicts.
     diag = await h.wait_for(lambda: next((d for d in h.refute_diagnostics(client, app)
                                           if d.data["fingerprint"] == security.data["fingerprint"]
-                                          and len(d.related_information or []) > 2), None),
+                                          and _verdict_count(d.message) > 2), None),
                             what="the re-verified finding with more verdicts")
     assert "refuters confirmed" in diag.message

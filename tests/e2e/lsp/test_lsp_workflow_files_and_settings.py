@@ -81,6 +81,41 @@ async def test_pull_diagnostics_for_clients_that_ask(tmp_path):
         await h.stop(client)
 
 
+async def test_workspace_pull_lists_every_finding_with_no_file_open(tmp_path):
+    """Issue 16: after a workspace audit with no file open, VS Code's Problems panel was
+    empty because the server answered only `textDocument/diagnostic`."""
+    ws = h.make_workspace(tmp_path)
+    caps = client_capabilities("visual_studio_code")
+    caps.text_document.diagnostic = types.DiagnosticClientCapabilities(dynamic_registration=False)
+    caps.workspace.diagnostics = types.DiagnosticWorkspaceClientCapabilities(refresh_support=True)
+    client = await h.start(ws, caps)
+    try:
+        assert client.init_result.capabilities.diagnostic_provider.workspace_diagnostics is True
+        run_id = (await h.command(client, "refute.run", {"workflow": "audit"}))["runId"]
+        await h.wait_run_end(client, run_id)
+        await h.wait_for(lambda: client.diagnostic_refresh_count > 0, what="a diagnostic refresh request")
+        report = await client.workspace_diagnostic_async(types.WorkspaceDiagnosticParams(previous_result_ids=[]))
+        by_uri = {item.uri: item for item in report.items}
+        app, util = h.uri(ws, "app.py"), h.uri(ws, "lib/util.py")
+        assert sorted(d.code for d in by_uri[app].items) == ["bug", "security"]
+        assert [d.code for d in by_uri[util].items] == ["security"]
+        assert all(d.data["runId"] == run_id for item in report.items for d in item.items)
+        # The client's next poll sends what it holds: nothing changed, nothing re-sent.
+        again = await client.workspace_diagnostic_async(types.WorkspaceDiagnosticParams(previous_result_ids=[
+            types.PreviousResultId(uri=item.uri, value=item.result_id) for item in report.items]))
+        assert {item.uri: item.kind for item in again.items} == {item.uri: "unchanged" for item in report.items}
+        # A dismissal changes one file: only that file comes back in full, one fewer finding.
+        fp = by_uri[util].items[0].data["fingerprint"]
+        await h.command(client, "refute.dismiss", {"fingerprint": fp, "reason": "test"})
+        third = await client.workspace_diagnostic_async(types.WorkspaceDiagnosticParams(previous_result_ids=[
+            types.PreviousResultId(uri=item.uri, value=item.result_id) for item in report.items]))
+        kinds = {item.uri: item.kind for item in third.items}
+        assert kinds[util] == "full" and kinds[app] == "unchanged"
+        assert [list(item.items) for item in third.items if item.uri == util] == [[]]
+    finally:
+        await h.stop(client)
+
+
 async def test_new_workflow_is_written_shown_and_not_run(client, workspace):
     result = await h.command(client, "refute.newWorkflow", {"request": "list the TODO comments"})
     path = result["path"]
@@ -116,3 +151,19 @@ async def test_code_lenses_on_bundled_workflows(client, workspace):
     lenses = await client.text_document_code_lens_async(types.CodeLensParams(
         text_document=types.TextDocumentIdentifier(uri=doc)))
     assert list(lenses[0].command.arguments) == [{"workflow": str(bundled_migrate)}]
+
+
+async def test_findings_command_lists_every_finding_with_its_state(client, workspace):
+    """The Findings views (VS Code tree, Emacs, any client) list findings with review
+    states: dismissed ones stay listed (filter "dismissed"), not only what is shown."""
+    run_id = (await h.command(client, "refute.run", {"workflow": "audit"}))["runId"]
+    await h.wait_run_end(client, run_id)
+    rows = await h.command(client, "refute.findings", {})
+    assert sorted((r["path"], r["category"], r["state"]) for r in rows) == [
+        ("app.py", "bug", "new"), ("app.py", "security", "new"), ("lib/util.py", "security", "new")]
+    row = next(r for r in rows if r["path"] == "lib/util.py")
+    assert row["runId"] == run_id and row["confirmed"] == row["verdicts"] == 2 and row["hasFix"] and row["line"] == 1
+    await h.command(client, "refute.dismiss", {"fingerprint": row["fingerprint"], "reason": "test"})
+    dismissed = await h.command(client, "refute.findings", {"state": "dismissed"})
+    assert [r["fingerprint"] for r in dismissed] == [row["fingerprint"]]
+    assert len(await h.command(client, "refute.findings", {"state": "new"})) == 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from refute.orchestration.model import Budget, Usage
 
 from orch_helpers import InstrumentedProvider, driver, script
@@ -182,3 +184,25 @@ def test_schemas_global_is_a_read_only_copy_of_verify_schemas(tmp_path):
     assert leaked is False and required == SCHEMAS["verdict"]["required"] and "extra" not in required
     assert refused is True and missing == "none" and finding_required == SCHEMAS["finding"]["required"]
     assert "extra" not in SCHEMAS["verdict"]["properties"]  # the engine's copy is untouched
+
+
+def test_a_findings_cost_is_what_the_calls_behind_it_cost(tmp_path):
+    """Issue 16: audit findings said "cost $0.0000" in a run that cost $0.03."""
+    from refute.orchestration.script import resolve
+
+    (tmp_path / "app.py").write_text("def div(a, b):\n    return a / b\n")
+    provider = _finder_and_refuters("return a / b")
+    events: list = []
+    outcome = driver(tmp_path, resolve(tmp_path, "audit").source, provider, events=events).execute()
+    assert outcome.status == "completed", outcome.error
+    (finding,) = [e["finding"] for e in events if e["type"] == "finding"]
+    cost_by_key = {e["key"]: e["cost_usd"] for e in events if e["type"] == "call_finished"}
+    assert finding["cost_usd"] > 0
+    assert finding["cost_usd"] == pytest.approx(sum(cost_by_key[k] for k in finding["provenance"]))
+    # Re-run: every call replays at zero tokens; the finding keeps what its calls cost once.
+    events2: list = []
+    again = driver(tmp_path, resolve(tmp_path, "audit").source, provider, events=events2, run_id="run-2").execute()
+    assert again.status == "completed", again.error
+    (finding2,) = [e["finding"] for e in events2 if e["type"] == "finding"]
+    assert all(e["replayed"] for e in events2 if e["type"] == "call_finished")
+    assert finding2["cost_usd"] == pytest.approx(finding["cost_usd"])

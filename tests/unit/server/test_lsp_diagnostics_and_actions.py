@@ -25,8 +25,7 @@ def test_diagnostic_fields():
     assert d.severity == types.DiagnosticSeverity.Error
     assert d.message.startswith("Shell injection (1/2 refuters confirmed)") and d.message.endswith("[scripted]")
     assert d.range.start == types.Position(4, 4) and d.range.end == types.Position(4, 18)
-    assert [r.message for r in d.related_information] == [
-        "refuter 1: confirmed: user input flows to os.system", "refuter 2: refuted: cmd is a constant"]
+    assert d.related_information is None  # the hover lists the verdicts, once
     assert d.data["fingerprint"] == "fp-1" and d.data["runId"] == "run-1"
     assert d.data["fix"] == {"oldText": "os.system(cmd)", "newText": "subprocess.run(cmd, shell=False)", "path": "app.py"}
 
@@ -41,6 +40,9 @@ def test_fix_action_from_payload_only():
     titles = [a.title for a in actions]
     assert titles[0].startswith("refute: apply fix") and actions[0].is_preferred
     assert [a.command.command for a in actions[1:]] == ["refute.dismiss", "refute.showEvidence", "refute.reverify"]
+    # Issue 16: every action names its finding (several can share a line).
+    assert titles[1:] == ["refute: dismiss: Shell injection", "refute: show evidence: Shell injection",
+                          "refute: re-verify: Shell injection"]
     assert actions[1].command.arguments == [{"fingerprint": "fp-1", "reason": "dismissed from the editor"}]
     edits = actions[0].edit.changes[URI]
     fixed = apply_text_edits(SOURCE, edits, UTF16)

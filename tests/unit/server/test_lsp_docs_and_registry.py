@@ -10,7 +10,7 @@ from refute.server.lsp.settings import describe_defaults
 ROOT = Path(__file__).resolve().parents[3]
 CONTRACT = ["refute.run", "refute.plan", "refute.cancel", "refute.pause", "refute.resume", "refute.runs",
             "refute.report", "refute.applyEdits", "refute.dismiss", "refute.restore", "refute.reverify",
-            "refute.showEvidence", "refute.newWorkflow", "refute.exportSarif"]
+            "refute.showEvidence", "refute.newWorkflow", "refute.exportSarif", "refute.findings"]
 
 
 def test_every_architecture_command_is_registered_and_documented():

@@ -12,7 +12,8 @@ from lsp_unit_helpers import SOURCE, make_finding
 def test_evidence_page(tmp_path):
     finding = make_finding()
     path = write(tmp_path, finding, current_line=9)
-    assert path == tmp_path / ".refute" / "evidence" / "fp-1.md"
+    # Named by the finding's title (editors show it as the tab title), not a bare hash.
+    assert path == tmp_path / ".refute" / "evidence" / "shell-injection-fp-1.md"
     text = path.read_text()
     assert text.startswith("# Shell injection")
     assert "line 10" in text and "scripted (deterministic test answers, not a real model)" in text

@@ -11,8 +11,12 @@ ROOT = "/ws"
 def test_single_object():
     assert single_object("refute.runs", ()) == {}
     assert single_object("refute.runs", (None,)) == {}
-    with pytest.raises(BadParams, match="refute.run: expected an object argument, got str"):
-        single_object("refute.run", ("audit",))
+    with pytest.raises(BadParams, match=r"refute.run: `arguments` must be an array holding one object"):
+        single_object("refute.run", (7,))
+    # Issue 16: Emacs sending the object as `arguments` itself arrives as its keys; the
+    # error says what form works instead of a bare "expected an object argument".
+    with pytest.raises(BadParams, match=r"got str 'workflow' .*\(vector '\(:workflow"):
+        single_object("refute.run", ("workflow",))
     with pytest.raises(BadParams, match="one object argument, got 2"):
         single_object("refute.run", ({}, {}))
 

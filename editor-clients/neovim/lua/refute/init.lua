@@ -476,6 +476,92 @@ function M.runs()
   end)
 end
 
+--- refute's diagnostics (findings) of one buffer, or of every buffer when `bufnr` is nil.
+--- Files never opened are included: the server pushes diagnostics for every file with
+--- findings and Neovim keeps them on unloaded buffers.
+function M.findings(bufnr)
+  local out = {}
+  for _, d in ipairs(vim.diagnostic.get(bufnr)) do
+    if d.source == M.name then
+      table.insert(out, d)
+    end
+  end
+  table.sort(out, function(a, b)
+    local fa, fb = vim.api.nvim_buf_get_name(a.bufnr), vim.api.nvim_buf_get_name(b.bufnr)
+    if fa ~= fb then
+      return fa < fb
+    end
+    return a.lnum < b.lnum
+  end)
+  return out
+end
+
+--- :RefuteFindings fills the quickfix list with every finding of the workspace;
+--- :RefuteFindings buffer fills the current window's location list with this buffer's.
+function M.findings_list(where)
+  local per_buffer = where == 'buffer'
+  local bufnr = per_buffer and vim.api.nvim_get_current_buf() or nil
+  local items = vim.diagnostic.toqflist(M.findings(bufnr))
+  local title = per_buffer and ('refute findings: ' .. vim.fn.fnamemodify(vim.api.nvim_buf_get_name(0), ':.'))
+    or 'refute findings'
+  if per_buffer then
+    vim.fn.setloclist(0, {}, ' ', { title = title, items = items })
+  else
+    vim.fn.setqflist({}, ' ', { title = title, items = items })
+  end
+  if #items == 0 then
+    notify(per_buffer and 'no findings in this buffer' or 'no findings yet', vim.log.levels.INFO)
+    return items
+  end
+  vim.cmd(per_buffer and 'lopen' or 'copen')
+  return items
+end
+
+--- The refute diagnostic under the cursor (the narrowest one), or nil.
+function M.finding_at_cursor()
+  local row, col = unpack(vim.api.nvim_win_get_cursor(0))
+  local best
+  for _, d in ipairs(M.findings(0)) do
+    local end_lnum = d.end_lnum or d.lnum
+    local end_col = d.end_col or d.col
+    local after_start = row - 1 > d.lnum or (row - 1 == d.lnum and col >= d.col)
+    local before_end = row - 1 < end_lnum or (row - 1 == end_lnum and col <= end_col)
+    if row - 1 == d.lnum and end_lnum == d.lnum and not (after_start and before_end) then
+      after_start, before_end = true, true -- on the finding's line: good enough
+    end
+    if after_start and before_end then
+      local size = (end_lnum - d.lnum) * 10000 + (end_col - d.col)
+      if not best or size < best.size then
+        best = { diag = d, size = size }
+      end
+    end
+  end
+  return best and best.diag or nil
+end
+
+--- :RefuteEvidence: the evidence page (quote, every verdict and reason, fix, cost,
+--- provenance) of the finding under the cursor; the server writes it and asks Neovim
+--- to show it (window/showDocument).
+function M.evidence()
+  local d = M.finding_at_cursor()
+  local data = d and d.user_data and d.user_data.lsp and d.user_data.lsp.data
+  if not data or not data.fingerprint then
+    notify('no refute finding under the cursor (:RefuteFindings lists them)', vim.log.levels.WARN)
+    return
+  end
+  M.execute('refute.showEvidence', { fingerprint = data.fingerprint }, function(result)
+    if result and not result.shown and result.path then
+      local client = M.client()
+      local path = result.path
+      if client and not vim.startswith(path, '/') then
+        path = vim.fs.joinpath(client_root(client), path)
+      end
+      vim.cmd.split(vim.fn.fnameescape(path))
+    end
+    M.last_evidence = data.title or data.fingerprint
+  end)
+end
+
 --- For 'statusline': the live runs (calls, tokens, cost) or the latest progress message.
 function M.statusline()
   return status.line(M.tracker:visible(), progress_message)

@@ -6,6 +6,7 @@ local FINISHED = {
   failed = true,
   completed = true,
   ['completed with failures'] = true,
+  interrupted = true, -- a run another process drove whose process died
 }
 
 function M.is_finished(status)

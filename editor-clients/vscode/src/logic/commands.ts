@@ -86,3 +86,14 @@ export function runActionCommand(action: RunAction, runId: string): { command: s
 export function isMarkdownReport(uriOrPath: string): boolean {
   return /(^|\/)\.refute\/reports\/[^/]+\.md$/.test(uriOrPath.replace(/\\/g, "/"));
 }
+
+/** An evidence page the server wrote for one finding (.refute/evidence/<title>-<fp>.md):
+ * opened as a rendered preview, whose tab is titled by the finding. */
+export function isEvidencePage(uriOrPath: string): boolean {
+  return /(^|\/)\.refute\/evidence\/[^/]+\.md$/.test(uriOrPath.replace(/\\/g, "/"));
+}
+
+/** Markdown the server asks to show that is for reading, not editing. */
+export function opensAsPreview(uriOrPath: string): boolean {
+  return isMarkdownReport(uriOrPath) || isEvidencePage(uriOrPath);
+}

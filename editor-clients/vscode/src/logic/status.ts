@@ -13,7 +13,8 @@ export interface RunUpdate {
   costUsd?: number;
 }
 
-const FINISHED = new Set(["cancelled", "failed", "completed", "completed with failures"]);
+// "interrupted": a run another process drove whose process died (the server follows its log).
+const FINISHED = new Set(["cancelled", "failed", "completed", "completed with failures", "interrupted"]);
 
 export function isFinished(status: string): boolean {
   return FINISHED.has(status);
@@ -100,4 +101,12 @@ export function statusView(runs: RunUpdate[]): StatusView {
     tooltip,
     visible: true,
   };
+}
+
+/** The server's work-done progress of a run (token `refute-run-<id>-<n>`). The status
+ * bar item already shows runs from `refute/runUpdate`; the language client's own
+ * window progress for the same run was a second item with the same numbers (issue 16),
+ * so only its `end` is let through (which just closes it). */
+export function isRunProgressToken(token: string | number): boolean {
+  return typeof token === "string" && token.startsWith("refute-run-");
 }

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { ArgumentError, askArgs, isMarkdownReport, auditArgs, migrateArgs, newWorkflowArgs, runActionCommand, securityArgs } from "../logic/commands";
+import { ArgumentError, askArgs, isEvidencePage, isMarkdownReport, opensAsPreview, auditArgs, migrateArgs, newWorkflowArgs, runActionCommand, securityArgs } from "../logic/commands";
 import { actionsFor, parseRuns, runPickItems } from "../logic/runs";
 
 test("audit and security runs carry scope and budget", () => {
@@ -63,4 +63,12 @@ test("only markdown reports under .refute/reports count as reports", () => {
   assert.ok(!isMarkdownReport("file:///w/.refute/reports/r.sarif"));
   assert.ok(!isMarkdownReport("file:///w/docs/readme.md"));
   assert.ok(!isMarkdownReport("file:///w/.refute/reports/sub/r.md"));
+});
+
+test("evidence pages and reports open as previews; other markdown does not", () => {
+  assert.ok(isEvidencePage("file:///w/.refute/evidence/division-by-zero-96f69be0.md"));
+  assert.ok(!isEvidencePage("file:///w/.refute/evidence/sub/x.md"));
+  assert.ok(opensAsPreview("file:///w/.refute/reports/r.md"));
+  assert.ok(opensAsPreview("file:///w/.refute/evidence/x-1.md"));
+  assert.ok(!opensAsPreview("file:///w/app.md"));
 });

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { describeRun, formatTokens, formatUsd, RunTracker, statusView } from "../logic/status";
+import { describeRun, formatTokens, formatUsd, isFinished, isRunProgressToken, RunTracker, statusView } from "../logic/status";
 
 test("token counts are compact", () => {
   assert.equal(formatTokens(950), "950");
@@ -49,4 +49,14 @@ test("finished runs linger, then leave", () => {
   assert.equal(tracker.get("a")?.callsDone, 9);
   assert.equal(tracker.active(1000).length, 0);
   assert.equal(tracker.visible(1200).length, 0, "gone once keepFinishedMs passed since it first finished");
+});
+
+test("run progress tokens are recognised (one status bar item per run)", () => {
+  assert.ok(isRunProgressToken("refute-run-20261202-1-3"));
+  assert.ok(!isRunProgressToken("other-token"));
+  assert.ok(!isRunProgressToken(7));
+});
+
+test("an interrupted run (its driving process died) counts as finished", () => {
+  assert.ok(isFinished("interrupted"));
 });
