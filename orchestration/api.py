@@ -28,6 +28,7 @@ records them with the finding.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from collections import deque
 from pathlib import Path
@@ -51,16 +52,18 @@ UnitsFn = Callable[[Scope, int], list[dict[str, Any]]]
 
 class BudgetView:
     """Live, read-only view of the run's budget: `budget.remaining_tokens`,
-    `budget["usd"]["remaining"]`, `budget.tokens` ... (None means unlimited)."""
+    `budget["usd"]["remaining"]`, `budget.tokens` ... (None means unlimited), and the
+    call cap: `budget.limit_calls`, `budget.paid_calls`, `budget.remaining_calls` (the cap
+    counts paid calls only; journal replays are free)."""
 
     def __init__(self, view: Callable[[], dict[str, Any]]):
         self._view = view
 
     def _flat(self) -> dict[str, Any]:
         v = self._view()
-        flat: dict[str, Any] = {"tokens": v["tokens"], "usd": v["usd"]}
-        for unit in ("tokens", "usd"):
-            for key, value in v[unit].items():
+        flat: dict[str, Any] = dict(v)
+        for unit, entries in v.items():  # tokens, usd, calls (limit/paid/remaining)
+            for key, value in entries.items():
                 flat[f"{key}_{unit}"] = value
         return flat
 
@@ -172,7 +175,7 @@ class WorkflowAPI:
         self._units_fn = units_fn
         self._run_nested = run_nested
         self.dry_run = dry_run
-        self.budget = BudgetView(scheduler.ledger.view)
+        self.budget = BudgetView(lambda: {**scheduler.ledger.view(), "calls": scheduler.calls_view()})
         self._local = threading.local()
         self._pool = TaskPool(task_slots or task_threads(scheduler.limiter.maximum, scheduler.batch))
         self._units_cache: dict[str, list[dict[str, Any]]] = {}
@@ -216,8 +219,14 @@ class WorkflowAPI:
 
     # --- units -------------------------------------------------------------------------------
 
-    def units(self, scope: Any = None, max_tokens: int | None = None) -> list[dict[str, Any]]:
+    def units(self, scope: Any = None, max_tokens: int | None = None, code_only: bool = False,
+              include_tests: bool = False) -> list[dict[str, Any]]:
+        """`code_only`: leave out docs, data, config and (unless `include_tests`) tests;
+        `plan` lists each with its reason (analysis/source_kinds.py)."""
         effective = self._narrow(scope)
+        if code_only or include_tests:
+            effective = dataclasses.replace(effective, code_only=effective.code_only or bool(code_only),
+                                            include_tests=effective.include_tests or bool(include_tests))
         limit = int(max_tokens or self.settings.max_unit_tokens)
         cache_key = stable_hash(effective.to_dict(), limit)
         if cache_key not in self._units_cache:
@@ -230,9 +239,9 @@ class WorkflowAPI:
         if isinstance(scope, Scope):
             return scope
         if isinstance(scope, str):
-            return Scope([scope])
+            return dataclasses.replace(self.scope, paths=[scope], selection=None)
         if isinstance(scope, (list, tuple)):
-            return Scope([str(p) for p in scope])
+            return dataclasses.replace(self.scope, paths=[str(p) for p in scope], selection=None)
         if isinstance(scope, dict):
             return Scope.from_dict(scope)
         raise TypeError("units(scope=...): give a path, a list of paths or {'paths': [...], 'selection': [a, b]}")

@@ -48,7 +48,8 @@ def analysis_units(workspace: Path, settings: EngineSettings) -> UnitsFn:
         # The default cache dir is the one `refute plan` uses, so both share one cache.
         result = plan_workspace(
             Path(workspace), paths=tuple(scope.paths), selection=scope.selection, max_unit_tokens=max_tokens,
-            extra_ignores=tuple(settings.excludes),
+            extra_ignores=tuple(settings.excludes), code_only=scope.code_only, include_tests=scope.include_tests,
+            since=scope.since,
         )
         return [u.to_dict() for u in result.units]
 

@@ -224,6 +224,7 @@ class Scheduler:
         self.validate_schema = validate_schema
         self.limiter = ConcurrencyLimiter(max_concurrency, emit, increase_after=increase_after)
         self.stats = RunStats()
+        self.paid_calls = 0  # calls sent to the provider (the cap counts these only)
         self.failures: list[FailedCall] = []
         self.stop_event = threading.Event()
         self.stop_reason = ""
@@ -275,26 +276,20 @@ class Scheduler:
         key = request.key()
         with self._lock:
             self.stats.calls += 1
-            number = self.stats.calls
-        if number > self.max_calls:
-            self._record_failure(key, request.label, f"call limit: a run may make at most {self.max_calls:,} agent calls")
-            raise CallLimitExceeded(
-                f"agent call #{number:,} refused: a run may make at most {self.max_calls:,} agent calls",
-                key=key, label=request.label, kind="call_limit",
-            )
         self.last_activity = time.monotonic()
         if self.journal is not None:
             stored = self.journal.get(key)
             if stored is not None:
-                return self._replayed(key, request, stored)
+                return self._replayed(key, request, stored)  # free: not counted against the cap
         with self._lock:
             shared = self._inflight.get(key)
             if shared is None:
                 mine: Future = Future()
                 self._inflight[key] = mine
         if shared is not None:
-            return self._join(shared)
+            return self._join(shared)  # asked once, answered twice: one paid call
         try:
+            self._take_paid_slot(key, request)
             result = self._run_new(key, request)
         except BaseException as exc:
             mine.set_exception(exc)
@@ -305,6 +300,26 @@ class Scheduler:
         finally:
             with self._lock:
                 self._inflight.pop(key, None)
+
+    def _take_paid_slot(self, key: str, request: CallRequest) -> None:
+        """The cap counts PAID calls (sent to a provider): replays and joined calls are
+        free. The 1,001st is refused; a refused call is not counted as paid."""
+        with self._lock:
+            if self.paid_calls < self.max_calls:
+                self.paid_calls += 1
+                return
+            number = self.paid_calls + 1
+        self._record_failure(key, request.label, f"call limit: a run may make at most {self.max_calls:,} paid agent calls")
+        raise CallLimitExceeded(
+            f"paid agent call #{number:,} refused: a run may make at most {self.max_calls:,} paid agent calls",
+            key=key, label=request.label, kind="call_limit",
+        )
+
+    def calls_view(self) -> dict[str, int]:
+        """The cap as the script's `budget` shows it: budget.limit_calls, .paid_calls, .remaining_calls."""
+        with self._lock:
+            return {"limit": self.max_calls, "paid": self.paid_calls,
+                    "remaining": max(self.max_calls - self.paid_calls, 0)}
 
     def _join(self, shared: Future) -> CallResult:
         while True:

@@ -24,7 +24,7 @@ def register(subparsers) -> None:
     parser.add_argument("--workspace", default=None,
                         help="workspace root (default: the enclosing git or .refute folder, else the current folder)")
     parser.add_argument("--max-unit-tokens", type=int, default=None,
-                        help="largest work unit, in estimated tokens (default: REFUTE_MAX_UNIT_TOKENS or 1500)")
+                        help="largest work unit, in estimated tokens (default: REFUTE_MAX_UNIT_TOKENS or 8000)")
     parser.add_argument("--lines", default=None, metavar="START-END",
                         help="only units overlapping these lines of PATH (1-based, inclusive)")
     parser.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
