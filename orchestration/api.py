@@ -43,6 +43,7 @@ from refute.orchestration.settings import EngineSettings
 from refute.orchestration.tasks import TaskPool
 
 PROVENANCE_DEPTH = 20
+COMPONENT_TOKENS = 24_000  # a component's code must fit the cached prefix of a researcher
 MAX_LOG_CHARS = 10_000
 _NO_DEFAULT = object()
 _ALWAYS_RAISE = ("budget", "call_limit", "spend_limit")
@@ -182,6 +183,9 @@ class WorkflowAPI:
         self._stores_lock = threading.Lock()
         self._findings_store: Any = None
         self._edits_store: Any = None
+        self._ledger: Any = None
+        self._deduper: Any = None
+        self.coverage_record: dict[str, Any] | None = None
         self.reported = 0
         self.dropped = 0
         self.edits_proposed = 0
@@ -194,7 +198,8 @@ class WorkflowAPI:
             "units": self.units, "agent": self.agent, "parallel": self.parallel, "pipeline": self.pipeline,
             "refute": self.refute, "vote": self.vote, "converge": self.converge, "report": self.report,
             "propose_edit": self.propose_edit, "locate": self.locate, "phase": self.phase, "log": self.log,
-            "budget": self.budget,
+            "budget": self.budget, "components": self.components, "uncovered": self.uncovered,
+            "mark_covered": self.mark_covered, "record_coverage": self.record_coverage, "dedup": self.dedup,
             "args": self.args, "workflow": self.workflow, "SCHEMAS": _schemas(),
             "AgentError": AgentError, "BudgetExceeded": BudgetExceeded, "CallLimitExceeded": CallLimitExceeded,
         }
@@ -246,6 +251,78 @@ class WorkflowAPI:
             return Scope.from_dict(scope)
         raise TypeError("units(scope=...): give a path, a list of paths or {'paths': [...], 'selection': [a, b]}")
 
+    def components(self, scope: Any = None, max_tokens: int | None = None, code_only: bool = False,
+                   include_tests: bool = False) -> list[dict[str, Any]]:
+        """Files grouped by directory and language up to a token budget (analysis/components.py),
+        each with the code of its files as "text", ready for agent(unit=component)."""
+        from refute.analysis.components import group_components
+
+        found = self.units(scope, None, code_only=code_only, include_tests=include_tests)
+        limit = int(max_tokens or COMPONENT_TOKENS)
+        return [c.to_dict() for c in group_components(found, max_tokens=limit)]
+
+    # --- coverage (orchestration/store/coverage.py) ------------------------------------------------
+
+    def _coverage(self) -> tuple[Any, str]:
+        from refute.orchestration.store.coverage import CoverageLedger, config_key
+
+        with self._stores_lock:
+            if self._ledger is None:
+                self._ledger = CoverageLedger(self.state_dir)
+        return self._ledger, config_key(self.workflow_name, self.args)
+
+    def uncovered(self, units: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The units this workflow (with these arguments) has not searched at their current
+        content: what a follow-up run still has to do. Read-only, also in a plan."""
+        ledger, config = self._coverage()
+        return [dict(u) for u in ledger.uncovered(config, list(units))]
+
+    def mark_covered(self, units: Iterable[dict[str, Any]]) -> int:
+        """Record units as searched and fully verified (a plan records nothing)."""
+        units = list(units)
+        if self.dry_run or not units:
+            return 0
+        ledger, config = self._coverage()
+        return ledger.mark(config, units, run_id=self.run_id)
+
+    def record_coverage(self, record: dict[str, Any]) -> None:
+        """The run's coverage record (searched / not searched and why): kept in the ledger
+        under the run id and sent as a `coverage` event."""
+        if not isinstance(record, dict):
+            raise TypeError("record_coverage(record): a dict")
+        self.coverage_record = dict(record)
+        if self.dry_run:
+            return
+        ledger, _ = self._coverage()
+        ledger.record_run(self.run_id, dict(record))
+        self.emit("coverage", record={k: v for k, v in record.items() if not isinstance(v, list)})
+
+    def dedup(self, candidate: dict[str, Any], line: int) -> dict[str, Any] | None:
+        """None when `candidate` (at 1-based `line`) is new; else what it merges into:
+        {"into": title or fingerprint, "where": "run" | "stored"}. The merge is recorded
+        (a `finding_merged` event; on the stored finding for a cross-run merge)."""
+        from refute.orchestration.verification.dedup import WINDOW_LINES, Deduper, family
+
+        with self._stores_lock:
+            if self._deduper is None:
+                self._deduper = Deduper()
+        kind = family(candidate)
+        path = str(candidate.get("path") or "")
+        merged = {"path": path, "line": int(line), "title": str(candidate.get("title") or ""), "family": kind,
+                  "run_id": self.run_id}
+        if not self.dry_run:
+            store, _ = self._stores()
+            fp = store.near(path, int(line) - 1, kind, WINDOW_LINES)
+            if fp is not None:
+                store.record_merge(fp, merged)
+                self.emit("finding_merged", into=fp, where="stored", merged=merged)
+                return {"into": fp, "where": "stored"}
+        first = self._deduper.first_of(path, int(line), kind, merged)
+        if first is None:
+            return None
+        self.emit("finding_merged", into=first.get("title"), where="run", merged=merged)
+        return {"into": first.get("title"), "where": "run"}
+
     # --- agent ---------------------------------------------------------------------------------
 
     def agent(
@@ -295,7 +372,10 @@ class WorkflowAPI:
             if not isinstance(unit, dict) or "text" not in unit:
                 raise TypeError("agent(unit=...): a unit dict from units() (with 'text')")
             unit_hash = unit.get("content_hash") or stable_hash("unit-text", unit["text"])
-            prompt = prompt + "\n\n" + render_unit(unit)
+            # Prompt layout for the cache: the code goes in the cached prefix (after any
+            # shared context), so every call about this code (finder lenses, refuters of
+            # its candidates) on one model re-reads it from the cache; the question follows.
+            context = (context + "\n\n" if context else "") + render_unit(unit)
             label = label or f"{unit.get('path', 'unit')}:{int(unit.get('start_line', 0)) + 1}"
         prompt, context, system = _redact(prompt), _redact(context), _redact(system or "")
         return CallRequest(
@@ -456,14 +536,18 @@ class WorkflowAPI:
     def close(self) -> None:
         self._pool.close()
         with self._stores_lock:
-            for store in (self._findings_store, self._edits_store):
+            for store in (self._findings_store, self._edits_store, self._ledger):
                 if store is not None:
                     store.close()
-            self._findings_store = self._edits_store = None
+            self._findings_store = self._edits_store = self._ledger = None
 
 
 def render_unit(unit: dict[str, Any]) -> str:
-    """How a unit's code reaches the model: path, 1-based lines, symbol, then the text."""
+    """How a unit's code reaches the model: path, 1-based lines, symbol, then the text (a
+    component: its directory and files, each file's code in a <file> block)."""
+    if unit.get("kind") == "component":
+        return (f'<component path="{unit.get("path") or "."}" files="{len(unit.get("paths") or [])}">\n'
+                f'{unit.get("header") or ""}\n{unit["text"]}\n</component>')
     start = int(unit.get("start_line", 0)) + 1
     end = int(unit.get("end_line", unit.get("start_line", 0))) + 1
     attrs = f'path="{unit.get("path", "")}" lines="{start}-{end}"'

@@ -348,6 +348,38 @@ class FindingsStore:
         self._refresh(finding, self._dismissals(), {})
         return finding
 
+    def near(self, path: str, line: int, kind: str, window: int) -> str | None:
+        """The fingerprint of a stored finding in `path` within `window` lines of the
+        0-based `line` and of the family `kind` (verification/dedup.py), or None."""
+        from refute.orchestration.verification.dedup import family
+
+        wanted = _normalise_rel(path)
+        for key in list(self._cache.iterkeys()):
+            if not str(key).startswith("f:"):
+                continue
+            record = self._cache.get(key)
+            if record is None:
+                continue
+            data = record["finding"]
+            if data.get("path") != wanted or family(data) != kind:
+                continue
+            if abs(int((data.get("span") or {}).get("start_line", -10**9)) - line) <= window:
+                return str(data.get("fingerprint"))
+        return None
+
+    def record_merge(self, fp: str, merged: dict[str, Any]) -> None:
+        """Write down that a candidate was merged into the stored finding `fp`."""
+        with self._cache.transact():
+            record = self._cache.get(_key(fp))
+            if record is None:
+                return
+            record["merged"] = list(record.get("merged") or []) + [merged]
+            self._cache.set(_key(fp), record)
+
+    def merges_of(self, fp: str) -> list[dict[str, Any]]:
+        record = self._cache.get(_key(fp))
+        return list(record.get("merged") or []) if record else []
+
     def runs_of(self, fp: str) -> list[str]:
         record = self._cache.get(_key(fp))
         return list(record["runs"]) if record else []

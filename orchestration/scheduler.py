@@ -361,6 +361,11 @@ class Scheduler:
         # even queued would double a run's wall time (hours) to save some input tokens.
         if not request.context or self.batch:
             return None
+        from refute.analysis.tokens import estimate_tokens
+        from refute.orchestration.calls.prompt_cache import cacheable
+
+        if not cacheable(request.model, estimate_tokens(request.system or "") + estimate_tokens(request.context)):
+            return None  # too short to be cached: holding the fan-out back would gain nothing
         context_id = str(hash((request.model, request.system, request.context)))
         with self._warm_cond:
             while True:

@@ -16,7 +16,8 @@ that label wherever its results appear. Two sources of answers:
 
 Usage, when a rule does not give it, is estimated from the text; a call's `context` is
 counted as a cache write the first time this provider sees it and as a cache read after,
-like the real prompt cache. worst_case = estimated input tokens + max_tokens.
+like the real prompt cache, and as plain input when system + context is shorter than the
+model's minimum cacheable prefix (calls/prompt_cache.py). worst_case = estimated input tokens + max_tokens.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from refute.orchestration import pricing
+from refute.orchestration.calls.prompt_cache import cacheable
 from refute.orchestration.model import CallRequest, CallResult, Usage, stable_hash
 from refute.orchestration.providers.base import (
     CallContext,
@@ -239,7 +241,9 @@ class ScriptedProvider:
         plain, context = input_tokens(request)
         output = min(estimate_tokens(text), request.max_tokens)
         usage = Usage(input_tokens=plain, output_tokens=output)
-        if request.context:
+        if request.context and not cacheable(request.model, estimate_tokens(request.system) + context):
+            usage.input_tokens += context  # too short to cache: the API bills it as plain input
+        elif request.context:
             with self._lock:
                 seen = request.context in self._seen_contexts
                 self._seen_contexts.add(request.context)

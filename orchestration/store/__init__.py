@@ -1,0 +1,1 @@
+"""Run state on disk: the coverage ledger (and, after issue 11, journal, runs, atomic files)."""
