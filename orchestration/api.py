@@ -200,6 +200,7 @@ class WorkflowAPI:
             "propose_edit": self.propose_edit, "locate": self.locate, "phase": self.phase, "log": self.log,
             "budget": self.budget, "components": self.components, "uncovered": self.uncovered,
             "mark_covered": self.mark_covered, "record_coverage": self.record_coverage, "dedup": self.dedup,
+            "sweep": self.sweep,
             "args": self.args, "workflow": self.workflow, "SCHEMAS": _schemas(),
             "AgentError": AgentError, "BudgetExceeded": BudgetExceeded, "CallLimitExceeded": CallLimitExceeded,
         }
@@ -297,31 +298,47 @@ class WorkflowAPI:
         ledger.record_run(self.run_id, dict(record))
         self.emit("coverage", record={k: v for k, v in record.items() if not isinstance(v, list)})
 
-    def dedup(self, candidate: dict[str, Any], line: int) -> dict[str, Any] | None:
-        """None when `candidate` (at 1-based `line`) is new; else what it merges into:
-        {"into": title or fingerprint, "where": "run" | "stored"}. The merge is recorded
-        (a `finding_merged` event; on the stored finding for a cross-run merge)."""
-        from refute.orchestration.verification.dedup import WINDOW_LINES, Deduper, family
+    def sweep(self, items: Iterable[dict[str, Any]], find: Callable[[dict[str, Any]], Any],
+              verify: Callable[[dict[str, Any], dict[str, Any]], Any], **options: Any) -> dict[str, Any]:
+        """Capacity-aware search and verification with a coverage record (calls/capacity.py)."""
+        from refute.orchestration.calls.capacity import sweep
+
+        allowed = {"finder_calls", "per_candidate", "rate", "verify_calls"}
+        unknown = sorted(set(options) - allowed)
+        if unknown:
+            raise TypeError(f"sweep(): unknown option(s) {', '.join(unknown)}; use {', '.join(sorted(allowed))}")
+        return sweep(self, list(items), find, verify, **options)
+
+    def dedup(self, candidate: dict[str, Any], where: Any) -> dict[str, Any] | None:
+        """None when `candidate` is new; else what it merges into: {"into": title or
+        fingerprint, "where": "run" | "stored"}. `where` is what locate() returned (or a
+        1-based line). The merge is recorded (a `finding_merged` event, and on the stored
+        finding for a cross-run merge). Rule: verification/dedup.py."""
+        from refute.orchestration.verification.dedup import Deduper, family, window_for
 
         with self._stores_lock:
             if self._deduper is None:
                 self._deduper = Deduper()
+        if isinstance(where, dict):
+            first, last = int(where.get("line", 0)), int(where.get("end_line", where.get("line", 0)))
+        else:
+            first = last = int(where)
         kind = family(candidate)
         path = str(candidate.get("path") or "")
-        merged = {"path": path, "line": int(line), "title": str(candidate.get("title") or ""), "family": kind,
-                  "run_id": self.run_id}
+        merged = {"path": path, "line": first, "end_line": last, "title": str(candidate.get("title") or ""),
+                  "family": kind, "run_id": self.run_id}
         if not self.dry_run:
             store, _ = self._stores()
-            fp = store.near(path, int(line) - 1, kind, WINDOW_LINES)
+            fp = store.near(path, (first - 1, last - 1), kind, window_for(kind))
             if fp is not None:
                 store.record_merge(fp, merged)
                 self.emit("finding_merged", into=fp, where="stored", merged=merged)
                 return {"into": fp, "where": "stored"}
-        first = self._deduper.first_of(path, int(line), kind, merged)
-        if first is None:
+        earlier = self._deduper.first_of(path, (first, last), kind, merged)
+        if earlier is None:
             return None
-        self.emit("finding_merged", into=first.get("title"), where="run", merged=merged)
-        return {"into": first.get("title"), "where": "run"}
+        self.emit("finding_merged", into=earlier.get("title"), where="run", merged=merged)
+        return {"into": earlier.get("title"), "where": "run"}
 
     # --- agent ---------------------------------------------------------------------------------
 

@@ -348,9 +348,9 @@ class FindingsStore:
         self._refresh(finding, self._dismissals(), {})
         return finding
 
-    def near(self, path: str, line: int, kind: str, window: int) -> str | None:
-        """The fingerprint of a stored finding in `path` within `window` lines of the
-        0-based `line` and of the family `kind` (verification/dedup.py), or None."""
+    def near(self, path: str, lines: tuple[int, int], kind: str, window: int) -> str | None:
+        """The fingerprint of a stored finding in `path` of the family `kind` whose lines
+        come within `window` of the 0-based `lines` (verification/dedup.py), or None."""
         from refute.orchestration.verification.dedup import family
 
         wanted = _normalise_rel(path)
@@ -363,17 +363,23 @@ class FindingsStore:
             data = record["finding"]
             if data.get("path") != wanted or family(data) != kind:
                 continue
-            if abs(int((data.get("span") or {}).get("start_line", -10**9)) - line) <= window:
+            span = data.get("span") or {}
+            start, end = int(span.get("start_line", -10**9)), int(span.get("end_line", span.get("start_line", -10**9)))
+            if lines[0] <= end + window and start <= lines[1] + window:
                 return str(data.get("fingerprint"))
         return None
 
     def record_merge(self, fp: str, merged: dict[str, Any]) -> None:
-        """Write down that a candidate was merged into the stored finding `fp`."""
+        """Write down that a candidate was merged into the stored finding `fp`; the
+        finding joins the merging run (its report lists it, no refuter is paid again)."""
         with self._cache.transact():
             record = self._cache.get(_key(fp))
             if record is None:
                 return
             record["merged"] = list(record.get("merged") or []) + [merged]
+            run_id = merged.get("run_id")
+            if run_id and run_id not in record["runs"]:
+                record["runs"] = list(record["runs"]) + [run_id]
             self._cache.set(_key(fp), record)
 
     def merges_of(self, fp: str) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ Everything it produces is labelled "scripted" (CallResult.provider), and front e
 that label wherever its results appear. Two sources of answers:
 
 - a fixture file (JSON): a list of rules, or {"rules": [...], "latency_s": 0.05}. Each
-  rule: {"match": regex searched in the prompt, "label": regex, "role": regex,
+  rule: {"match": regex searched in the context (a unit's code) and the prompt, "label": regex, "role": regex,
   "model": regex, "reply": text or JSON object, "usage": {...}, "latency_s": 0.1,
   "error": "rate_limit" | "overloaded" | "timeout" | "invalid" | "spend_limit" |
   "refused" | "truncated", "times": N (the error applies to the first N matches only),
@@ -215,7 +215,9 @@ class ScriptedProvider:
             raise CallTimeout("the scripted call was cancelled")
 
     def _match(self, request: CallRequest, start: int = 0) -> tuple[dict[str, Any], int]:
-        fields = {"match": request.prompt, "label": request.label or "", "role": request.role, "model": request.model}
+        # "match" searches what the model reads: the shared context (a unit's code) and the prompt.
+        prompt = f"{request.context}\n\n{request.prompt}" if request.context else request.prompt
+        fields = {"match": prompt, "label": request.label or "", "role": request.role, "model": request.model}
         for index in range(start, len(self._rules)):
             rule = self._rules[index]
             if all(re.search(rule[f], text) for f, text in fields.items() if f in rule):

@@ -37,7 +37,9 @@ def by_request(responder):
 def test_audit_through_the_engine_reports_and_drops(repo):
     outcome, events = drive(repo, "audit", {}, by_request(audit_responder))
     assert outcome.status == "completed", outcome.error
-    assert outcome.result == {"candidates": 3, "confirmed": 1, "dropped": 1}
+    assert {k: outcome.result[k] for k in ("candidates", "confirmed", "dropped", "merged")} == \
+        {"candidates": 3, "confirmed": 1, "dropped": 1, "merged": 0}
+    assert outcome.result["complete"] and outcome.result["not_covered"] == 0
     kinds = [k for k, _ in events]
     assert kinds.count("finding") == 1 and kinds.count("finding_dropped") == 1
     store = FindingsStore(repo, state_dir_of(repo))
@@ -45,13 +47,19 @@ def test_audit_through_the_engine_reports_and_drops(repo):
     assert finding.title == "off by one" and finding.provider == "scripted"
     assert len(finding.provenance) >= 1, "the calls behind it are recorded"
     store.close()
-    # Re-running replays every call from the journal and does not duplicate the finding.
+    # Re-running replays every call from the journal and does not duplicate the finding:
+    # the candidate at the stored finding's place merges into it (no refuter is asked
+    # again), the merge is recorded, and the finding is listed for the new run too.
     outcome2, events2 = drive(repo, "audit", {}, by_request(audit_responder), run_id="run2")
-    assert outcome2.result == outcome.result
+    assert {k: outcome2.result[k] for k in ("candidates", "confirmed", "dropped", "merged")} == \
+        {"candidates": 3, "confirmed": 0, "dropped": 1, "merged": 1}
     finished = [f for k, f in events2 if k == "call_finished"]
     assert finished and all(f["replayed"] for f in finished)
+    assert not any(f["label"].startswith("refute") and "off by one" in str(f) for f in finished)
     store = FindingsStore(repo, state_dir_of(repo))
-    assert len(store.list()) == 1
+    [stored] = store.list()
+    assert store.list(run_id="run2") == [stored]
+    assert [(m["run_id"], m["title"]) for m in store.merges_of(stored.fingerprint)] == [("run2", "off by one")]
     store.close()
 
 

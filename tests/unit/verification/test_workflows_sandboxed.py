@@ -52,7 +52,9 @@ def audit_responder(prompt, kwargs):
 def test_audit_reports_confirmed_findings_as_they_are_confirmed(repo, tmp_path):
     run = SandboxRun(repo, tmp_path / "state", audit_responder)
     result = run.run("audit", {})
-    assert result == {"candidates": 3, "confirmed": 1, "dropped": 1}
+    assert {k: result[k] for k in ("candidates", "confirmed", "dropped", "merged")} == \
+        {"candidates": 3, "confirmed": 1, "dropped": 1, "merged": 0}
+    assert result["complete"] and run.coverage["covered"] == len(run.covered) > 0
     titles = [f.title for f in run.findings.list()]
     assert titles == ["off by one"]
     # The mechanical check drops the invented quote before any refuter is paid for it:
