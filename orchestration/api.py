@@ -291,6 +291,7 @@ class WorkflowAPI:
         under the run id and sent as a `coverage` event."""
         if not isinstance(record, dict):
             raise TypeError("record_coverage(record): a dict")
+        record = {**record, "workflow": self.workflow_name, "run_id": self.run_id}
         self.coverage_record = dict(record)
         if self.dry_run:
             return

@@ -147,7 +147,8 @@ def sweep(api: Any, items: Sequence[dict[str, Any]], find: Callable[[dict[str, A
     record = {
         "items": len(items), "covered": len(covered), "not_covered": len(not_covered),
         "not_searched": counts.get("not searched", 0), "deferred": counts.get("deferred", 0),
-        "failed": counts.get("failed", 0), "candidates": stats["found"], "outcomes": outcomes,
+        "failed": counts.get("failed", 0), "searched": stats["finders"], "candidates": stats["found"],
+        "outcomes": outcomes,
         "candidate_rate": round(stats["found"] / stats["finders"], 4) if stats["finders"] else None,
         "complete": not not_covered,
         "not_covered_items": [_describe(item, reason) for item, reason in not_covered[:LISTED_MAX]],

@@ -69,5 +69,15 @@ class CoverageLedger:
     def run_record(self, run_id: str) -> dict[str, Any] | None:
         return self._cache.get(f"run/{run_id}")
 
+    def run_records(self, workflow: str | None = None) -> list[dict[str, Any]]:
+        """Coverage records of finished runs (of `workflow`), oldest first."""
+        out = []
+        for key in list(self._cache.iterkeys()):
+            if str(key).startswith("run/"):
+                record = self._cache.get(key)
+                if isinstance(record, dict) and (workflow is None or record.get("workflow") == workflow):
+                    out.append(record)
+        return out
+
     def close(self) -> None:
         self._cache.close()
