@@ -3,6 +3,9 @@
 Exit codes: 0 completed; 3 completed with failures (some agent calls failed; the run
 says which); 4 paused (Ctrl-C pauses: `refute resume RUN` continues without paying twice);
 1 failed or cancelled; 2 the run could not start (bad script, provider not configured).
+
+`--continue RUN` covers what RUN left (its coverage record says what and why);
+`--since REF` audits only what changed since a git ref.
 """
 
 from __future__ import annotations
@@ -30,6 +33,12 @@ def register(subparsers) -> None:
                         help="workflow argument (V is parsed as JSON when it can be: --arg refuters=3)")
     parser.add_argument("--budget-tokens", type=int, help="hard token budget (worst cases are reserved)")
     parser.add_argument("--budget-usd", type=float, help="hard budget in US dollars")
+    parser.add_argument("--continue", dest="continue_run", metavar="RUN",
+                        help="cover what RUN left (same workflow, scope and arguments); units already audited at "
+                             "the same content are skipped, unverified candidates are verified")
+    parser.add_argument("--since", metavar="REF",
+                        help="only what changed since a git ref: changed files, and in them the units covering "
+                             "changed lines (pre-merge and CI)")
     parser.add_argument("--batch", action="store_true",
                         help="send calls through the Message Batches API: half price, results within hours "
                              "(at most 24 h); for runs that can wait")
@@ -99,9 +108,26 @@ def handle(args: argparse.Namespace) -> int:
         except ValueError:
             print(f"refute run: {p} is outside the workspace {workspace}", file=sys.stderr)
             return 2
+    if args.continue_run and (paths or args.since or args.arg):
+        print("refute run: --continue RUN takes RUN's scope and arguments; drop PATH, --since and --arg",
+              file=sys.stderr)
+        engine.close()
+        return 2
+    if args.since:
+        from refute.analysis.changes import ChangesError, changed_since
+
+        try:
+            changed_since(workspace, args.since)  # a bad ref is a usage error, before anything starts
+        except ChangesError as exc:
+            print(f"refute run: --since: {exc}", file=sys.stderr)
+            engine.close()
+            return 2
     try:
-        run_id = engine.start(args.workflow, scope=Scope(paths), args=parse_args_kv(args.arg),
-                              started_by=f"cli:{_who()}")
+        if args.continue_run:
+            run_id = engine.continue_run(args.continue_run, workflow=args.workflow, started_by=f"cli:{_who()}")
+        else:
+            run_id = engine.start(args.workflow, scope=Scope(paths, since=args.since), args=parse_args_kv(args.arg),
+                                  started_by=f"cli:{_who()}")
     except Exception as exc:  # a clear one-line reason, not a traceback
         print(f"refute run: {exc}", file=sys.stderr)
         engine.close()
@@ -142,6 +168,11 @@ def summary(info, as_json: bool) -> None:
         print(f"  {info.error}", file=out)
     if info.status == "paused":
         print(f"  resume with: refute resume {info.id}", file=out)
+    result = info.result if isinstance(info.result, dict) else {}
+    if "covered" in result and "complete" in result:
+        print(f"  coverage: {result['covered']} units searched and verified, {result.get('not_covered', 0)} left"
+              + ("" if result["complete"] else f"; continue with: refute run {info.workflow} --continue {info.id}"),
+              file=out)
 
 
 class Progress:
