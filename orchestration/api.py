@@ -291,11 +291,11 @@ class WorkflowAPI:
         under the run id and sent as a `coverage` event."""
         if not isinstance(record, dict):
             raise TypeError("record_coverage(record): a dict")
-        record = {**record, "workflow": self.workflow_name, "run_id": self.run_id}
+        ledger, config = self._coverage()
+        record = {**record, "workflow": self.workflow_name, "run_id": self.run_id, "config": config}
         self.coverage_record = dict(record)
         if self.dry_run:
             return
-        ledger, _ = self._coverage()
         ledger.record_run(self.run_id, dict(record))
         self.emit("coverage", record={k: v for k, v in record.items() if not isinstance(v, list)})
 

@@ -59,28 +59,38 @@ class _Gate:
     """Calls promised to admitted work that has not finished yet. Available capacity is
     what the run can still pay (`capacity_calls`) minus these promises. A call in flight
     is counted twice (paid, and still promised) until its work releases the promise: the
-    gate errs on the safe side by at most the calls in flight."""
+    gate errs on the safe side by at most the calls in flight. A finder that does not fit
+    waits while admitted work may still release promises (so the run's tail is used), and
+    stops the sweep only when nothing is left to wait for."""
 
     def __init__(self, api: Any):
         self.api = api
-        self.lock = threading.Lock()
+        self.cond = threading.Condition()
         self.promised = 0.0
         self.stopped = False
+        scheduler = getattr(api, "scheduler", None)
+        self.interrupted = getattr(scheduler, "stop_event", None)
 
-    def admit(self, cost: float, *, stop_on_refusal: bool) -> bool:
-        with self.lock:
-            if stop_on_refusal and self.stopped:
-                return False
-            if capacity_calls(self.api) - self.promised < cost:
-                if stop_on_refusal:
-                    self.stopped = True  # finders stop here; later items are left for a follow-up
-                return False
-            self.promised += cost
-            return True
+    def admit(self, cost: float, *, finder: bool, wait: bool = True) -> bool:
+        """Promise `cost` calls if they fit. Waiting is only allowed to callers holding no
+        promise themselves (so two waiters can never wait for each other)."""
+        with self.cond:
+            while True:
+                if finder and self.stopped:
+                    return False
+                if capacity_calls(self.api) - self.promised >= cost:
+                    self.promised += cost
+                    return True
+                if not wait or self.promised <= 1e-9 or (self.interrupted is not None and self.interrupted.is_set()):
+                    if finder:
+                        self.stopped = True  # finders stop here; later items are left for a follow-up
+                    return False
+                self.cond.wait(0.5)  # admitted work will release what it did not use
 
     def release(self, cost: float) -> None:
-        with self.lock:
+        with self.cond:
             self.promised -= cost
+            self.cond.notify_all()
 
 
 def sweep(api: Any, items: Sequence[dict[str, Any]], find: Callable[[dict[str, Any]], Any],
@@ -108,7 +118,7 @@ def sweep(api: Any, items: Sequence[dict[str, Any]], find: Callable[[dict[str, A
 
     def one(item: dict[str, Any]) -> tuple[str, str]:
         cost = expected_item_cost()
-        if not gate.admit(cost, stop_on_refusal=True):
+        if not gate.admit(cost, finder=True):
             return "not searched", ("not searched: the run's call cap or budget was kept for verifying what "
                                     "was found; continue with refute run WORKFLOW --continue RUN")
         try:
@@ -122,7 +132,7 @@ def sweep(api: Any, items: Sequence[dict[str, Any]], find: Callable[[dict[str, A
             stats["finders"] += 1
         admitted = []
         for candidate in candidates:
-            if not gate.admit(per_candidate, stop_on_refusal=False):
+            if not gate.admit(per_candidate, finder=False, wait=not admitted):
                 break
             admitted.append(candidate)
         thunks = [_verifier(verify, gate, item, candidate, per_candidate) for candidate in admitted]
