@@ -29,9 +29,11 @@ the calls that share it, a shorter one is plain input. These sizes are typical a
 sizes of the bundled schemas; bench/scale.py checks expected calls and tokens against
 runs within 25%.
 
-Runs: a run pays at most `max_calls` calls; units are assigned in plan order to runs by
-their expected cost (finder + verification), which is what the capacity-aware sweep
-(calls/capacity.py) does, so `runs` says which files each run covers.
+Runs: a run pays at most `max_calls` calls, and ends about one unit's worst case (its
+finder + every candidate at k + 1 refuters) before that, which the capacity gate keeps
+back for verification (calls/capacity.py). Units are assigned in search order to runs
+by their expected cost (finder + verification), so `runs` says which files each run
+covers.
 """
 
 from __future__ import annotations
@@ -167,14 +169,19 @@ def forecast(*, base_calls: int, base_input_tokens: int, base_output_tokens: int
             "input_tokens": int(input_tokens), "output_tokens": int(output_tokens),
             "tokens": int(input_tokens + output_tokens), "cost_usd": round(usd, 4),
         }
-    runs_needed = {case: max(1, int(math.ceil(cases[case]["calls"] / max_calls))) if cases[case]["calls"] else 0
-                   for case in CASES}
-    return Forecast(cases, runs_needed, _assign_runs(finders, unit_order, base_calls,
-                                                     1 + rates["expected"] * per_candidate["expected"], max_calls))
+    # A run ends a little before its cap: the gate keeps back the worst case of the unit in
+    # hand (its finder + every candidate at k + 1 refuters), so that much goes to the next run.
+    tail = 1 + rates["expected"] * per_candidate["high"]
+    runs = _assign_runs(finders, unit_order, base_calls, 1 + rates["expected"] * per_candidate["expected"],
+                        max(max_calls - tail, 1.0))
+    runs_needed = {case: max(1, int(math.ceil(cases[case]["calls"] / max(max_calls - tail, 1.0))))
+                   if cases[case]["calls"] else 0 for case in CASES}
+    runs_needed["expected"] = max(runs_needed["expected"], len(runs))
+    return Forecast(cases, runs_needed, runs)
 
 
 def _assign_runs(finders: list[FinderCall], unit_order: list[tuple[str, str | None]], base_calls: int,
-                 per_unit: float, max_calls: int) -> list[dict[str, Any]]:
+                 per_unit: float, max_calls: float) -> list[dict[str, Any]]:
     """Units in search order, filled into runs of `max_calls` by expected cost."""
     searched = {(f.path, f.unit_hash) for f in finders}
     ordered = [u for u in unit_order if u in searched] or [(f.path, f.unit_hash) for f in finders]
