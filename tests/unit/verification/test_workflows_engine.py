@@ -86,6 +86,43 @@ def test_security_through_the_engine(repo):
     store.close()
 
 
+def test_security_researchers_per_component_and_lens_with_read_only_tools(repo):
+    seen: list[dict] = []
+
+    def responder(prompt, request):
+        label = request["label"] or ""
+        if label == "security:threat model":
+            return "- CWE-89 SQL injection matters"
+        if label.startswith("security:research:"):
+            seen.append(request)
+            assert "<component path=" in request["context"] and "Threat model" in request["context"]
+            lens = label.split(" ", 1)[0].rsplit(":", 1)[1]
+            found = []
+            if lens == "input" and "web.py" in request["context"]:
+                found = [{"path": "web.py", "quote": "cur.execute(\"SELECT * FROM t WHERE n='\" + name + \"'\")",
+                          "title": "SQL injection", "explanation": "name concatenated", "severity": "error",
+                          "category": "security", "cwe": "CWE-89"}]
+            if lens == "access" and "web.py" in request["context"]:  # the same sink seen through another lens
+                found = [{"path": "web.py", "quote": "cur.execute(\"SELECT * FROM t WHERE n='\" + name + \"'\")",
+                          "title": "query built from input", "explanation": "x", "severity": "warning",
+                          "category": "security", "cwe": "CWE-564"}]
+            return {"findings": found, "read": ["web.py"], "not_reached": []}
+        if label.startswith("refute"):
+            return {"verdict": "confirmed", "reason": "concatenation", "evidence": "+ name +"}
+        raise AssertionError(label)
+
+    outcome, events = drive(repo, "security", {"mode": "components"}, responder)
+    assert outcome.status == "completed", outcome.error
+    result = outcome.result
+    assert result["mode"] == "components" and result["complete"] and result["files_read"] == 1
+    assert {k: result[k] for k in ("candidates", "confirmed", "merged")} == {"candidates": 2, "confirmed": 1, "merged": 1}
+    assert {r["label"].split(" ", 1)[0] for r in seen} == {f"security:research:{lens}"
+                                                           for lens in ("input", "access", "memory", "crypto")}
+    assert all(set(r["tools"]) == {"read_file", "search_text", "list_symbols"} for r in seen)
+    merged = [f for kind, f in events if kind == "finding_merged"]
+    assert len(merged) == 1 and merged[0]["merged"]["family"] == "cwe:injection"
+
+
 def test_migrate_through_the_engine_on_a_git_repo(repo):
     state = {"reviews": 0}
     outcome, events = drive(repo, "migrate", {"instruction": "replace os.path with pathlib"},

@@ -89,7 +89,9 @@ def security_responder(prompt, kwargs):
 
 def test_security_threat_model_first_then_cwe_findings(repo, tmp_path):
     run = SandboxRun(repo, tmp_path / "state", security_responder)
-    assert run.run("security", {}) == {"candidates": 1, "confirmed": 1, "dropped": 0}
+    result = run.run("security", {})
+    assert {k: result[k] for k in ("candidates", "confirmed", "dropped", "mode", "complete")} == \
+        {"candidates": 1, "confirmed": 1, "dropped": 0, "mode": "units", "complete": True}
     assert run.events[0] == ("agent", "security:threat model")
     [finding] = run.findings.list()
     assert finding.cwe == "CWE-89" and finding.category == "security" and finding.path == "web.py"
