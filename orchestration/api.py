@@ -334,6 +334,9 @@ class WorkflowAPI:
             if fp is not None:
                 store.record_merge(fp, merged)
                 self.emit("finding_merged", into=fp, where="stored", merged=merged)
+                again = store.get(fp)
+                if again is not None:  # found again by this run: editors and reports show it under this run
+                    self.emit("finding", finding=again.to_dict())
                 return {"into": fp, "where": "stored"}
         earlier = self._deduper.first_of(path, (first, last), kind, merged)
         if earlier is None:

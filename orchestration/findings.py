@@ -380,6 +380,8 @@ class FindingsStore:
             run_id = merged.get("run_id")
             if run_id and run_id not in record["runs"]:
                 record["runs"] = list(record["runs"]) + [run_id]
+            if run_id:
+                record["finding"] = {**record["finding"], "run_id": run_id}  # found again by this run
             self._cache.set(_key(fp), record)
 
     def merges_of(self, fp: str) -> list[dict[str, Any]]:
