@@ -85,7 +85,7 @@ class _Gate:
                     if finder:
                         self.stopped = True  # finders stop here; later items are left for a follow-up
                     return False
-                self.cond.wait(0.5)  # admitted work will release what it did not use
+                self.cond.wait(0.1)  # admitted work will release what it did not use; pause/cancel is seen fast
 
     def release(self, cost: float) -> None:
         with self.cond:
