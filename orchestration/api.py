@@ -293,6 +293,8 @@ class WorkflowAPI:
             raise TypeError("record_coverage(record): a dict")
         ledger, config = self._coverage()
         record = {**record, "workflow": self.workflow_name, "run_id": self.run_id, "config": config}
+        if self.coverage_record is not None:  # a second sweep in one run (security's sweep of the unreached)
+            record = _combine_coverage(self.coverage_record, record)
         self.coverage_record = dict(record)
         if self.dry_run:
             return
@@ -561,6 +563,20 @@ class WorkflowAPI:
                 if store is not None:
                     store.close()
             self._findings_store = self._edits_store = self._ledger = None
+
+
+def _combine_coverage(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """One run, two sweeps: counts add up, lists join, complete only if both are."""
+    out = dict(second)
+    for key in ("items", "covered", "not_covered", "not_searched", "deferred", "failed", "searched", "candidates",
+                "not_covered_listed"):
+        out[key] = int(first.get(key) or 0) + int(second.get(key) or 0)
+    out["outcomes"] = {k: int((first.get("outcomes") or {}).get(k, 0)) + int((second.get("outcomes") or {}).get(k, 0))
+                       for k in set(first.get("outcomes") or {}) | set(second.get("outcomes") or {})}
+    out["not_covered_items"] = list(first.get("not_covered_items") or []) + list(second.get("not_covered_items") or [])
+    out["complete"] = bool(first.get("complete")) and bool(second.get("complete"))
+    out["candidate_rate"] = round(out["candidates"] / out["searched"], 4) if out["searched"] else None
+    return out
 
 
 def render_unit(unit: dict[str, Any]) -> str:

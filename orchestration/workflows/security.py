@@ -151,11 +151,29 @@ def main(args):
                      rate=float(args.get("candidate_rate") or 0.5))
     outcomes = coverage["outcomes"]
     not_reached = sorted(set(p for r in reads for p in r["not_reached"]))
+    swept = 0
+    if mode == "components" and coverage["complete"]:
+        # The sweep of what no researcher reached: files a researcher named as not reached
+        # and none read get a per-unit finder each (same verification, same capacity rules).
+        read_anywhere = set(p for r in reads for p in r["read"])
+        unreached = [u for u in all_units if u["path"] in not_reached and u["path"] not in read_anywhere]
+        if unreached:
+            log("security: sweeping " + str(len(unreached)) + " units no researcher reached")
+            extra = sweep(unreached, find_in_unit, verify, per_candidate=k + 1, verify_calls=k + 0.255,
+                          rate=float(args.get("candidate_rate") or 0.5))
+            outcomes = dict(outcomes)
+            for key in extra["outcomes"]:
+                outcomes[key] = outcomes.get(key, 0) + extra["outcomes"][key]
+            coverage = {"candidates": coverage["candidates"] + extra["candidates"], "covered": coverage["covered"],
+                        "not_covered": coverage["not_covered"] + extra["not_covered"],
+                        "complete": extra["complete"], "outcomes": outcomes}
+            swept = len(unreached)
     totals = {"candidates": coverage["candidates"], "confirmed": outcomes.get("confirmed", 0),
               "dropped": outcomes.get("dropped", 0), "merged": outcomes.get("merged", 0), "mode": mode,
               "items": len(items), "skipped_covered": len(items) - len(todo), "covered": coverage["covered"],
               "not_covered": coverage["not_covered"], "complete": coverage["complete"],
-              "files_read": len(set(p for r in reads for p in r["read"])), "not_reached": not_reached[:200]}
+              "files_read": len(set(p for r in reads for p in r["read"])), "not_reached": not_reached[:200],
+              "swept_unreached": swept}
     log("security: " + str(totals["confirmed"]) + " of " + str(totals["candidates"]) + " candidates confirmed, "
         + str(totals["dropped"]) + " dropped (quoted code not in the file), " + str(totals["merged"])
         + " merged; " + str(coverage["covered"]) + " of " + str(len(todo)) + " " + mode + " covered")

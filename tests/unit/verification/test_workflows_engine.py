@@ -88,6 +88,7 @@ def test_security_through_the_engine(repo):
 
 def test_security_researchers_per_component_and_lens_with_read_only_tools(repo):
     seen: list[dict] = []
+    swept: list[str] = []
 
     def responder(prompt, request):
         label = request["label"] or ""
@@ -106,7 +107,10 @@ def test_security_researchers_per_component_and_lens_with_read_only_tools(repo):
                 found = [{"path": "web.py", "quote": "cur.execute(\"SELECT * FROM t WHERE n='\" + name + \"'\")",
                           "title": "query built from input", "explanation": "x", "severity": "warning",
                           "category": "security", "cwe": "CWE-564"}]
-            return {"findings": found, "read": ["web.py"], "not_reached": []}
+            return {"findings": found, "read": ["web.py"], "not_reached": ["calc.py"]}
+        if label.startswith("security:find calc.py"):  # the sweep of what no researcher reached
+            swept.append(label)
+            return {"findings": []}
         if label.startswith("refute"):
             return {"verdict": "confirmed", "reason": "concatenation", "evidence": "+ name +"}
         raise AssertionError(label)
@@ -121,6 +125,7 @@ def test_security_researchers_per_component_and_lens_with_read_only_tools(repo):
     assert all(set(r["tools"]) == {"read_file", "search_text", "list_symbols"} for r in seen)
     merged = [f for kind, f in events if kind == "finding_merged"]
     assert len(merged) == 1 and merged[0]["merged"]["family"] == "cwe:injection"
+    assert swept == ["security:find calc.py"] and result["swept_unreached"] == 1  # not reached, read by no one
 
 
 def test_migrate_through_the_engine_on_a_git_repo(repo):
