@@ -50,9 +50,16 @@ def capacity_calls(api: Any, *, max_output: int = DEFAULT_MAX_OUTPUT) -> int:
         capacity = min(capacity, int(tokens["remaining"] // max(per_call, 1)))
     if usd.get("remaining") is not None:
         spent_per_call = usd["spent"] / paid if calls.get("paid") else 0.0
-        per_call_usd = max(spent_per_call * 2, 1e-6) + max_output * 15e-6  # output at the dearest listed rate
+        per_call_usd = max(spent_per_call * 2, 1e-6) + max_output * _dearest_output_usd()  # output at the dearest rate
         capacity = min(capacity, int(usd["remaining"] // per_call_usd))
     return max(capacity, 0)
+
+
+def _dearest_output_usd() -> float:
+    """USD per output token of the dearest model in the price table (an upper bound)."""
+    from refute.orchestration import pricing
+
+    return max(float(m["output"]) for m in pricing.table()["models"].values()) / 1e6
 
 
 class _Gate:
