@@ -211,3 +211,14 @@ def test_dedup_by_place_and_family():
     assert seen.first_of("a.py", (5, 6), "bug", {"title": "b1"}) is None
     assert seen.first_of("a.py", (7, 7), "bug", {"title": "b2"}) is None  # categories: lines must overlap
     assert seen.first_of("a.py", (6, 8), "bug", {"title": "b3"}) == {"title": "b1"}
+
+
+def test_the_plan_dry_run_is_not_capped_by_the_per_run_limit(tmp_path):
+    """sqlalchemy's plan used to fail its own dry run at call 1,004: the dry run counts the
+    whole scope; the forecast splits it into runs."""
+    write_files(tmp_path, 30)
+    plan = runtime.plan(workspace=tmp_path, settings=EngineSettings(provider="scripted", max_calls=10),
+                        source=resolve(tmp_path, "audit"), scope=Scope(), args={})
+    assert plan.status == "completed", plan.error
+    assert plan.calls == 30 and plan.forecast["cases"]["expected"]["finder_calls"] == 30
+    assert plan.forecast["runs_needed"]["expected"] >= 10 and plan.max_calls == 10
