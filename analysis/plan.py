@@ -15,8 +15,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
+from refute.analysis.changes import changed_since, overlaps
 from refute.analysis.discover import Discovery, Skipped, SourceFile, discover
 from refute.analysis.paths import PathRule, Purpose
+from refute.analysis.source_kinds import exclusion_reason
 from refute.analysis.units import WorkUnit, split_text
 
 SPLITTER_VERSION = 1  # bump when units.py changes what it produces
@@ -82,18 +84,24 @@ def plan_workspace(
     *,
     paths: Iterable[str | os.PathLike[str]] = (),
     selection: tuple[int, int] | None = None,
-    max_unit_tokens: int = 1500,
+    max_unit_tokens: int = 8000,
     cache_dir: str | os.PathLike[str] | None = None,
     extra_ignores: Iterable[str] = (),
     use_cache: bool = True,
     never_send: Iterable[str] = (),
+    code_only: bool = False,
+    include_tests: bool = False,
+    since: str | None = None,
 ) -> WorkspacePlan:
     """Files, skipped files and work units of a workspace (or of `paths` inside it).
 
     `selection=(start_line, end_line)`, 0-based inclusive, needs exactly one file in
     `paths` and keeps only the units that overlap those lines. Secret-looking files (the
     path rule, plus `never_send` globs) are skipped with the reason "secret" and never
-    read, split or cached."""
+    read, split or cached. `code_only` leaves out docs, data, config and (unless
+    `include_tests`) tests, listed in `skipped` with the reason (source_kinds.py).
+    `since=REF` keeps the files changed since a git ref and in them the units that overlap
+    a changed line (changes.py); the rest are listed as "unchanged since REF"."""
     root_path = Path(root).resolve()
     if not root_path.is_dir():
         raise NotADirectoryError(f"workspace root is not a folder: {root}")
@@ -112,13 +120,30 @@ def plan_workspace(
         if rel and (root_path / rel).is_file() and rel not in known:
             skipped.append(Skipped(rel, "secret" if rule.secret_reason(rel) else "ignored (.gitignore)"))
 
+    files = list(found.files)
+    if code_only:
+        kept: list[SourceFile] = []
+        for source in files:
+            reason = exclusion_reason(source.path, source.language, include_tests=include_tests)
+            if reason is None:
+                kept.append(source)
+            else:
+                skipped.append(Skipped(source.path, reason))
+        files = kept
+    changed: dict[str, list[tuple[int, int]]] | None = None
+    if since:
+        changed = changed_since(root_path, since)
+        unchanged = [f for f in files if f.path not in changed]
+        skipped.extend(Skipped(f.path, f"unchanged since {since}") for f in unchanged)
+        files = [f for f in files if f.path in changed]
+
     cache = _open_cache(Path(cache_dir) if cache_dir else root_path / DEFAULT_CACHE_DIR) if use_cache else None
     units: list[WorkUnit] = []
     errors: list[Skipped] = []
     hits = misses = 0
     to_store: list[tuple[str, list[WorkUnit]]] = []
     try:
-        for source in found.files:
+        for source in files:
             try:
                 data = Path(source.abs_path).read_bytes()
                 text = data.decode("utf-8")
@@ -146,6 +171,9 @@ def plan_workspace(
                 hits += 1
                 file_units = [replace(u, text=data[u.start_byte:u.end_byte].decode("utf-8", "surrogatepass"))
                               for u in file_units]
+            if changed is not None:
+                ranges = changed[source.path]
+                file_units = [u for u in file_units if overlaps(ranges, u.start_line, u.end_line)]
             units.extend(file_units)
         if cache is not None and to_store:
             try:
@@ -162,6 +190,6 @@ def plan_workspace(
         units = [u for u in units if u.end_line >= start_line and u.start_line <= end_line]
     skipped.sort(key=lambda s: s.path)
     return WorkspacePlan(
-        root=str(root_path), files=found.files, skipped=skipped, units=units,
+        root=str(root_path), files=files, skipped=skipped, units=units,
         max_unit_tokens=max_unit_tokens, cache_hits=hits, cache_misses=misses, errors=errors,
     )

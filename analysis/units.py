@@ -409,7 +409,7 @@ def _tile(data: bytes, pieces: list[_Piece], max_bytes: int) -> list[_Piece]:
     return merged
 
 
-def split_text(path: str, text: str, language: str, max_tokens: int = 1500) -> list[WorkUnit]:
+def split_text(path: str, text: str, language: str, max_tokens: int = 8000) -> list[WorkUnit]:
     """The work units of one file's text (see the module docstring for the guarantees)."""
     if max_tokens < MIN_MAX_TOKENS:
         raise ValueError(f"max_tokens must be at least {MIN_MAX_TOKENS}, got {max_tokens}")

@@ -1,6 +1,9 @@
 """Work-unit splitting on this interpreter's standard library, measured side by side.
 
-    .venv/bin/python bench/split.py [--limit N] [--max-unit-tokens 1500] [--repeat 1]
+    .venv/bin/python bench/split.py [--limit N] [--max-unit-tokens 8000] [--repeat 1]
+
+The default limit is the engine's unit budget (settings.max_unit_tokens, 8,000: per-file
+units, split only above it); --max-unit-tokens 1500 gives the old function-sized units.
 
 Prints, for refute's splitter: throughput (MB/s), its ratio to tree-sitter parse-only
 throughput measured in the same run, non-whitespace coverage, and p50/p95/max unit size
@@ -24,6 +27,7 @@ from typing import Callable
 from refute.analysis.languages import parser_for
 from refute.analysis.tokens import BYTES_PER_TOKEN
 from refute.analysis.units import split_text
+from refute.orchestration.settings import EngineSettings
 
 def non_ws(text: str) -> str:
     return "".join(text.split())
@@ -85,7 +89,7 @@ def percentile(values: list[int], q: float) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, default=None, help="only the first N files")
-    parser.add_argument("--max-unit-tokens", type=int, default=1500)
+    parser.add_argument("--max-unit-tokens", type=int, default=EngineSettings().max_unit_tokens)
     parser.add_argument("--repeat", type=int, default=1, help="best of N timings per file")
     parser.add_argument("--no-compare", action="store_true", help="skip astchunk and llama-index even if installed")
     args = parser.parse_args(argv)

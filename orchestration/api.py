@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import functools
 import inspect
 import threading
@@ -62,6 +63,7 @@ from refute.orchestration.settings import EngineSettings
 from refute.orchestration.tasks import TaskPool
 
 PROVENANCE_DEPTH = 20
+COMPONENT_TOKENS = 24_000  # a component's code must fit the cached prefix of a researcher
 MAX_LOG_CHARS = 10_000
 _NO_DEFAULT = object()
 _ALWAYS_RAISE = ("budget", "call_limit", "spend_limit")
@@ -121,9 +123,9 @@ class BudgetView:
 
     def _flat(self) -> dict[str, Any]:
         v = self._view()
-        flat: dict[str, Any] = {"tokens": v["tokens"], "usd": v["usd"]}
-        for unit in ("tokens", "usd"):
-            for key, value in v[unit].items():
+        flat: dict[str, Any] = dict(v)
+        for unit, entries in v.items():  # tokens, usd, calls (limit/paid/remaining)
+            for key, value in entries.items():
                 flat[f"{key}_{unit}"] = value
         if self._calls is not None:
             flat.update(self._calls())
@@ -246,6 +248,9 @@ class WorkflowAPI:
         self._stores_lock = threading.Lock()
         self._findings_store: Any = None
         self._edits_store: Any = None
+        self._ledger: Any = None
+        self._deduper: Any = None
+        self.coverage_record: dict[str, Any] | None = None
         self.reported = 0
         self.dropped = 0
         self.edits_proposed = 0
@@ -262,7 +267,9 @@ class WorkflowAPI:
             "units": self.units, "agent": self.agent, "parallel": self.parallel, "pipeline": self.pipeline,
             "refute": self.refute, "vote": self.vote, "converge": self.converge, "report": self.report,
             "propose_edit": self.propose_edit, "locate": self.locate, "phase": self.phase, "log": self.log,
-            "workflow": self.workflow,
+            "workflow": self.workflow, "components": self.components, "uncovered": self.uncovered,
+            "mark_covered": self.mark_covered, "record_coverage": self.record_coverage, "dedup": self.dedup,
+            "sweep": self.sweep,
         }
         return {
             **{name: _checked_call(name, fn) for name, fn in functions.items()},
@@ -297,8 +304,14 @@ class WorkflowAPI:
 
     # --- units -------------------------------------------------------------------------------
 
-    def units(self, scope: Any = None, max_tokens: int | None = None) -> list[dict[str, Any]]:
+    def units(self, scope: Any = None, max_tokens: int | None = None, code_only: bool = False,
+              include_tests: bool = False) -> list[dict[str, Any]]:
+        """`code_only`: leave out docs, data, config and (unless `include_tests`) tests;
+        `plan` lists each with its reason (analysis/source_kinds.py)."""
         effective = self._narrow(scope)
+        if code_only or include_tests:
+            effective = dataclasses.replace(effective, code_only=effective.code_only or bool(code_only),
+                                            include_tests=effective.include_tests or bool(include_tests))
         limit = int(max_tokens or self.settings.max_unit_tokens)
         cache_key = stable_hash(effective.to_dict(), limit)
         if cache_key not in self._units_cache:
@@ -311,12 +324,106 @@ class WorkflowAPI:
         if isinstance(scope, Scope):
             return scope
         if isinstance(scope, str):
-            return Scope([scope])
+            return dataclasses.replace(self.scope, paths=[scope], selection=None)
         if isinstance(scope, (list, tuple)):
-            return Scope([str(p) for p in scope])
+            return dataclasses.replace(self.scope, paths=[str(p) for p in scope], selection=None)
         if isinstance(scope, dict):
             return Scope.from_dict(scope)
         raise TypeError("units(scope=...): give a path, a list of paths or {'paths': [...], 'selection': [a, b]}")
+
+    def components(self, scope: Any = None, max_tokens: int | None = None, code_only: bool = False,
+                   include_tests: bool = False) -> list[dict[str, Any]]:
+        """Files grouped by directory and language up to a token budget (analysis/components.py),
+        each with the code of its files as "text", ready for agent(unit=component)."""
+        from refute.analysis.components import group_components
+
+        found = self.units(scope, None, code_only=code_only, include_tests=include_tests)
+        limit = int(max_tokens or COMPONENT_TOKENS)
+        return [c.to_dict() for c in group_components(found, max_tokens=limit)]
+
+    # --- coverage (orchestration/store/coverage.py) ------------------------------------------------
+
+    def _coverage(self) -> tuple[Any, str]:
+        from refute.orchestration.store.coverage import CoverageLedger, config_key
+
+        with self._stores_lock:
+            if self._ledger is None:
+                self._ledger = CoverageLedger(self.state_dir)
+        return self._ledger, config_key(self.workflow_name, self.args)
+
+    def uncovered(self, units: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The units this workflow (with these arguments) has not searched at their current
+        content: what a follow-up run still has to do. Read-only, also in a plan."""
+        ledger, config = self._coverage()
+        return [dict(u) for u in ledger.uncovered(config, list(units))]
+
+    def mark_covered(self, units: Iterable[dict[str, Any]]) -> int:
+        """Record units as searched and fully verified (a plan records nothing)."""
+        units = list(units)
+        if self.dry_run or not units:
+            return 0
+        ledger, config = self._coverage()
+        return ledger.mark(config, units, run_id=self.run_id)
+
+    def record_coverage(self, record: dict[str, Any]) -> None:
+        """The run's coverage record (searched / not searched and why): kept in the ledger
+        under the run id and sent as a `coverage` event."""
+        if not isinstance(record, dict):
+            raise TypeError("record_coverage(record): a dict")
+        ledger, config = self._coverage()
+        record = {**record, "workflow": self.workflow_name, "run_id": self.run_id, "config": config}
+        if self.coverage_record is not None:  # a second sweep in one run (security's sweep of the unreached)
+            record = _combine_coverage(self.coverage_record, record)
+        self.coverage_record = dict(record)
+        if self.dry_run:
+            return
+        ledger.record_run(self.run_id, dict(record))
+        self.emit("coverage", record={k: v for k, v in record.items() if not isinstance(v, list)})
+
+    def sweep(self, items: Iterable[dict[str, Any]], find: Callable[[dict[str, Any]], Any],
+              verify: Callable[[dict[str, Any], dict[str, Any]], Any], **options: Any) -> dict[str, Any]:
+        """Capacity-aware search and verification with a coverage record (calls/capacity.py)."""
+        from refute.orchestration.calls.capacity import sweep
+
+        allowed = {"finder_calls", "per_candidate", "rate", "verify_calls"}
+        unknown = sorted(set(options) - allowed)
+        if unknown:
+            raise TypeError(f"sweep(): unknown option(s) {', '.join(unknown)}; use {', '.join(sorted(allowed))}")
+        return sweep(self, list(items), find, verify, **options)
+
+    def dedup(self, candidate: dict[str, Any], where: Any) -> dict[str, Any] | None:
+        """None when `candidate` is new; else what it merges into: {"into": title or
+        fingerprint, "where": "run" | "stored"}. `where` is what locate() returned (or a
+        1-based line). The merge is recorded (a `finding_merged` event, and on the stored
+        finding for a cross-run merge). Rule: verification/dedup.py."""
+        from refute.orchestration.verification.dedup import Deduper, family, window_for
+
+        with self._stores_lock:
+            if self._deduper is None:
+                self._deduper = Deduper()
+        if isinstance(where, dict):
+            first, last = int(where.get("line", 0)), int(where.get("end_line", where.get("line", 0)))
+        else:
+            first = last = int(where)
+        kind = family(candidate)
+        path = str(candidate.get("path") or "")
+        merged = {"path": path, "line": first, "end_line": last, "title": str(candidate.get("title") or ""),
+                  "family": kind, "run_id": self.run_id}
+        if not self.dry_run:
+            store, _ = self._stores()
+            fp = store.near(path, (first - 1, last - 1), kind, window_for(kind))
+            if fp is not None:
+                store.record_merge(fp, merged)
+                self.emit("finding_merged", into=fp, where="stored", merged=merged)
+                again = store.get(fp)
+                if again is not None:  # found again by this run: editors and reports show it under this run
+                    self.emit("finding", finding=again.to_dict())
+                return {"into": fp, "where": "stored"}
+        earlier = self._deduper.first_of(path, (first, last), kind, merged)
+        if earlier is None:
+            return None
+        self.emit("finding_merged", into=earlier.get("title"), where="run", merged=merged)
+        return {"into": earlier.get("title"), "where": "run"}
 
     # --- agent ---------------------------------------------------------------------------------
 
@@ -374,7 +481,10 @@ class WorkflowAPI:
             if not isinstance(unit, dict) or "text" not in unit:
                 raise TypeError("agent(unit=...): a unit dict from units() (with 'text')")
             unit_hash = unit.get("content_hash") or stable_hash("unit-text", unit["text"])
-            prompt = prompt + "\n\n" + render_unit(unit)
+            # Prompt layout for the cache: the code goes in the cached prefix (after any
+            # shared context), so every call about this code (finder lenses, refuters of
+            # its candidates) on one model re-reads it from the cache; the question follows.
+            context = (context + "\n\n" if context else "") + render_unit(unit)
             label = label or f"{unit.get('path', 'unit')}:{int(unit.get('start_line', 0)) + 1}"
         prompt, context, system = _redact(prompt), _redact(context), _redact(system or "")
         return CallRequest(
@@ -564,10 +674,24 @@ class WorkflowAPI:
     def close(self) -> None:
         self._pool.close()
         with self._stores_lock:
-            for store in (self._findings_store, self._edits_store):
+            for store in (self._findings_store, self._edits_store, self._ledger):
                 if store is not None:
                     store.close()
-            self._findings_store = self._edits_store = None
+            self._findings_store = self._edits_store = self._ledger = None
+
+
+def _combine_coverage(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """One run, two sweeps: counts add up, lists join, complete only if both are."""
+    out = dict(second)
+    for key in ("items", "covered", "not_covered", "not_searched", "deferred", "failed", "searched", "candidates",
+                "not_covered_listed"):
+        out[key] = int(first.get(key) or 0) + int(second.get(key) or 0)
+    out["outcomes"] = {k: int((first.get("outcomes") or {}).get(k, 0)) + int((second.get("outcomes") or {}).get(k, 0))
+                       for k in set(first.get("outcomes") or {}) | set(second.get("outcomes") or {})}
+    out["not_covered_items"] = list(first.get("not_covered_items") or []) + list(second.get("not_covered_items") or [])
+    out["complete"] = bool(first.get("complete")) and bool(second.get("complete"))
+    out["candidate_rate"] = round(out["candidates"] / out["searched"], 4) if out["searched"] else None
+    return out
 
 
 def _checked_call(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -615,7 +739,11 @@ def _plain_parameters(signature: inspect.Signature) -> str:
 
 
 def render_unit(unit: dict[str, Any]) -> str:
-    """How a unit's code reaches the model: path, 1-based lines, symbol, then the text."""
+    """How a unit's code reaches the model: path, 1-based lines, symbol, then the text (a
+    component: its directory and files, each file's code in a <file> block)."""
+    if unit.get("kind") == "component":
+        return (f'<component path="{unit.get("path") or "."}" files="{len(unit.get("paths") or [])}">\n'
+                f'{unit.get("header") or ""}\n{unit["text"]}\n</component>')
     start = int(unit.get("start_line", 0)) + 1
     end = int(unit.get("end_line", unit.get("start_line", 0))) + 1
     attrs = f'path="{unit.get("path", "")}" lines="{start}-{end}"'

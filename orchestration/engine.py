@@ -236,6 +236,23 @@ class Engine:
             raise
         return info.id
 
+    def continue_run(self, run_id: str, *, workflow: str | None = None, budget: Budget | dict | None = None,
+                     provider: str | None = None, max_concurrency: int | None = None, started_by: str = "") -> str:
+        """A follow-up run that covers what `run_id` left (`refute run audit --continue RUN`,
+        the editor's "Continue audit"): the same workflow, scope and arguments, with
+        `skip_covered` so units searched at the same content (coverage ledger) are skipped;
+        finder calls of units whose candidates were left unverified replay free."""
+        run_id = self.store.resolve_id(run_id)
+        previous = self.run(run_id)
+        if workflow and workflow != previous.workflow and Path(workflow).stem != previous.workflow:
+            raise EngineError(f"--continue {run_id}: that run was a {previous.workflow!r} run, not {workflow!r}")
+        if previous.status in (RunStatus.QUEUED.value, RunStatus.RUNNING.value):
+            raise EngineError(f"--continue {run_id}: the run is still {previous.status}; wait for it or cancel it")
+        args = {k: v for k, v in (previous.args or {}).items() if k not in ("skip_covered", "continues")}
+        args.update(skip_covered=True, continues=run_id)
+        return self._start_source(self.store.source(run_id), scope=previous.scope, args=args, budget=budget,
+                                  provider=provider, max_concurrency=max_concurrency, started_by=started_by)
+
     def resume(self, run_id: str, *, budget: Budget | dict | None = None) -> str:
         """Continue a paused, cancelled, failed, budget-reached or interrupted run: finished
         calls replay from the journal at zero tokens; the rest go to the provider. `budget`

@@ -342,6 +342,46 @@ class FindingsStore:
         self._refresh(finding, self._dismissals(), {})
         return finding
 
+    def near(self, path: str, lines: tuple[int, int], kind: str, window: int) -> str | None:
+        """The fingerprint of a stored finding in `path` of the family `kind` whose lines
+        come within `window` of the 0-based `lines` (verification/dedup.py), or None."""
+        from refute.orchestration.verification.dedup import family
+
+        wanted = _normalise_rel(path)
+        for key in list(self._cache.iterkeys()):
+            if not str(key).startswith("f:"):
+                continue
+            record = self._cache.get(key)
+            if record is None:
+                continue
+            data = record["finding"]
+            if data.get("path") != wanted or family(data) != kind:
+                continue
+            span = data.get("span") or {}
+            start, end = int(span.get("start_line", -10**9)), int(span.get("end_line", span.get("start_line", -10**9)))
+            if lines[0] <= end + window and start <= lines[1] + window:
+                return str(data.get("fingerprint"))
+        return None
+
+    def record_merge(self, fp: str, merged: dict[str, Any]) -> None:
+        """Write down that a candidate was merged into the stored finding `fp`; the
+        finding joins the merging run (its report lists it, no refuter is paid again)."""
+        with self._cache.transact():
+            record = self._cache.get(_key(fp))
+            if record is None:
+                return
+            record["merged"] = list(record.get("merged") or []) + [merged]
+            run_id = merged.get("run_id")
+            if run_id and run_id not in record["runs"]:
+                record["runs"] = list(record["runs"]) + [run_id]
+            if run_id:
+                record["finding"] = {**record["finding"], "run_id": run_id}  # found again by this run
+            self._cache.set(_key(fp), record)
+
+    def merges_of(self, fp: str) -> list[dict[str, Any]]:
+        record = self._cache.get(_key(fp))
+        return list(record.get("merged") or []) if record else []
+
     def runs_of(self, fp: str) -> list[str]:
         record = self._cache.get(_key(fp))
         return list(record["runs"]) if record else []

@@ -287,19 +287,35 @@ class RunStatus(str, Enum):
 @dataclass
 class Scope:
     """What a run looks at: workspace-relative files or folders (empty: the whole
-    workspace), optionally narrowed to a line selection of one file (0-based, inclusive)."""
+    workspace), optionally narrowed to a line selection of one file (0-based, inclusive).
+
+    `since`: only what changed since this git ref (changed files, and in them the units
+    covering changed lines). `code_only`: leave out docs, data, config and (unless
+    `include_tests`) tests, each listed with its reason (analysis/source_kinds.py). The
+    last three are written to the dict only when set, so older records read the same."""
 
     paths: list[str] = field(default_factory=list)
     selection: tuple[int, int] | None = None
+    since: str | None = None
+    code_only: bool = False
+    include_tests: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"paths": list(self.paths), "selection": list(self.selection) if self.selection else None}
+        out: dict[str, Any] = {"paths": list(self.paths), "selection": list(self.selection) if self.selection else None}
+        if self.since:
+            out["since"] = self.since
+        if self.code_only:
+            out["code_only"] = True
+        if self.include_tests:
+            out["include_tests"] = True
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "Scope":
         data = data or {}
         sel = data.get("selection")
-        return cls(list(data.get("paths") or []), tuple(sel) if sel else None)
+        return cls(list(data.get("paths") or []), tuple(sel) if sel else None, data.get("since") or None,
+                   bool(data.get("code_only")), bool(data.get("include_tests")))
 
 
 @dataclass

@@ -29,7 +29,7 @@ from refute.orchestration.api import ScriptLock, UnitsFn, WorkflowAPI
 from refute.orchestration.budget import BudgetLedger
 from refute.orchestration.errors import AgentError, RunInterrupted
 from refute.orchestration.journal import Journal
-from refute.orchestration.model import Budget, CallRequest, CallResult, RunInfo, RunStatus, Scope, Usage
+from refute.orchestration.model import Budget, CallRequest, CallResult, RunInfo, RunStatus, Scope, Usage, stable_hash
 from refute.orchestration.providers.base import CallContext, Provider
 from refute.orchestration.providers.scripted import input_tokens
 from refute.orchestration.scheduler import BATCH_CALL_TIMEOUT_S, Scheduler, in_flight_limit
@@ -55,7 +55,8 @@ def analysis_units(workspace: Path, settings: EngineSettings,
         # The default cache dir is the one `refute plan` uses, so both share one cache.
         result = plan_workspace(
             Path(workspace), paths=tuple(scope.paths), selection=scope.selection, max_unit_tokens=max_tokens,
-            extra_ignores=tuple(settings.excludes), never_send=settings.never_send,
+            extra_ignores=tuple(settings.excludes), never_send=settings.never_send, code_only=scope.code_only,
+            include_tests=scope.include_tests, since=scope.since,
         )
         if on_skipped is not None and result.skipped:
             on_skipped([{"path": s.path, "reason": s.reason} for s in result.skipped])
@@ -285,6 +286,9 @@ class CountingProvider:
         self.worst_usd = 0.0
         self.by_model: dict[str, dict[str, Any]] = {}
         self.contexts: set[str] = set()
+        self.finders: list[Any] = []  # forecast.FinderCall per call with role "finder"
+        self.finder_max_output = 0
+        self.finder_worst_usd = 0.0
 
     def worst_case(self, request: CallRequest) -> tuple[int, float]:
         return 0, 0.0  # the dry run has no budget
@@ -305,6 +309,14 @@ class CountingProvider:
             row["cost_usd"] += usd
             if request.context:
                 self.contexts.add(request.context)
+            if request.role == "finder":
+                from refute.orchestration.calls.forecast import FinderCall
+
+                self.finder_max_output += request.max_tokens
+                self.finder_worst_usd += usd
+                self.finders.append(FinderCall(_unit_path(request), request.unit_hash, request.model, context, plain,
+                                               stable_hash(request.model, request.system, request.context)
+                                               if request.context else None))
         data = placeholder(request.schema) if request.schema else None
         text = json.dumps(data) if request.schema else "(placeholder answer: plan makes no model calls)"
         return CallResult(text=text, data=data, usage=Usage(), model=request.model, provider=self.name)
@@ -333,6 +345,11 @@ class PlanEstimate:
     estimate: bool = True
     notes: list[str] = field(default_factory=list)
     prices_taken: str = ""
+    # With verification counted (calls/forecast.py; names documented in docs/scale.md):
+    candidate_rate: dict[str, Any] = field(default_factory=dict)  # value, source, runs, items
+    forecast: dict[str, Any] = field(default_factory=dict)  # cases{low,expected,high}, runs_needed, runs
+    excluded: list[dict[str, str]] = field(default_factory=list)  # files left out of a code-only scope, why
+    max_calls: int = 0  # paid calls per run (the cap the runs are counted against)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -351,17 +368,22 @@ def plan(*, workspace: Path, settings: EngineSettings, source: WorkflowSource, s
     run = RunInfo(id="plan", workflow=source.name, script_hash=source.hash, args=dict(args or {}), scope=scope,
                   status=RunStatus.RUNNING.value, budget=Budget(), provider="plan")
     base_units = units_fn or analysis_units(Path(workspace), settings)
-    seen_units: dict[str, int] = {}
+    seen_units: dict[str, tuple[str, str | None]] = {}  # in the order the script asked for them
+    scopes_asked: list[tuple[Scope, int]] = []
 
     def counting_units(s: Scope, max_tokens: int) -> list[dict[str, Any]]:
         found = base_units(s, max_tokens)
+        scopes_asked.append((s, max_tokens))
         for u in found:
-            seen_units[str(u.get("id") or u.get("content_hash") or id(u))] = 1
+            seen_units.setdefault(str(u.get("id") or u.get("content_hash") or id(u)),
+                                  (str(u.get("path") or ""), u.get("content_hash")))
         return found
 
     driver = RunDriver(workspace=workspace, settings=settings, run=run, source=source, provider=provider,
                        emit=lambda *a, **k: None, units_fn=counting_units, dry_run=True, max_concurrency=16)
     driver.scheduler.call_timeout_s = 30.0
+    # The dry run counts every call the scope needs; the forecast splits them into runs.
+    driver.scheduler.max_calls = PLAN_MAX_CALLS
     original_api = driver._api
     tracking: list[WorkflowAPI] = []
 
@@ -383,12 +405,63 @@ def plan(*, workspace: Path, settings: EngineSettings, source: WorkflowSource, s
         notes.append(f"{len(provider.contexts)} shared context prefix(es): real cost is lower with prompt caching")
     if outcome.status == RunStatus.COMPLETED_WITH_FAILURES.value:
         notes.append(f"some calls would fail: {outcome.error}")
+    from refute.orchestration.calls.forecast import calibrated_rate, forecast, pick_rate
+
+    top_args = tracking[0].args if tracking else dict(args or {})
+    rate = pick_rate(dict(args or {}), top_args.get("candidate_rate"),
+                     calibrated_rate(state_dir_of(Path(workspace)), source.name))
+    # Calls that are not finders (a threat model...) enter the forecast as the dry run
+    # counted them: worst-case output, priced as cache writes (an upper bound).
+    prediction = forecast(
+        base_calls=provider.calls - len(provider.finders),
+        base_input_tokens=provider.input_tokens - sum(f.context_tokens + f.plain_tokens for f in provider.finders),
+        base_output_tokens=provider.max_output_tokens - provider.finder_max_output,
+        base_usd=max(provider.worst_usd - provider.finder_worst_usd, 0.0), finders=provider.finders,
+        unit_order=list(seen_units.values()), rate=rate, refuters=int(top_args.get("refuters") or 2),
+        refuter_model=settings.model_for("refuter"), max_calls=settings.max_calls,
+    )
+    if provider.finders:
+        notes[0] = ("estimate: no model was called; the dry run counted every call that does not depend on "
+                    "answers, and verification is added from a candidate rate (fields candidate_rate, forecast)")
+        notes.append(
+            f"verification counted: {rate.value:g} candidates per finder call ({rate.source}"
+            + (f", {rate.runs} run(s), {rate.items} items" if rate.source == "calibrated" else "")
+            + f"); expected {prediction.cases['expected']['calls']:,} calls in "
+            f"{prediction.runs_needed['expected']} run(s) of at most {settings.max_calls:,}")
+    excluded = _excluded(workspace, settings, scopes_asked)
     return PlanEstimate(
         workflow=source.name, units=len(seen_units), calls=provider.calls, input_tokens=provider.input_tokens,
         max_output_tokens=provider.max_output_tokens, tokens=provider.input_tokens + provider.max_output_tokens,
         cost_usd=round(provider.worst_usd, 6), by_model=provider.by_model, findings_reported=reported,
         edits_proposed=edits, status=outcome.status, error=outcome.error, notes=notes, prices_taken=pricing.taken(),
+        candidate_rate=rate.to_dict(), forecast=prediction.to_dict(), excluded=excluded, max_calls=settings.max_calls,
     )
+
+
+PLAN_MAX_CALLS = 10_000_000  # the dry run is never capped: it counts what the scope needs
+
+
+def _unit_path(request: CallRequest) -> str:
+    label = request.label or ""
+    _, _, tail = label.partition(" ")  # "audit:find src/x.py" -> "src/x.py"
+    return tail or label
+
+
+def _excluded(workspace: Path, settings: EngineSettings, scopes: list[tuple[Scope, int]]) -> list[dict[str, str]]:
+    """Files a code-only scope left out, with the reason (what `plan` lists)."""
+    out: dict[str, str] = {}
+    for scope, max_tokens in scopes:
+        if not scope.code_only:
+            continue
+        try:
+            found = plan_workspace(Path(workspace), paths=tuple(scope.paths), max_unit_tokens=max_tokens,
+                                   extra_ignores=tuple(settings.excludes), code_only=True,
+                                   include_tests=scope.include_tests, since=scope.since)
+        except Exception:  # the units call itself already succeeded; the listing is extra
+            continue
+        for skipped in found.skipped:
+            out.setdefault(skipped.path, skipped.reason)
+    return [{"path": p, "reason": r} for p, r in sorted(out.items())]
 
 
 __all__ = ["RunDriver", "Outcome", "PlanEstimate", "plan", "CountingProvider", "state_dir_of", "analysis_units"]

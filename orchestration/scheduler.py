@@ -336,7 +336,7 @@ class Scheduler:
                 mine: Future = Future()
                 self._inflight[key] = mine
         if shared is not None:
-            return self._join(shared)
+            return self._join(shared)  # asked once, answered twice: one paid call
         try:
             result = self._run_leased(key, request)
         except BaseException as exc:
@@ -404,6 +404,7 @@ class Scheduler:
         cls = CallLimitExceeded if kind == "call_limit" else BudgetExceeded
         raise cls(f"agent call {request.label or key[:12]} not made: {why}", key=key, label=request.label, kind=kind)
 
+
     def _join(self, shared: Future) -> CallResult:
         while True:
             try:
@@ -469,6 +470,11 @@ class Scheduler:
         # even queued would double a run's wall time (hours) to save some input tokens.
         if not request.context or self.batch:
             return None
+        from refute.analysis.tokens import estimate_tokens
+        from refute.orchestration.calls.prompt_cache import cacheable
+
+        if not cacheable(request.model, estimate_tokens(request.system or "") + estimate_tokens(request.context)):
+            return None  # too short to be cached: holding the fan-out back would gain nothing
         context_id = str(hash((request.model, request.system, request.context)))
         with self._warm_cond:
             while True:

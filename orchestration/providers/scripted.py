@@ -4,7 +4,7 @@ Everything it produces is labelled "scripted" (CallResult.provider), and front e
 that label wherever its results appear. Two sources of answers:
 
 - a fixture file (JSON): a list of rules, or {"rules": [...], "latency_s": 0.05}. Each
-  rule: {"match": regex searched in the prompt, "label": regex, "role": regex,
+  rule: {"match": regex searched in the context (a unit's code) and the prompt, "label": regex, "role": regex,
   "model": regex, "reply": text or JSON object, "usage": {...}, "latency_s": 0.1,
   "error": "rate_limit" | "overloaded" | "timeout" | "invalid" | "spend_limit" |
   "refused" | "truncated", "times": N (the error applies to the first N matches only),
@@ -16,7 +16,8 @@ that label wherever its results appear. Two sources of answers:
 
 Usage, when a rule does not give it, is estimated from the text; a call's `context` is
 counted as a cache write the first time this provider sees it and as a cache read after,
-like the real prompt cache. worst_case = estimated input tokens + max_tokens.
+like the real prompt cache, and as plain input when system + context is shorter than the
+model's minimum cacheable prefix (calls/prompt_cache.py). worst_case = estimated input tokens + max_tokens.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from refute.orchestration import pricing
+from refute.orchestration.calls.prompt_cache import cacheable
 from refute.orchestration.model import CallRequest, CallResult, Usage, stable_hash
 from refute.orchestration.providers.base import (
     CallContext,
@@ -213,7 +215,9 @@ class ScriptedProvider:
             raise CallTimeout("the scripted call was cancelled")
 
     def _match(self, request: CallRequest, start: int = 0) -> tuple[dict[str, Any], int]:
-        fields = {"match": request.prompt, "label": request.label or "", "role": request.role, "model": request.model}
+        # "match" searches what the model reads: the shared context (a unit's code) and the prompt.
+        prompt = f"{request.context}\n\n{request.prompt}" if request.context else request.prompt
+        fields = {"match": prompt, "label": request.label or "", "role": request.role, "model": request.model}
         for index in range(start, len(self._rules)):
             rule = self._rules[index]
             if all(re.search(rule[f], text) for f, text in fields.items() if f in rule):
@@ -239,7 +243,9 @@ class ScriptedProvider:
         plain, context = input_tokens(request)
         output = min(estimate_tokens(text), request.max_tokens)
         usage = Usage(input_tokens=plain, output_tokens=output)
-        if request.context:
+        if request.context and not cacheable(request.model, estimate_tokens(request.system) + context):
+            usage.input_tokens += context  # too short to cache: the API bills it as plain input
+        elif request.context:
             with self._lock:
                 seen = request.context in self._seen_contexts
                 self._seen_contexts.add(request.context)

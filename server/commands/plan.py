@@ -32,11 +32,13 @@ def register(subparsers) -> None:
     parser.add_argument("--workspace", default=None, type=existing_folder,
                         help="workspace root (default: the enclosing git or .refute folder, else the current folder)")
     parser.add_argument("--max-unit-tokens", type=positive_int, default=None,
-                        help="largest work unit, in estimated tokens (default: REFUTE_MAX_UNIT_TOKENS or 1500)")
+                        help="largest work unit, in estimated tokens (default: REFUTE_MAX_UNIT_TOKENS or 8000)")
     parser.add_argument("--lines", default=None, metavar="START-END",
                         help="only units overlapping these lines of PATH (1-based, inclusive)")
     parser.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
                         help="extra gitignore-style pattern to skip (repeatable)")
+    parser.add_argument("--since", default=None, metavar="REF",
+                        help="only files changed since a git ref, and in them the units covering changed lines")
     parser.add_argument("--no-cache", action="store_true", help="split every file again (ignore the units cache)")
     parser.add_argument("--workflow", default=None, metavar="NAME", help="also estimate this workflow's calls and cost")
     parser.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE", type=key_value,
@@ -125,13 +127,14 @@ def summarize(plan, top: int) -> dict[str, Any]:
     }
 
 
-def _workflow_estimate(root: Path, workflow: str, paths: list[str], selection, args: dict[str, Any]) -> dict:
+def _workflow_estimate(root: Path, workflow: str, paths: list[str], selection, args: dict[str, Any],
+                       since: str | None = None) -> dict:
     from refute.orchestration.engine import Engine
     from refute.orchestration.model import Scope
 
     engine = Engine(root)
     try:
-        estimate = engine.plan(workflow, Scope(paths=paths, selection=selection), args)
+        estimate = engine.plan(workflow, Scope(paths=paths, selection=selection, since=since), args)
     finally:
         engine.close()
     return estimate.to_dict() if hasattr(estimate, "to_dict") else dict(estimate)
@@ -157,7 +160,8 @@ def handle(args: argparse.Namespace) -> int:
         max_tokens = args.max_unit_tokens or settings.max_unit_tokens
         excludes = list(args.exclude) or list(settings.excludes)
         plan = plan_workspace(root, paths=paths, selection=selection, max_unit_tokens=max_tokens,
-                              extra_ignores=excludes, use_cache=not args.no_cache, never_send=never_send)
+                              extra_ignores=excludes, use_cache=not args.no_cache, never_send=never_send,
+                              since=args.since)
         summary = summarize(plan, args.top)
         if args.list_units:
             summary["unit_list"] = [
@@ -166,7 +170,7 @@ def handle(args: argparse.Namespace) -> int:
                 for u in plan.units
             ]
         if args.workflow:
-            summary["workflow"] = _workflow_estimate(root, args.workflow, paths, selection, workflow_args)
+            summary["workflow"] = _workflow_estimate(root, args.workflow, paths, selection, workflow_args, args.since)
     except (UsageError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
         print(f"refute plan: {exc}", file=sys.stderr)
         return 2
@@ -180,6 +184,32 @@ def handle(args: argparse.Namespace) -> int:
     else:
         render(summary)
     return 0
+
+
+def render_forecast(console, estimate: dict[str, Any]) -> None:
+    """Low / expected / high with verification counted, and the runs the scope needs."""
+    from rich.table import Table
+
+    forecast = estimate["forecast"]
+    rate = estimate.get("candidate_rate") or {}
+    table = Table(title=f"workflow {estimate.get('workflow')}: estimate with verification (no model called)",
+                  title_justify="left")
+    for column in ("case", "candidates/unit", "calls", "of which verify", "tokens", "cost", "runs"):
+        table.add_column(column, justify="left" if column == "case" else "right")
+    for case in ("low", "expected", "high"):
+        row = forecast["cases"][case]
+        table.add_row(case, f"{row['candidate_rate']:g}", f"{row['calls']:,}", f"{row['verification_calls']:,}",
+                      f"{row['tokens']:,}", f"${row['cost_usd']:.2f}", str(forecast["runs_needed"][case]))
+    console.print(table)
+    console.print(f"candidate rate {rate.get('value')} per unit ({rate.get('source')}"
+                  + (f", from {rate.get('runs')} run(s) over {rate.get('items')} units" if rate.get("source") == "calibrated" else "")
+                  + f"); runs of at most {estimate.get('max_calls', 1000):,} paid calls")
+    for run in forecast.get("runs") or []:
+        files = run["files"]
+        shown = files[0] + (f" .. {files[-1]}" if len(files) > 1 else "")
+        console.print(f"  run {run['index']}: {run['units']} units in {len(files)} files (~{run['expected_calls']} calls): {shown}")
+    if estimate.get("error"):
+        console.print(f"dry run {estimate.get('status')}: {estimate.get('error')}")
 
 
 def render(summary: dict[str, Any]) -> None:
@@ -228,11 +258,27 @@ def render(summary: dict[str, Any]) -> None:
         console.print(table)
     if "workflow" in summary:
         estimate = summary["workflow"]
-        console.print(
-            f"[bold]workflow {estimate.get('workflow')}[/bold] (estimate, no model called): "
-            f"{estimate.get('calls')} agent calls over {estimate.get('units')} units, "
-            f"~{estimate.get('tokens', 0):,} tokens, worst case ${estimate.get('cost_usd', 0.0):.2f}"
-            + (f"; dry run {estimate.get('status')}: {estimate.get('error')}" if estimate.get("error") else "")
-        )
+        forecast = estimate.get("forecast") or {}
+        if forecast.get("cases") and forecast["cases"]["expected"]["finder_calls"]:
+            render_forecast(console, estimate)
+        else:
+            console.print(
+                f"[bold]workflow {estimate.get('workflow')}[/bold] (estimate, no model called): "
+                f"{estimate.get('calls')} agent calls over {estimate.get('units')} units, "
+                f"~{estimate.get('tokens', 0):,} tokens, worst case ${estimate.get('cost_usd', 0.0):.2f}"
+                + (f"; dry run {estimate.get('status')}: {estimate.get('error')}" if estimate.get("error") else "")
+            )
+        excluded = estimate.get("excluded") or []
+        if excluded:
+            by_reason: dict[str, list[str]] = defaultdict(list)
+            for item in excluded:
+                by_reason[item["reason"].split(" (", 1)[0]].append(item["path"])
+            table = Table(title=f"Left out of {estimate.get('workflow')} (source code only)", title_justify="left")
+            table.add_column("reason")
+            table.add_column("count", justify="right")
+            table.add_column("examples")
+            for reason, paths in sorted(by_reason.items(), key=lambda kv: -len(kv[1])):
+                table.add_row(reason, str(len(paths)), ", ".join(paths[:3]) + (f", +{len(paths) - 3} more" if len(paths) > 3 else ""))
+            console.print(table)
     cache = summary["cache"]
     console.print(f"[dim]units cache: {cache['hits']} files reused, {cache['misses']} split[/dim]")

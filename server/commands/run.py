@@ -7,6 +7,9 @@ resume RUN --budget-tokens N --budget-usd X` continues with a larger budget);
 1 failed or cancelled; 2 the run could not start (bad script, provider not configured,
 refused by the admin policy, or above the approval threshold without a yes: on a
 terminal it asks; in CI pass --yes).
+
+`--continue RUN` covers what RUN left (its coverage record says what and why);
+`--since REF` audits only what changed since a git ref.
 """
 
 from __future__ import annotations
@@ -44,6 +47,12 @@ def register(subparsers) -> None:
                         help="workflow argument (V is parsed as JSON when it can be: --arg refuters=3)")
     parser.add_argument("--budget-tokens", type=positive_int, help="hard token budget (worst cases are reserved)")
     parser.add_argument("--budget-usd", type=non_negative_float, help="hard budget in US dollars")
+    parser.add_argument("--continue", dest="continue_run", metavar="RUN",
+                        help="cover what RUN left (same workflow, scope and arguments); units already audited at "
+                             "the same content are skipped, unverified candidates are verified")
+    parser.add_argument("--since", metavar="REF",
+                        help="only what changed since a git ref: changed files, and in them the units covering "
+                             "changed lines (pre-merge and CI)")
     parser.add_argument("--batch", action="store_true",
                         help="send calls through the Message Batches API: half price, results within hours "
                              "(at most 24 h); for runs that can wait")
@@ -104,17 +113,36 @@ def handle(args: argparse.Namespace) -> int:
 
     paths = [workspace_path(Path(args.workspace).resolve(), p) for p in args.path]  # UsageError: exit 2
     engine = make_engine(args)
+    workspace = engine.workspace
+    if args.continue_run and (paths or args.since or args.arg):
+        print("refute run: --continue RUN takes RUN's scope and arguments; drop PATH, --since and --arg",
+              file=sys.stderr)
+        engine.close()
+        return 2
+    if args.since:
+        from refute.analysis.changes import ChangesError, changed_since
+
+        try:
+            changed_since(workspace, args.since)  # a bad ref is a usage error, before anything starts
+        except ChangesError as exc:
+            print(f"refute run: --since: {exc}", file=sys.stderr)
+            engine.close()
+            return 2
     from refute.server.commands._approval import approve
 
     try:
-        workflow_args = dict(args.arg)
-        refusal = approve(engine, args.workflow, Scope(paths), workflow_args, yes=args.yes)
-        if refusal:
-            print(f"refute run: {refusal}", file=sys.stderr)
-            engine.close()
-            return 2
-        run_id = engine.start(args.workflow, scope=Scope(paths), args=workflow_args,
-                              started_by=f"cli:{_who()}", **migration_options(args))
+        if args.continue_run:
+            run_id = engine.continue_run(args.continue_run, workflow=args.workflow, started_by=f"cli:{_who()}")
+        else:
+            scope = Scope(paths, since=args.since)
+            workflow_args = dict(args.arg)
+            refusal = approve(engine, args.workflow, scope, workflow_args, yes=args.yes)
+            if refusal:
+                print(f"refute run: {refusal}", file=sys.stderr)
+                engine.close()
+                return 2
+            run_id = engine.start(args.workflow, scope=scope, args=workflow_args,
+                                  started_by=f"cli:{_who()}", **migration_options(args))
     except Exception as exc:  # a clear one-line reason, not a traceback
         print(f"refute run: {exc}", file=sys.stderr)
         engine.close()
@@ -174,6 +202,11 @@ def summary(info, as_json: bool) -> None:
         print(f"  resume with: refute resume {info.id}", file=out)
     if info.status == "budget_reached":
         print(f"  continue with a larger budget: refute resume {info.id} --budget-tokens N --budget-usd X",
+              file=out)
+    result = info.result if isinstance(info.result, dict) else {}
+    if "covered" in result and "complete" in result:
+        print(f"  coverage: {result['covered']} units searched and verified, {result.get('not_covered', 0)} left"
+              + ("" if result["complete"] else f"; continue with: refute run {info.workflow} --continue {info.id}"),
               file=out)
 
 

@@ -41,6 +41,10 @@ def plan_dict(plan: Any) -> dict[str, Any]:
 
 
 def planned_calls(plan: dict[str, Any]) -> int | None:
+    # With verification counted (plan's forecast), the expected calls are what a run will make.
+    expected = ((plan.get("forecast") or {}).get("cases") or {}).get("expected") or {}
+    if isinstance(expected.get("calls"), int) and expected.get("finder_calls"):
+        return max(int(expected["calls"]), int(plan.get("calls") or 0))
     for key in ("calls", "agent_calls", "max_calls", "estimated_calls"):
         value = plan.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -94,6 +94,7 @@ def _rel(ls, path: Path) -> str:
 async def run(ls, p: dict[str, Any]) -> dict[str, Any]:
     name = "refute.run"
     workflow = params.required_str(name, p, "workflow")
+    continue_run = params.optional_str(name, p, "continueRun")  # "Continue audit": cover what a run left
     scope = params.scope(name, str(ls.root), p)
     args = params.optional_dict(name, p, "args")
     budget = params.budget(name, p, (ls.settings.budget_tokens, ls.settings.budget_usd))
@@ -107,6 +108,9 @@ async def run(ls, p: dict[str, Any]) -> dict[str, Any]:
         extra["check"] = {"command": check_command, "timeout_s": float(check_timeout or 300)}
     if guide is not None:
         extra["guide"] = guide
+    if continue_run:
+        previous = await ls.engine_call("run", continue_run)
+        scope, args = previous.scope, {**(previous.args or {}), "skip_covered": True, "continues": previous.id}
     plan = approval.plan_dict(await ls.engine_call("plan", workflow, scope, args))
     reason = approval.over_threshold(plan, ls.settings)
     if reason:
@@ -118,17 +122,22 @@ async def run(ls, p: dict[str, Any]) -> dict[str, Any]:
             return {"declined": True}
     if "check" in extra and not await approval.ask_check(ls, workflow, check_command, extra["check"]["timeout_s"]):
         return {"declined": True}
-    run_id = await ls.engine_call(
-        "start",
-        workflow,
-        scope=scope,
-        args=args,
-        budget=budget,
-        provider=ls.settings.provider,
-        max_concurrency=ls.settings.max_concurrency,
-        started_by=f"lsp:{_who()}",
-        **extra,
-    )
+    if continue_run:
+        run_id = await ls.engine_call("continue_run", continue_run, workflow=workflow, budget=budget,
+                                      provider=ls.settings.provider, max_concurrency=ls.settings.max_concurrency,
+                                      started_by=f"lsp:{_who()}")
+    else:
+        run_id = await ls.engine_call(
+            "start",
+            workflow,
+            scope=scope,
+            args=args,
+            budget=budget,
+            provider=ls.settings.provider,
+            max_concurrency=ls.settings.max_concurrency,
+            started_by=f"lsp:{_who()}",
+            **extra,
+        )
     ls.runs.track(run_id, workflow, approval.planned_calls(plan))
     return {"runId": run_id}
 

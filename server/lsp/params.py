@@ -113,6 +113,9 @@ def scope(command: str, root: str, params: dict[str, Any]) -> Scope:
     if not isinstance(paths_raw, list):
         raise BadParams(f"{command}: 'scope.paths' must be a list of workspace-relative paths (got {paths_raw!r})")
     paths = [p for p in (workspace_path(command, root, p) for p in paths_raw) if p != "."]
+    since = raw.get("since")
+    if since is not None and (not isinstance(since, str) or not since.strip() or since.startswith("-")):
+        raise BadParams(f"{command}: 'scope.since' must be a git ref such as 'origin/main' (got {since!r})")
     selection = raw.get("selection")
     if selection is not None:
         if (
@@ -126,8 +129,8 @@ def scope(command: str, root: str, params: dict[str, Any]) -> Scope:
             )
         if len(paths) != 1:
             raise BadParams(f"{command}: a selection needs exactly one file in 'scope.paths' (got {len(paths)})")
-        return Scope(paths, (selection[0], selection[1]))
-    return Scope(paths)
+        return Scope(paths, (selection[0], selection[1]), since=since)
+    return Scope(paths, since=since)
 
 
 def budget(command: str, params: dict[str, Any], defaults: tuple[int | None, float | None]) -> Budget:

@@ -78,7 +78,7 @@ def _engine(workspace: Path, fake: FakeMessagesAPI, **overrides) -> Engine:
 def test_journal_records_usage_and_cost_and_a_rerun_sends_nothing(workspace, fake):
     engine = _engine(workspace, fake)
     try:
-        args = {"n": 4, "context": "Shared project notes for every unit. " * 20}
+        args = {"n": 4, "context": "Shared project notes for every unit. " * 500}  # above the cache minimum
         first = engine.wait(engine.start("e2e_fan", args=args, started_by="e2e"), timeout=120)
         assert first.status == "completed", first.error
         assert first.result == [{"echo": f"unit {i}"} for i in range(4)]

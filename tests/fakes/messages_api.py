@@ -15,7 +15,9 @@ what left the machine.
 
 Usage reported back imitates the real API: tokens are estimated from the request size
 (4 characters a token), and a prefix ending in a `cache_control` block is a cache write
-the first time and a cache read afterwards.
+the first time and a cache read afterwards, unless it is shorter than the model's
+minimum cacheable prefix (orchestration/calls/cache_minimums.json): then it is plain
+input, as the real API silently does.
 
 Rate limits (`FakeMessagesAPI(limiter=TokenBucketLimiter(...))`): a token bucket per
 requests and input tokens per minute, like the API's, continuously refilled; every
@@ -42,6 +44,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
+
+from refute.orchestration.calls.prompt_cache import minimum_prefix_tokens
 
 TEST_API_KEY = "sk-ant-api03-TESTKEY-0123456789abcdefghij"  # what tests put in ANTHROPIC_API_KEY
 
@@ -389,6 +393,8 @@ class FakeMessagesAPI:
         if last_cached >= 0:
             prefix = ordered[: last_cached + 1]
             prefix_tokens = estimate_tokens(prefix)
+        if last_cached >= 0 and prefix_tokens >= minimum_prefix_tokens(str(params.get("model", ""))):
+            # A prefix shorter than the model's minimum is silently not cached (as the API does).
             digest = hashlib.sha256((params.get("model", "") + json.dumps(prefix, sort_keys=True)).encode()).hexdigest()
             with self._lock:
                 hit = digest in self._cache

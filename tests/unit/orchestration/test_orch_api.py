@@ -23,7 +23,8 @@ def test_units_budget_log_and_phase(tmp_path):
     assert outcome.status == "completed", outcome.error
     assert outcome.result == [True, True, 120, 10_000, 10_000 - 120, None]
     sent = provider.calls[0]
-    assert "<code path=\"a.py\" lines=\"1-" in sent.prompt and "x0 = 0" in sent.prompt
+    # The unit's code is the cached prefix (context); the question follows it.
+    assert "<code path=\"a.py\" lines=\"1-" in sent.context and "x0 = 0" in sent.context and sent.prompt == "q"
     assert sent.unit_hash and sent.label.startswith("a.py:1")
     assert {"type": "phase", "name": "look"} in events
     assert any(e["type"] == "log" and e["message"].startswith("units ") for e in events)

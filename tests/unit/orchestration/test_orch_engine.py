@@ -302,7 +302,9 @@ def test_bundled_audit_runs_end_to_end_on_real_units(ws):
         run_id = engine.start("audit", scope=Scope(["app.py"]))
         info = engine.wait(run_id, timeout=60)
         assert info.status == "completed", info.error
-        assert info.result == {"candidates": 1, "confirmed": 1, "dropped": 0}
+        assert {k: info.result[k] for k in ("candidates", "confirmed", "dropped")} == \
+            {"candidates": 1, "confirmed": 1, "dropped": 0}
+        assert info.result["complete"] and info.result["covered"] == 1
         found = [e["finding"] for e in seen if e["type"] == "finding"]
         assert len(found) == 1 and found[0]["span"]["start_line"] == 1
         assert [v["verdict"] for v in found[0]["verdicts"]] == ["confirmed", "confirmed"]

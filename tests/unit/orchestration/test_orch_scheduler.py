@@ -232,12 +232,22 @@ def test_per_call_timeout(tmp_path):
 
 def test_calls_sharing_a_context_wait_for_the_first_to_warm_the_cache(tmp_path):
     provider = InstrumentedProvider(latency=0.2)
-    body = "    return parallel([lambda i=i: agent('q %d' % i, context='SHARED PREFIX') for i in range(6)])"
+    # 'SHARED PREFIX ' x 2000 is above claude-sonnet-5-5's minimum cacheable prefix (1,024 tokens).
+    body = "    return parallel([lambda i=i: agent('q %d' % i, context='SHARED PREFIX ' * 2000) for i in range(6)])"
     d = driver(tmp_path, script(body), provider)
     assert d.execute().status == "completed"
     times = sorted(t for _, t in provider.starts)
     assert all(t >= times[0] + 0.19 for t in times[1:])  # one went first, alone
     assert times[-1] - times[1] < 0.1  # then the rest together
+
+
+def test_a_prefix_too_short_to_cache_does_not_hold_the_fan_out_back(tmp_path):
+    provider = InstrumentedProvider(latency=0.2)
+    body = "    return parallel([lambda i=i: agent('q %d' % i, context='SHORT PREFIX') for i in range(6)])"
+    d = driver(tmp_path, script(body), provider)
+    assert d.execute().status == "completed"
+    times = sorted(t for _, t in provider.starts)
+    assert times[-1] - times[0] < 0.15  # all together: no warm-up for a prefix that cannot be cached
 
 
 def test_replay_costs_nothing_and_never_reaches_the_provider(tmp_path):

@@ -75,11 +75,18 @@ def test_function_file_may_use_dataclasses_with_postponed_annotations(tmp_path):
     assert provider.call(req("hello"), ctx()).text == "HELLO"
 
 
+def test_a_context_below_the_models_minimum_cacheable_prefix_is_plain_input():
+    provider = ScriptedProvider(rules=[{"match": ".", "reply": "ok"}])
+    for _ in range(2):
+        usage = provider.call(req("question", context="shared code " * 200, max_tokens=20), ctx()).usage
+        assert usage.cache_write_tokens == 0 and usage.cache_read_tokens == 0 and usage.input_tokens > 600
+
+
 def test_usage_counts_context_as_cache_write_then_read_and_stays_within_worst_case():
     provider = ScriptedProvider(rules=[{"match": ".", "reply": "word " * 50}])
-    request = req("question", context="shared code " * 200, max_tokens=20)
+    request = req("question", context="shared code " * 1600, max_tokens=20)  # above haiku-4-5's 4,096-token minimum
     first = provider.call(request, ctx()).usage
-    second = provider.call(req("another", context="shared code " * 200, max_tokens=20), ctx()).usage
+    second = provider.call(req("another", context="shared code " * 1600, max_tokens=20), ctx()).usage
     assert first.cache_write_tokens > 0 and first.cache_read_tokens == 0
     assert second.cache_read_tokens == first.cache_write_tokens and second.cache_write_tokens == 0
     assert first.output_tokens == 20  # capped at max_tokens

@@ -109,7 +109,8 @@ def test_plain_text_answer_without_schema(fake_messages_api, provider, ctx):
 
 def test_shared_prefix_is_cached_and_the_unit_prompt_follows(fake_messages_api, provider, ctx):
     fake_messages_api.enqueue(text_reply("a"), text_reply("b"))
-    common = dict(model=MODEL, system="You are a careful auditor.", context="Project notes: " + "x" * 400)
+    # Above claude-haiku-4-5's minimum cacheable prefix (4,096 tokens; calls/cache_minimums.json).
+    common = dict(model=MODEL, system="You are a careful auditor.", context="Project notes: " + "word " * 4000)
     first = provider.call(CallRequest(prompt="unit 1", **common), ctx)
     second = provider.call(CallRequest(prompt="unit 2", **common), ctx)
 
@@ -121,6 +122,17 @@ def test_shared_prefix_is_cached_and_the_unit_prompt_follows(fake_messages_api, 
     assert first.usage.cache_write_tokens > 0 and first.usage.cache_read_tokens == 0
     assert second.usage.cache_read_tokens == first.usage.cache_write_tokens and second.usage.cache_write_tokens == 0
     assert second.cost_usd < first.cost_usd
+
+
+def test_a_prefix_below_the_models_minimum_is_not_cached_by_the_fake(fake_messages_api, provider, ctx):
+    """The loopback fake enforces the minimum cacheable prefix, as the real API silently does."""
+    fake_messages_api.enqueue(text_reply("a"), text_reply("b"))
+    common = dict(model=MODEL, system="You are a careful auditor.", context="Project notes: " + "word " * 400)
+    first = provider.call(CallRequest(prompt="unit 1", **common), ctx)
+    second = provider.call(CallRequest(prompt="unit 2", **common), ctx)
+    for usage in (first.usage, second.usage):
+        assert usage.cache_write_tokens == 0 and usage.cache_read_tokens == 0
+    assert second.usage.input_tokens == first.usage.input_tokens > 400
 
 
 def test_without_context_the_system_prompt_is_the_cached_prefix(fake_messages_api, provider, ctx):

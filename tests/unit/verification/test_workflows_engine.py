@@ -37,7 +37,9 @@ def by_request(responder):
 def test_audit_through_the_engine_reports_and_drops(repo):
     outcome, events = drive(repo, "audit", {}, by_request(audit_responder))
     assert outcome.status == "completed", outcome.error
-    assert outcome.result == {"candidates": 3, "confirmed": 1, "dropped": 1}
+    assert {k: outcome.result[k] for k in ("candidates", "confirmed", "dropped", "merged")} == \
+        {"candidates": 3, "confirmed": 1, "dropped": 1, "merged": 0}
+    assert outcome.result["complete"] and outcome.result["not_covered"] == 0
     kinds = [k for k, _ in events]
     assert kinds.count("finding") == 1 and kinds.count("finding_dropped") == 1
     store = FindingsStore(repo, state_dir_of(repo))
@@ -45,13 +47,20 @@ def test_audit_through_the_engine_reports_and_drops(repo):
     assert finding.title == "off by one" and finding.provider == "scripted"
     assert len(finding.provenance) >= 1, "the calls behind it are recorded"
     store.close()
-    # Re-running replays every call from the journal and does not duplicate the finding.
+    # Re-running replays every call from the journal and does not duplicate the finding:
+    # the candidate at the stored finding's place merges into it (no refuter is asked
+    # again), the merge is recorded, and the finding is listed for the new run too.
     outcome2, events2 = drive(repo, "audit", {}, by_request(audit_responder), run_id="run2")
-    assert outcome2.result == outcome.result
+    assert {k: outcome2.result[k] for k in ("candidates", "confirmed", "dropped", "merged")} == \
+        {"candidates": 3, "confirmed": 0, "dropped": 1, "merged": 1}
     finished = [f for k, f in events2 if k == "call_finished"]
     assert finished and all(f["replayed"] for f in finished)
+    # Only the refuted candidate ("not a bug": never stored) meets its two refuters again.
+    assert sum(1 for f in finished if (f["label"] or "").startswith("refute")) == 2
     store = FindingsStore(repo, state_dir_of(repo))
-    assert len(store.list()) == 1
+    [stored] = store.list()
+    assert store.list(run_id="run2") == [stored]
+    assert [(m["run_id"], m["title"]) for m in store.merges_of(stored.fingerprint)] == [("run2", "off by one")]
     store.close()
 
 
@@ -75,6 +84,48 @@ def test_security_through_the_engine(repo):
     [finding] = store.list()
     assert finding.cwe == "CWE-89"
     store.close()
+
+
+def test_security_researchers_per_component_and_lens_with_read_only_tools(repo):
+    seen: list[dict] = []
+    swept: list[str] = []
+
+    def responder(prompt, request):
+        label = request["label"] or ""
+        if label == "security:threat model":
+            return "- CWE-89 SQL injection matters"
+        if label.startswith("security:research:"):
+            seen.append(request)
+            assert "<component path=" in request["context"] and "Threat model" in request["context"]
+            lens = label.split(" ", 1)[0].rsplit(":", 1)[1]
+            found = []
+            if lens == "input" and "web.py" in request["context"]:
+                found = [{"path": "web.py", "quote": "cur.execute(\"SELECT * FROM t WHERE n='\" + name + \"'\")",
+                          "title": "SQL injection", "explanation": "name concatenated", "severity": "error",
+                          "category": "security", "cwe": "CWE-89"}]
+            if lens == "access" and "web.py" in request["context"]:  # the same sink seen through another lens
+                found = [{"path": "web.py", "quote": "cur.execute(\"SELECT * FROM t WHERE n='\" + name + \"'\")",
+                          "title": "query built from input", "explanation": "x", "severity": "warning",
+                          "category": "security", "cwe": "CWE-564"}]
+            return {"findings": found, "read": ["web.py"], "not_reached": ["calc.py"]}
+        if label.startswith("security:find calc.py"):  # the sweep of what no researcher reached
+            swept.append(label)
+            return {"findings": []}
+        if label.startswith("refute"):
+            return {"verdict": "confirmed", "reason": "concatenation", "evidence": "+ name +"}
+        raise AssertionError(label)
+
+    outcome, events = drive(repo, "security", {"mode": "components"}, responder)
+    assert outcome.status == "completed", outcome.error
+    result = outcome.result
+    assert result["mode"] == "components" and result["complete"] and result["files_read"] == 1
+    assert {k: result[k] for k in ("candidates", "confirmed", "merged")} == {"candidates": 2, "confirmed": 1, "merged": 1}
+    assert {r["label"].split(" ", 1)[0] for r in seen} == {f"security:research:{lens}"
+                                                           for lens in ("input", "access", "memory", "crypto")}
+    assert all(set(r["tools"]) == {"read_file", "search_text", "list_symbols"} for r in seen)
+    merged = [f for kind, f in events if kind == "finding_merged"]
+    assert len(merged) == 1 and merged[0]["merged"]["family"] == "cwe:injection"
+    assert swept == ["security:find calc.py"] and result["swept_unreached"] == 1  # not reached, read by no one
 
 
 def test_migrate_through_the_engine_on_a_git_repo(repo):

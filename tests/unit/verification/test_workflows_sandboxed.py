@@ -52,7 +52,9 @@ def audit_responder(prompt, kwargs):
 def test_audit_reports_confirmed_findings_as_they_are_confirmed(repo, tmp_path):
     run = SandboxRun(repo, tmp_path / "state", audit_responder)
     result = run.run("audit", {})
-    assert result == {"candidates": 3, "confirmed": 1, "dropped": 1}
+    assert {k: result[k] for k in ("candidates", "confirmed", "dropped", "merged")} == \
+        {"candidates": 3, "confirmed": 1, "dropped": 1, "merged": 0}
+    assert result["complete"] and run.coverage["covered"] == len(run.covered) > 0
     titles = [f.title for f in run.findings.list()]
     assert titles == ["off by one"]
     # The mechanical check drops the invented quote before any refuter is paid for it:
@@ -87,7 +89,9 @@ def security_responder(prompt, kwargs):
 
 def test_security_threat_model_first_then_cwe_findings(repo, tmp_path):
     run = SandboxRun(repo, tmp_path / "state", security_responder)
-    assert run.run("security", {}) == {"candidates": 1, "confirmed": 1, "dropped": 0}
+    result = run.run("security", {})
+    assert {k: result[k] for k in ("candidates", "confirmed", "dropped", "mode", "complete")} == \
+        {"candidates": 1, "confirmed": 1, "dropped": 0, "mode": "units", "complete": True}
     assert run.events[0] == ("agent", "security:threat model")
     [finding] = run.findings.list()
     assert finding.cwe == "CWE-89" and finding.category == "security" and finding.path == "web.py"

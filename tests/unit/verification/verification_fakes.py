@@ -44,6 +44,7 @@ from importlib import resources
 from pathlib import Path
 
 from refute.orchestration import verify
+from refute.orchestration.calls.capacity import sweep
 from refute.orchestration.edits import EditsStore
 from refute.orchestration.findings import FindingsStore, locate_quote
 from refute.orchestration.sandbox import compile_script, make_globals
@@ -76,6 +77,19 @@ class SandboxRun:
 
         self.migration = MigrationPrimitives(workspace=workspace, state_dir=state_dir, run_id=run_id, dry_run=False,
                                              emit=lambda kind, **fields: self.events.append((kind, str(fields))))
+
+    # What calls/capacity.sweep reads and writes: an unlimited budget, no ledger.
+    budget = type("Unlimited", (), {"to_dict": staticmethod(lambda: {
+        "tokens": {"remaining": None}, "usd": {"remaining": None}, "calls": {"remaining": 1000, "paid": 0}})})()
+
+    def parallel(self, thunks):
+        return self.api.parallel(thunks)
+
+    def mark_covered(self, units):
+        self.covered = list(units)
+
+    def record_coverage(self, record):
+        self.coverage = record
 
     def close(self) -> None:
         self.findings.close()
@@ -112,7 +126,10 @@ class SandboxRun:
         api = self.api
         api.agent = self.agent  # refute() calls api.agent: route it through the recorder
         names = {
-            "units": lambda scope=None, max_tokens=None: file_units(self.workspace),
+            "units": lambda scope=None, max_tokens=None, **kinds: file_units(self.workspace),
+            # No ledger here: everything is uncovered; sweep() is the real one, over this stand-in.
+            "uncovered": list, "dedup": lambda candidate, where: None,
+            "sweep": lambda items, find, verify_one, **options: sweep(self, items, find, verify_one, **options),
             "agent": self.agent, "parallel": api.parallel, "pipeline": self.pipeline,
             "report": self.report, "propose_edit": self.propose_edit,
             "locate": functools.partial(locate_quote, self.workspace),
@@ -130,6 +147,10 @@ class SandboxRun:
 
 # --- running a bundled workflow through the engine's run driver ---------------------------
 
+def _reads(request: dict) -> str:
+    return f"{request['context']}\n\n{request['prompt']}" if request.get("context") else request["prompt"]
+
+
 def drive(workspace: Path, name: str, args: dict, responder, *, run_id: str = "run1", units=None, budget=None):
     """Run workflow `name` with RunDriver (sandbox, scheduler, journal, budget) and the
     scripted provider answering `responder(prompt, request_dict)`. Returns (outcome, events)."""
@@ -139,7 +160,8 @@ def drive(workspace: Path, name: str, args: dict, responder, *, run_id: str = "r
     from refute.orchestration.script import resolve
     from refute.orchestration.settings import EngineSettings
 
-    provider = ScriptedProvider(function=lambda request: responder(request["prompt"], request), workspace=workspace)
+    # The responder sees what the model reads: the cached prefix (a unit's code) and the prompt.
+    provider = ScriptedProvider(function=lambda request: responder(_reads(request), request), workspace=workspace)
     source = resolve(workspace, name)
     run = RunInfo(id=run_id, workflow=name, script_hash=source.hash, args=dict(args), scope=Scope(),
                   status="queued", budget=budget or Budget(), provider=provider.name)
