@@ -1,6 +1,6 @@
 """Do budgets hold at real scale? A scripted audit of a real package, stopped by budgets.
 
-The bundled `audit` workflow runs in the sandbox through the engine's run driver, the
+A find -> verify workflow (PROBE_WORKFLOW below: the pre-capacity audit, so the budget\nalone stops it) runs in the sandbox through the engine's run driver, the
 scheduler, the budget ledger and the journal, over a copy of a real package from the
 venv (default: the installed `anthropic/lib`, 480 work units). The scripted provider
 answers (no model is called): the finder reports one candidate for one unit in eight
@@ -47,6 +47,35 @@ MIN_SPENT_SHARE = 0.85
 _CODE = re.compile(r'<code path="([^"]+)" lines="(\d+)-(\d+)"[^>]*>\n(.*?)\n</code>', re.S)
 
 
+# The budget alone must stop this run: a find -> verify pipeline with no capacity gate (the
+# bundled audit's sweep stops its finders early on purpose, calls/capacity.py, which would
+# measure the gate, not the budget). Function-sized units, as the budget issue measured.
+PROBE_NAME = "budget_probe"
+PROBE_UNIT_TOKENS = 1500
+PROBE_WORKFLOW = '''meta = {"name": "budget_probe", "description": "find then verify per unit, no capacity gate",
+        "phases": [], "args": {}}
+
+def main(args):
+    def find(unit):
+        answer = agent("Find bugs in this code.", unit=unit, schema=SCHEMAS["findings"], role="finder",
+                       label="audit:find " + unit["path"])
+        return {"unit": unit, "candidates": answer["findings"]}
+
+    def verify(found):
+        kept = 0
+        for candidate in found["candidates"]:
+            if locate(candidate["path"], candidate["quote"]) is None:
+                continue
+            claim = dict(candidate)
+            claim["unit"] = found["unit"]
+            if vote(refute(claim, k=2))["verdict"] == "confirmed":
+                kept = kept + 1
+        return kept
+
+    return sum(k for k in pipeline(units(), find, verify) if k)
+'''
+
+
 def default_package() -> Path:
     return Path(sysconfig.get_paths()["purelib"]) / "anthropic" / "lib"
 
@@ -59,7 +88,7 @@ def answer(request: dict[str, Any]) -> Any:
     """Scripted answers for the audit: finder candidates and refuter verdicts."""
     prompt = request["prompt"]
     if request["role"] == "finder":
-        match = _CODE.search(prompt)
+        match = _CODE.search((request.get("context") or "") + "\n" + prompt)  # unit code is in the cached prefix
         if not match or _hash(match.group(1) + match.group(2)) % FINDING_EVERY:
             return {"findings": []}
         path, code = match.group(1), match.group(4)
@@ -81,9 +110,9 @@ class _Run:
     def __init__(self, workspace: Path, run_id: str, budget: Budget, *, spent: tuple[int, float] = (0, 0.0),
                  counted: set[str] | None = None):
         self.paid: list[str] = []
-        settings = EngineSettings(provider="scripted", max_concurrency=16)
-        source = resolve(workspace, "audit")
-        run = RunInfo(id=run_id, workflow="audit", script_hash=source.hash, args={}, scope=Scope(),
+        settings = EngineSettings(provider="scripted", max_concurrency=16, max_unit_tokens=PROBE_UNIT_TOKENS)
+        source = resolve(workspace, PROBE_NAME)
+        run = RunInfo(id=run_id, workflow=PROBE_NAME, script_hash=source.hash, args={}, scope=Scope(),
                       status="queued", budget=budget, provider="scripted")
         self.driver = RunDriver(workspace=workspace, settings=settings, run=run, source=source,
                                 provider=ScriptedProvider(function=answer, workspace=workspace), emit=self._on_event,
@@ -105,16 +134,19 @@ class _Run:
 
 
 def _fresh_state(workspace: Path) -> None:
-    shutil.rmtree(workspace / ".refute", ignore_errors=True)
+    shutil.rmtree(workspace / ".refute" / "state", ignore_errors=True)
 
 
 def measure(package: Path, shares: list[float]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="refute-bench-budget-") as tmp:
         workspace = Path(tmp) / package.name
         shutil.copytree(package, workspace, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        probe = workspace / ".refute" / "workflows" / f"{PROBE_NAME}.py"
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_text(PROBE_WORKFLOW)
         full_run = _Run(workspace, "full", Budget())
         full = full_run.execute()
-        units = len(full_run.driver.units_fn(Scope(), EngineSettings().max_unit_tokens))
+        units = len(full_run.driver.units_fn(Scope(), PROBE_UNIT_TOKENS))
         if full["status"] != "completed":
             raise SystemExit(f"the unbudgeted audit did not complete: {full['error']}")
         full_keys = set(full_run.paid)

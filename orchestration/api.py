@@ -121,14 +121,18 @@ class BudgetView:
         self._view = view
         self._calls = calls
 
+    def _nested(self) -> dict[str, Any]:
+        v = dict(self._view())
+        if self._calls is not None:
+            v["calls"] = self._calls()
+        return v
+
     def _flat(self) -> dict[str, Any]:
-        v = self._view()
+        v = self._nested()
         flat: dict[str, Any] = dict(v)
         for unit, entries in v.items():  # tokens, usd, calls (limit/paid/remaining)
             for key, value in entries.items():
                 flat[f"{key}_{unit}"] = value
-        if self._calls is not None:
-            flat.update(self._calls())
         return flat
 
     def __getattr__(self, name: str) -> Any:
@@ -149,10 +153,10 @@ class BudgetView:
         return sorted(self._flat())
 
     def to_dict(self) -> dict[str, Any]:
-        return self._view()
+        return self._nested()
 
     def __repr__(self) -> str:
-        return f"budget({self._view()!r})"
+        return f"budget({self._nested()!r})"
 
 
 class ReadOnlySchemas(dict):
@@ -281,8 +285,7 @@ class WorkflowAPI:
 
     def _call_capacity(self) -> dict[str, int]:
         s = self.scheduler
-        return {"limit_calls": s.max_calls, "paid_calls": s.stats.paid_calls,
-                "remaining_calls": max(s.max_calls - s.stats.paid_calls, 0)}
+        return {"limit": s.max_calls, "paid": s.stats.paid_calls, "remaining": max(s.max_calls - s.stats.paid_calls, 0)}
 
     # --- provenance ------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ not covered with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any, Callable, Sequence
 
@@ -46,11 +47,15 @@ def capacity_calls(api: Any, *, max_output: int = DEFAULT_MAX_OUTPUT) -> int:
     paid = max(int(calls.get("paid", 0)), 1)
     tokens, usd = view["tokens"], view["usd"]
     if tokens.get("remaining") is not None:
-        per_call = (tokens["spent"] / paid if calls.get("paid") else 2000) + max_output
+        # Observed cost per paid call (x1.5 for spread) once calls were paid; before that a
+        # guess with the whole output reserved. The scheduler's reservations stay the hard limit.
+        per_call = tokens["spent"] / paid * 1.5 if calls.get("paid") else 2000 + max_output
         capacity = min(capacity, int(tokens["remaining"] // max(per_call, 1)))
     if usd.get("remaining") is not None:
-        spent_per_call = usd["spent"] / paid if calls.get("paid") else 0.0
-        per_call_usd = max(spent_per_call * 2, 1e-6) + max_output * _dearest_output_usd()  # output at the dearest rate
+        if calls.get("paid") and usd["spent"] > 0:
+            per_call_usd = usd["spent"] / paid * 1.5
+        else:
+            per_call_usd = max_output * _dearest_output_usd()  # nothing seen yet: output at the dearest rate
         capacity = min(capacity, int(usd["remaining"] // per_call_usd))
     return max(capacity, 0)
 
@@ -80,8 +85,10 @@ class _Gate:
 
     def admit(self, cost: float, *, finder: bool, wait: bool = True) -> bool:
         """Promise `cost` calls if they fit. Waiting is only allowed to callers holding no
-        promise themselves (so two waiters can never wait for each other)."""
-        with self.cond:
+        promise themselves (so two waiters can never wait for each other). The script lock
+        is let go meanwhile: the work that would release a promise is script code too."""
+        lock = getattr(self.api, "script_lock", None)
+        with lock.released() if lock is not None else contextlib.nullcontext(), self.cond:
             while True:
                 if finder and self.stopped:
                     return False

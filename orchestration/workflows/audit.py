@@ -9,7 +9,8 @@ meta = {
     "phases": ["find + verify"],
     # candidate_rate: the prior for candidates per unit before the run has seen its own
     # (documented in docs/scale.md; `plan` recalibrates it from this workspace's runs).
-    "args": {"focus": "", "refuters": 2, "include_tests": False, "skip_covered": False, "candidate_rate": 1.0},
+    "args": {"focus": "", "refuters": 2, "include_tests": False, "skip_covered": False, "candidate_rate": 1.0,
+             "continues": ""},  # continues: the run this one follows (--continue RUN)
 }
 
 def finder_prompt(unit, focus):

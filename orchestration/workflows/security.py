@@ -12,7 +12,7 @@ meta = {
     # mode: "auto" picks components above `components_above` files, else units.
     # candidate_rate: the prior per finder call before the run has seen its own (docs/scale.md).
     "args": {"refuters": 2, "sample": 12, "include_tests": False, "skip_covered": False, "candidate_rate": 0.5,
-             "mode": "auto", "components_above": 40},
+             "mode": "auto", "components_above": 40, "continues": ""},
 }
 
 FINDINGS = {

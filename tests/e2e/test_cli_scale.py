@@ -51,7 +51,9 @@ def scripted(repo: Path) -> list[str]:
 def run_json(capsys, argv: list[str]) -> tuple[int, dict]:
     capsys.readouterr()
     code = cli(argv)
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert "{" in out, f"exit {code}: {captured.err}"
     return code, json.loads(out[out.index("{"):])
 
 

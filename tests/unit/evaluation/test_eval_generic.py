@@ -24,6 +24,7 @@ def test_line_level_truth_through_the_engine(tmp_path, capsys):
         "rnd.py,CWE-330,false,weakrand,1\n"  # line-level: the import alone is no weakness
         "web.py,CWE-89,true,sqli,2\n"
         "web.py,CWE-89,false,sqli,5\n")
+    (tmp_path / "ws").mkdir()  # --workspace must exist: refute never creates the folder it is pointed at
     code = main(["eval", str(corpus), "--workspace", str(tmp_path / "ws"), "--provider", "scripted",
                  "--scripted-fixture", f"{AUDITOR}:answer", "--json"])
     out = capsys.readouterr()

@@ -77,22 +77,32 @@ def continue_args(previous: str) -> dict:
 
 def test_the_1001st_paid_call_is_refused_and_replays_stay_free(tmp_path):
     """The cap counts PAID calls: 1,000 go to the provider, the 1,001st new call is refused
-    (CallLimitExceeded, recorded), a replay of a finished call after the cap is still answered,
-    and the run completes."""
+    (CallLimitExceeded, which the script may catch and go on), and the run ends as an
+    outcome (budget_reached: resumable), not a failure. Run again, the 1,000 finished calls
+    replay free and do not count toward the cap: the one call left is paid and the run completes."""
     from orch_helpers import InstrumentedProvider
 
     provider = InstrumentedProvider()
     body = ("    first = parallel([lambda i=i: agent('q %d' % i) for i in range(1000)])\n"
             "    refused = False\n"
             "    try:\n        agent('one more')\n    except CallLimitExceeded:\n        refused = True\n"
-            "    again = agent('q 7')\n"  # asked before: joined/replayed, never paid again
-            "    return [len(first), refused, again, budget.paid_calls, budget.remaining_calls, budget.limit_calls]")
+            "    return [len(first), refused, budget.paid_calls, budget.remaining_calls, budget.limit_calls]")
     d = driver(tmp_path, script(body), provider)
-    outcome = d.execute()
-    assert outcome.status == "completed with failures", outcome.error  # the refusal is loud, the run completes
-    assert outcome.result == [1000, True, "ok", 1000, 0, 1000]
+    try:
+        outcome = d.execute()
+    finally:
+        d.close()
+    assert outcome.status == "budget_reached", outcome.error  # an outcome, not a failure
+    assert "call cap reached" in outcome.error
     assert len(provider.calls) == 1000
-    assert [f["error"] for f in outcome.failures] == ["call limit: a run may make at most 1,000 paid agent calls"]
+    again = driver(tmp_path, script(body), provider, run_id="run-2")
+    try:
+        second = again.execute()
+    finally:
+        again.close()
+    assert second.status == "completed", second.error
+    assert second.result == [1000, False, 1, 999, 1000]  # 1,000 replays free; only 'one more' paid
+    assert len(provider.calls) == 1001
 
 
 def test_a_capacity_aware_audit_never_fails_at_the_cap_and_records_what_it_left(tmp_path):
@@ -135,7 +145,11 @@ def test_continue_covers_the_rest_without_paying_any_finder_twice(tmp_path):
     # its cap of 50, and the plan predicts exactly that.
     plan = runtime.plan(workspace=tmp_path, settings=EngineSettings(provider="scripted", max_calls=50),
                         source=resolve(tmp_path, "audit"), scope=Scope(), args={"candidate_rate": 3})
-    assert runs == plan.forecast["runs_needed"]["expected"] == 6
+    # How many runs it takes depends on how finders and verifiers interleave at 16 in flight
+    # (a run that admits finders on the prior rate verifies fewer of their candidates): seen
+    # 6-8 here against the forecast's 6 expected. The forecast's range must hold it.
+    needed = plan.forecast["runs_needed"]
+    assert needed["expected"] == 6 and needed["low"] <= runs <= needed["high"]
 
 
 def test_continue_after_an_edit_searches_only_what_changed(tmp_path):
