@@ -122,7 +122,7 @@ def run_once(workspace: Path, settings: EngineSettings, provider: ScriptedProvid
     try:
         outcome = driver.execute()
         stats = driver.scheduler.stats
-        return {"run_id": run_id, "status": outcome.status, "error": outcome.error, "paid_calls": driver.scheduler.paid_calls,
+        return {"run_id": run_id, "status": outcome.status, "error": outcome.error, "paid_calls": driver.scheduler.stats.paid_calls,
                 "replayed": stats.calls_replayed, "usage": stats.usage, "cost_usd": stats.cost_usd,
                 "failures": len(driver.scheduler.failures), "result": outcome.result}
     finally:
