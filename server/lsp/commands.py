@@ -387,6 +387,9 @@ async def doctor(ls, p: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(call, bool):
         raise BadParams(f"refute.doctor: call must be true or false, not {call!r}")
     checks = await ls.call(diagnose, ls.settings, ls.root, call=call)
+    ls.window_show_message(types.ShowMessageParams(  # any client shows this, with no code of its own
+        type=types.MessageType.Info if healthy(checks) else types.MessageType.Warning,
+        message="refute doctor\n" + format_checks(checks)))
     return {"ok": healthy(checks), "provider": ls.settings.provider, "checks": [c.to_dict() for c in checks],
             "text": format_checks(checks)}
 

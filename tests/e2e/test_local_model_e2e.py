@@ -224,28 +224,6 @@ def test_migrate_proposes_edits_and_never_writes(repo, model):
     assert {p.name: p.read_text() for p in repo.glob("*.py")} == originals
 
 
-def test_anthropic_provider_against_llama_cpp_messages_fails_loudly_or_validates(repo, model, monkeypatch):
-    """llama.cpp's /v1/messages ignores `output_config`: the answers are free text, so each
-    call either happens to validate or fails as InvalidOutput / Truncated. Never empty."""
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-local-llama-needs-no-key-000000")
-    before = len(model.model_requests("/v1/messages"))
-    engine = Engine(repo, EngineSettings(provider="anthropic", anthropic_base_url=model.url,
-                                         model_default="claude-haiku-4-5", model_finder="claude-haiku-4-5",
-                                         model_refuter="claude-haiku-4-5", model_editor="claude-haiku-4-5",
-                                         max_concurrency=2, call_timeout_s=240))
-    try:
-        info = engine.wait(engine.start("audit", scope={"paths": ["stats.py"]}, started_by="e2e"), timeout=240)
-        events = engine.events(info.id)
-    finally:
-        engine.close()
-    assert len(model.model_requests("/v1/messages")) > before  # it really went through /v1/messages
-    assert info.status in OK_STATUSES, info.error
-    _assert_valid_or_named(repo, events)
-    failures = [e["error"] for e in events if e["type"] == "call_failed"]
-    finished = [e for e in events if e["type"] == "call_finished" and not e.get("replayed")]
-    assert failures or finished
-
-
 ONE_CALL = '''
 meta = {"name": "one_call", "description": "one structured call", "phases": ["ask"], "args": {}}
 
@@ -255,6 +233,33 @@ def main(args):
                  schema={"type": "object", "properties": {"risk": {"type": "string"}}, "required": ["risk"]},
                  default={"failed": True})
 '''
+
+
+def test_anthropic_provider_against_llama_cpp_messages_validates_or_fails_by_name(repo, model, monkeypatch):
+    """llama.cpp's /v1/messages ignores `output_config`: answers are free text, so a
+    structured call either happens to validate or fails as InvalidOutput / Truncated after
+    its corrective retries. Never an empty answer taken for a real one."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-local-llama-needs-no-key-000000")
+    (repo / ".refute" / "workflows").mkdir(parents=True)
+    (repo / ".refute" / "workflows" / "one_call.py").write_text(ONE_CALL)
+    before = len(model.model_requests("/v1/messages"))
+    engine = Engine(repo, EngineSettings(provider="anthropic", anthropic_base_url=model.url,
+                                         model_default="claude-haiku-4-5", max_concurrency=1, call_timeout_s=120))
+    try:
+        info = engine.wait(engine.start("one_call", started_by="e2e"), timeout=200)
+        events = engine.events(info.id)
+    finally:
+        engine.close()
+    assert len(model.model_requests("/v1/messages")) > before  # it really went through /v1/messages
+    assert info.status in OK_STATUSES, info.error
+    failures = [e["error"] for e in events if e["type"] == "call_failed"]
+    if failures:
+        assert all(f.startswith(NAMED_FAULT) for f in failures), failures
+        assert info.result == {"failed": True}  # the script's default, and the run says a call failed
+        assert info.status == "completed with failures"
+    else:
+        assert validate(info.result, {"type": "object", "properties": {"risk": {"type": "string"}},
+                                      "required": ["risk"]}) is None
 
 
 def test_provider_local_starts_the_model_in_the_run_and_a_replay_never_starts_it(repo):

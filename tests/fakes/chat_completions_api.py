@@ -90,7 +90,8 @@ class FakeChatCompletionsAPI:
     """`with FakeChatCompletionsAPI() as api:`; `api.base_url` is the /v1 address."""
 
     def __init__(self, replies: list[Reply] | None = None, *, responder: Responder | None = None,
-                 models: tuple[str, ...] = ("fake-model",)) -> None:
+                 models: tuple[str, ...] = ("fake-model",), api_key: str | None = None) -> None:
+        self.api_key = api_key  # when set, any other bearer token gets a 401
         self._lock = threading.Lock()
         self._queue: deque[Reply] = deque(replies or [])
         self.responder = responder
@@ -168,9 +169,18 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def _authorized(self) -> bool:
+        if self.api.api_key is None or self.headers.get("authorization") == f"Bearer {self.api.api_key}":
+            return True
+        self._send(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
+                                   "code": "invalid_api_key"}})
+        return False
+
     def do_GET(self) -> None:  # noqa: N802
         self.api.requests.append(Recorded("GET", self.path, {k.lower(): v for k, v in self.headers.items()}, None))
-        if self.path.rstrip("/").endswith("/models"):
+        if not self._authorized():
+            return
+        if self.path.rstrip("/") == "/v1/models":
             self._send(200, {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "fake"}
                                                         for m in self.api.models]})
         else:
@@ -185,6 +195,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = raw.decode("utf-8", "replace")
         with self.api._lock:
             self.api.requests.append(Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+        if not self._authorized():
+            return
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._send(404, {"error": {"message": f"no route {self.path}"}})
             return

@@ -21,7 +21,7 @@ class Forwarded:
     method: str
     path: str
     body: Any
-    status: int
+    status: int | None  # None while the model is still answering
 
 
 class RecordingProxy:
@@ -45,6 +45,13 @@ class RecordingProxy:
                 length = int(self.headers.get("content-length") or 0)
                 raw = self.rfile.read(length) if length else None
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw
+                record = Forwarded(method, self.path, body, None)
+                with proxy._lock:  # recorded on arrival: a request counts once it reached the model
+                    proxy.requests.append(record)
                 conn = http.client.HTTPConnection(proxy.host, proxy.port, timeout=600)
                 try:
                     conn.request(method, self.path, body=raw, headers=headers)
@@ -57,12 +64,7 @@ class RecordingProxy:
                         "application/json"
                 finally:
                     conn.close()
-                try:
-                    body = json.loads(raw) if raw else None
-                except ValueError:
-                    body = raw
-                with proxy._lock:
-                    proxy.requests.append(Forwarded(method, self.path, body, status))
+                record.status = status
                 self.send_response(status)
                 self.send_header("content-type", content_type)
                 self.send_header("content-length", str(len(data)))
