@@ -261,3 +261,28 @@ def test_bounded_schema_only_narrows_what_is_valid():
     assert validate(short, bounded) is None and validate(short, SCHEMA) is None
     assert bounded_schema({"type": "array", "minItems": 5}, max_items=2)["maxItems"] == 5  # never below a minimum
     assert "maxLength" not in bounded_schema({"type": "string", "enum": ["a", "b"]})
+
+
+def test_local_demo_results_are_labelled_wherever_they_show(tmp_path):
+    from refute.orchestration.findings import FindingsStore
+    from refute.orchestration.model import Budget, RunInfo, Scope
+    from refute.orchestration.providers.base import DEMO_LABELS
+    from refute.orchestration.report import render
+    from refute.server.lsp.evidence import provider_label as editor_label
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "a.py").write_text("x = 1 / 0\n")
+    store = FindingsStore(ws, tmp_path / "state")
+    store.ingest({"path": "a.py", "quote": "x = 1 / 0", "title": "division by zero", "explanation": "always",
+                  "severity": "error", "category": "bug", "verdicts": [], "confidence": 0.5},
+                 run_id="r1", workflow="audit", provider="local")
+    run = RunInfo(id="r1", workflow="audit", script_hash="h", args={}, scope=Scope(), status="completed",
+                  budget=Budget(), provider="local")
+    label = DEMO_LABELS["local"]
+    assert label in render(store.list(), run, "md")
+    sarif = json.loads(render(store.list(), run, "sarif"))["runs"][0]
+    assert sarif["tool"]["driver"]["name"] == "refute (small local demo model)"
+    assert sarif["properties"]["notes"] == [label] and label in sarif["results"][0]["message"]["text"]
+    assert editor_label("local") == label
+    store.close()
