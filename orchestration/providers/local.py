@@ -17,7 +17,8 @@ a small local demo model (providers/base.py `provider_label`).
 
 Measured here (2 cores shared with other jobs, load average 8): with 2 threads and llama.cpp's
 default busy-polling, generation ran at 1.5-2.6 tokens/s; with 1 thread and polling off,
-28-34 tokens/s and prompt processing at 50-76 tokens/s. Hence `threads=1`, `poll=0`.
+28-34 tokens/s and prompt processing at 50-76 tokens/s. Hence `threads=1`, `poll=0`
+(`bench/local_model.py` measures the variants side by side).
 So that a 135M model's answer fits a small output budget it gets two bounds a larger model
 does not need: output is capped at `local_max_tokens`, and the schema it is constrained to
 is the workflow's schema with arrays and strings bounded (`bounded_schema`). An answer
@@ -97,13 +98,14 @@ class LocalModelServer:
     """llama.cpp's HTTP server in this process, on loopback, for one model file."""
 
     def __init__(self, model_path: Path, *, alias: str = LOCAL_MODEL, context_tokens: int = 4096,
-                 max_output_tokens: int = 384, slots: int = SLOTS, threads: int = 1) -> None:
+                 max_output_tokens: int = 384, slots: int = SLOTS, threads: int = 1, poll: int = 0) -> None:
         self.model_path = model_path
         self.alias = alias
         self.context_tokens = context_tokens
         self.max_output_tokens = max_output_tokens
         self.slots = slots
         self.threads = threads
+        self.poll = poll  # llama.cpp's busy-polling level (0-100); 0 yields the CPU (see the docstring)
         self._server: Any = None
         self.url: str | None = None
 
@@ -123,7 +125,7 @@ class LocalModelServer:
         params.warmup = False
         for cpu in (params.cpuparams, params.cpuparams_batch):
             cpu.n_threads = self.threads
-            cpu.poll = 0  # busy-polling threads starve each other on a shared machine (see docstring)
+            cpu.poll = self.poll  # busy-polling threads starve each other on a shared machine (docstring)
         params.sampling.temp = 0.0  # the same prompt gets the same answer (tests and demos)
         params.sampling.seed = 1
         self._server = xllamacpp.Server(params)
