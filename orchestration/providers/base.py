@@ -14,6 +14,19 @@ from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 from refute.orchestration.model import CallRequest, CallResult
 
 
+# Providers whose output is not a capable model's judgement, and the label every place that
+# shows results (reports, SARIF, the CLI, the editor) puts on it.
+DEMO_LABELS = {
+    "scripted": "scripted (deterministic test answers, not a real model)",
+    "local": "small local demo model (SmolLM2-135M via llama.cpp: real but not meaningful answers)",
+}
+
+
+def provider_label(provider: str | None) -> str:
+    """How results from `provider` are described to people."""
+    return DEMO_LABELS.get(provider or "", provider or "unknown")
+
+
 class ProviderError(Exception):
     """A call failed. `retryable` says whether the scheduler may try it again."""
 
@@ -82,7 +95,7 @@ class CallContext:
 
 @runtime_checkable
 class Provider(Protocol):
-    name: str  # "scripted" | "anthropic": the label on everything it produced
+    name: str  # "scripted" | "anthropic" | "openai" | "local": the label on everything it produced
 
     def call(self, request: CallRequest, ctx: CallContext) -> CallResult:
         """Serve one call or raise a ProviderError."""

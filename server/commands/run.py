@@ -75,7 +75,13 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workspace", default=".", type=existing_folder,
                         help="workspace root (default: the current folder)")
     parser.add_argument("--max-concurrency", type=concurrency, help="agent calls in flight (1 to 16)")
-    parser.add_argument("--provider", choices=["anthropic", "scripted"], help="model provider")
+    parser.add_argument("--provider", choices=["anthropic", "openai", "local", "scripted"],
+                        help="model provider: anthropic; openai (any OpenAI-compatible endpoint: Ollama, vLLM, "
+                             "llama-server, LM Studio, LiteLLM); local (a small demo model in-process, no key); "
+                             "scripted (test answers)")
+    parser.add_argument("--base-url", metavar="URL",
+                        help="provider openai: the endpoint's /v1 address, e.g. http://127.0.0.1:11434/v1")
+    parser.add_argument("--model", metavar="NAME", help="provider openai: the model for every role")
     parser.add_argument("--scripted-fixture", metavar="F",
                         help="scripted provider: a JSON fixture or package.module:function / file.py:function")
     parser.add_argument("--scripted-latency", type=non_negative_float, metavar="S", help="scripted provider: seconds per call")
@@ -84,12 +90,23 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 
 def make_engine(args: argparse.Namespace):
     from refute.orchestration.engine import Engine
+
+    return Engine(Path(args.workspace), settings_from_args(args))
+
+
+def settings_from_args(args: argparse.Namespace):
+    """REFUTE_* environment variables, then the flags of `add_common` (and run's own)."""
     from refute.orchestration.settings import EngineSettings
 
     settings = EngineSettings.from_env()  # SettingsError (exit 2) names a bad REFUTE_* variable
     changes: dict[str, Any] = {}
     if args.provider:
         changes["provider"] = args.provider
+    if getattr(args, "base_url", None):
+        changes["openai_base_url"] = args.base_url
+        changes.setdefault("provider", "openai")
+    if getattr(args, "model", None):
+        changes["openai_model"] = args.model
     if args.scripted_fixture:
         changes["scripted_fixture"] = args.scripted_fixture
         changes.setdefault("provider", "scripted")
@@ -105,7 +122,7 @@ def make_engine(args: argparse.Namespace):
         changes["batch"] = True
     if changes:
         settings, _ = settings.updated(changes)
-    return Engine(Path(args.workspace), settings)
+    return settings
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -196,6 +213,10 @@ def summary(info, as_json: bool) -> None:
     out = sys.stderr if not sys.stdout.isatty() else sys.stdout
     print(f"run {info.id}: {info.status}  ({info.calls_done} calls, {info.calls_replayed} replayed, "
           f"{info.calls_failed} failed, {info.usage.total_tokens:,} tokens, ${info.cost_usd:.4f})", file=out)
+    from refute.orchestration.providers.base import DEMO_LABELS
+
+    if info.provider in DEMO_LABELS:  # a demo's findings must not pass for a real audit
+        print(f"  provider: {DEMO_LABELS[info.provider]}", file=out)
     if info.error:
         print(f"  {info.error}", file=out)
     if info.status == "paused":

@@ -537,6 +537,23 @@ async def workflows(ls, p: dict[str, Any]) -> list[dict[str, Any]]:
     return [w.info() if hasattr(w, "info") else w for w in found]
 
 
+@command("refute.doctor")
+async def doctor(ls, p: dict[str, Any]) -> dict[str, Any]:
+    """The provider checks of `refute doctor` (network: off the request path, in the pool);
+    `{call: true}` adds the one-token call. The client shows `text`."""
+    from refute.orchestration.providers.doctor import diagnose, format_checks, healthy
+
+    call = p.get("call", False)
+    if not isinstance(call, bool):
+        raise BadParams(f"refute.doctor: call must be true or false, not {call!r}")
+    checks = await ls.call(diagnose, ls.settings, ls.root, call=call)
+    ls.window_show_message(types.ShowMessageParams(  # any client shows this, with no code of its own
+        type=types.MessageType.Info if healthy(checks) else types.MessageType.Warning,
+        message="refute doctor\n" + format_checks(checks)))
+    return {"ok": healthy(checks), "provider": ls.settings.provider, "checks": [c.to_dict() for c in checks],
+            "text": format_checks(checks)}
+
+
 # --- registration ---------------------------------------------------------------------
 
 

@@ -11,17 +11,13 @@ import tempfile
 from pathlib import Path
 
 from refute.orchestration.model import Finding
+from refute.orchestration.providers.base import provider_label  # noqa: F401 (hover imports it from here)
 
 EVIDENCE_DIR = Path(".refute") / "evidence"
 
 _LANG = {".py": "python", ".js": "javascript", ".ts": "typescript", ".go": "go", ".rs": "rust",
          ".java": "java", ".c": "c", ".h": "c", ".cpp": "cpp", ".cs": "csharp", ".rb": "ruby", ".php": "php"}
 
-
-def provider_label(provider: str) -> str:
-    if provider == "scripted":
-        return "scripted (deterministic test answers, not a real model)"
-    return provider or "unknown"
 
 
 def _fence(text: str, path: str) -> list[str]:

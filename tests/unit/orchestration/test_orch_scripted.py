@@ -120,8 +120,8 @@ def test_configuration_errors_are_clear(tmp_path, source, message):
 
 def test_unknown_provider_name():
     with pytest.raises(NotConfigured) as info:
-        make_provider(EngineSettings(provider="openai"), ".")
-    assert "anthropic, scripted" in str(info.value)
+        make_provider(EngineSettings(provider="gemini"), ".")
+    assert "anthropic, openai, local, scripted" in str(info.value)
 
 
 def test_no_matching_rule_is_an_invalid_output():

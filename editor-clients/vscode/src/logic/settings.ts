@@ -27,6 +27,10 @@ export const SERVER_SETTING_KEYS: ReadonlyArray<[string, string]> = [
   ["anthropic.region", "anthropicRegion"],
   ["anthropic.inferenceGeo", "inferenceGeo"],
   ["anthropic.batch", "batch"],
+  ["openai.baseUrl", "openaiBaseUrl"],
+  ["openai.model", "openaiModel"],
+  ["openai.priceInput", "openaiPriceInput"],
+  ["openai.priceOutput", "openaiPriceOutput"],
 ];
 
 function isUnset(value: unknown): boolean {
