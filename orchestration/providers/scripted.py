@@ -11,7 +11,8 @@ that label wherever its results appear. Two sources of answers:
   "retry_after": seconds}. The first rule whose patterns all match answers. An error
   rule's "usage" is attached to the fault (`exc.usage`): tokens spent on a failed call.
 - a function, "package.module:function" or "path/to/file.py:function" (relative to the
-  workspace): called with the CallRequest as a dict; returns text or a JSON-ready object,
+  workspace): called with the CallRequest as a dict (plus `workspace`: its absolute path, since
+  the worker runs outside it); returns text or a JSON-ready object,
   or raises a ProviderError subclass to simulate a fault.
 
 Usage, when a rule does not give it, is estimated from the text; a call's `context` is
@@ -184,7 +185,8 @@ class ScriptedProvider:
         if self._function is not None:
             latency = self.latency_s
             self._sleep(latency, ctx)
-            reply = self._function(request.to_dict())
+            # The workspace rides along: the worker's working directory is not the workspace.
+            reply = self._function({**request.to_dict(), "workspace": str(self.workspace)})
             return self._result(request, reply, None, latency)
         rule, index = self._match(request)
         latency = float(rule.get("latency_s", self.latency_s))

@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from refute.server.commands._options import key_value, positive_int
+from refute.server.commands._options import key_value
 from refute.server.commands.run import EXIT_CODES, Progress, add_common, make_engine
 
 
@@ -45,7 +45,7 @@ def register(subparsers) -> None:
                              "or a .py file (default: security)")
     parser.add_argument("--arg", action="append", default=[], metavar="K=V", type=key_value,
                         help="workflow argument (V parsed as JSON when it can be: --arg refuters=3)")
-    parser.add_argument("--sample", type=positive_int, metavar="N", help="a sample of N cases, stratified by category")
+    parser.add_argument("--sample", type=int, metavar="N", help="a sample of N cases, stratified by category")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the sample (default 0)")
     parser.add_argument("--sarif", action="append", default=[], metavar="FILE",
                         help="score this SARIF against the truth instead of running a workflow (repeatable)")

@@ -73,14 +73,14 @@ def answer(request: dict):
     role = request.get("role")
     prompt = request["prompt"]
     if role == "finder":
-        match = _CODE.search(prompt)
+        match = _CODE.search((request.get("context") or "") + "\n" + prompt)  # unit code: in the cached prefix
         if not match:
             return {"findings": []}
         path, first, last = match.group(1), int(match.group(2)), int(match.group(3))
-        return {"findings": candidates_in(path, Path(path).read_text("utf-8"), first, last)}
+        return {"findings": candidates_in(path, (Path(request["workspace"]) / path).read_text("utf-8"), first, last)}
     if role == "refuter":
         claim = json.loads(_CLAIM.search(prompt).group(1))
-        text = Path(claim["path"]).read_text("utf-8")
+        text = (Path(request["workspace"]) / claim["path"]).read_text("utf-8")
         if defended(text, claim.get("cwe", "")):
             return {"verdict": "refuted", "reason": "scripted: the file has a defence for this CWE",
                     "evidence": DEFENCES[claim["cwe"]].search(text).group(0)}
