@@ -178,21 +178,27 @@ def test_audit_validates_or_fails_by_name_drops_invented_quotes_and_replays_for_
 
 
 def test_a_token_budget_is_never_exceeded(repo, model):
-    """Room for one finder's worst case (about 5,000 tokens with its corrective retries)
-    but not two at once: the second is refused before it is sent, and says why."""
-    budget = 8_000
+    """Sixteen finder calls of the real model do not fit in 9,000 tokens: the run spends up to
+    the budget, never past it, and ends budget_reached (resumable) saying why."""
+    budget = 9_000
+    # A find-per-unit workflow with no capacity gate: the budget alone must stop it (the
+    # bundled audit's finders stop early on purpose when they could not be verified).
+    (repo / ".refute" / "workflows").mkdir(parents=True, exist_ok=True)
+    (repo / ".refute" / "workflows" / "find_all.py").write_text(
+        "meta = {'name': 'find_all', 'description': 'a finder per unit, no capacity gate', 'phases': [], 'args': {}}\n\n"
+        "def main(args):\n"
+        "    return parallel([lambda u=u: agent('Find bugs.', unit=u, schema=SCHEMAS['findings'], role='finder',\n"
+        "                                       label='find ' + u['path']) for u in units() * 8])\n")
     before = len(model.model_requests())
     engine = _engine(repo, model)
     try:
-        info = engine.wait(engine.start("audit", args={"refuters": 1}, budget={"tokens": budget},
-                                        started_by="e2e"), timeout=WAIT_S)
+        info = engine.wait(engine.start("find_all", budget={"tokens": budget}, started_by="e2e"), timeout=WAIT_S)
         events = engine.events(info.id)
     finally:
         engine.close()
     assert len(model.model_requests()) > before  # the model was really asked
     assert info.usage.total_tokens <= budget
-    refusals = [e["error"] for e in events if e["type"] == "call_failed" and "budget" in e["error"].lower()]
-    assert refusals or "budget" in (info.error or "").lower(), (info.status, info.error)
+    assert info.status == "budget_reached" and "budget" in (info.error or "").lower(), (info.status, info.error)
 
 
 def test_cancel_stops_the_run_and_its_requests(repo, model):

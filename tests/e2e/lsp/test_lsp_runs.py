@@ -226,9 +226,14 @@ async def test_resume_with_a_larger_budget_from_the_editor(tmp_path, profile):
     # Issue 12: a run whose budget is reached ends budget_reached; refute.resume takes
     # budgetTokens/budgetUsd like `refute resume RUN --budget-tokens N`.
     ws = h.make_workspace(tmp_path, extra_files=20)
+    # A workflow with no capacity gate, so the budget alone stops it (the bundled audit's
+    # finders stop early on purpose and end "completed": calls/capacity.py).
+    (ws / ".refute" / "workflows" / "spend.py").write_text(
+        "meta = {'name': 'spend', 'description': 'calls until the budget stops it', 'phases': [], 'args': {}}\n\n"
+        "def main(args):\n    return len(parallel([lambda u=u: agent('look at this', unit=u) for u in units()]))\n")
     client = await h.start(ws, profile, init=h.options(maxConcurrency=2))
     try:
-        run_id = (await h.command(client, "refute.run", {"workflow": "audit", "budgetTokens": 4000}))["runId"]
+        run_id = (await h.command(client, "refute.run", {"workflow": "spend", "budgetTokens": 1500}))["runId"]
         await h.wait_for(lambda: any(u["runId"] == run_id and u["status"] == "budget_reached"
                                      for u in client.run_updates), timeout=60, what="budget_reached")
         await h.command(client, "refute.resume", {"runId": run_id, "budgetTokens": 10_000_000})

@@ -40,6 +40,7 @@ async def test_a_cli_started_run_reaches_the_open_editor(tmp_path):
         diags = await h.wait_for(lambda: len(h.refute_diagnostics(client, app)) == 2 and h.refute_diagnostics(client, app),
                                  what="the CLI run's findings in app.py")
         assert {d.data["runId"] for d in diags} == {run_id}
-        assert h.refute_diagnostics(client, h.uri(ws, "lib/util.py"))
+        await h.wait_for(lambda: h.refute_diagnostics(client, h.uri(ws, "lib/util.py")),
+                         what="the CLI run's finding in lib/util.py (never opened)")
     finally:
         await h.stop(client)

@@ -35,7 +35,11 @@ WRONG = "from pip._internal.utils.log import getLogger\n\nlogger = getLogger(__n
 BROKEN = "from pip._internal.utils.logging import getLogger\n\nlogger = getLogger(__name__"
 GUIDE = ("# Migration guide: pip's getLogger\n\n- Replace `logger = logging.getLogger(__name__)` by "
          "`logger = getLogger(__name__)`.\n- Import it right above: `from pip._internal.utils.logging import "
-         "getLogger`.\n- Keep `import logging` (other uses remain).\n")
+         "getLogger`.\n- Keep `import logging` (other uses remain).\n"
+         # A real guide is long (call sites, idioms, examples): this one is long enough to
+         # pass every model's minimum cacheable prefix (calls/cache_minimums.json).
+         + "".join(f"- Call site {i}: `logger = logging.getLogger(__name__)` becomes `logger = getLogger(__name__)`; "
+                   "leave every other use of `logging` as it is.\n" for i in range(160)))
 
 CHECK_SCRIPT = '''"""Fails when `from pip._internal.X import getLogger` names a module missing from this tree."""
 import pathlib, re, sys
