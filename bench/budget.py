@@ -38,8 +38,8 @@ from typing import Any
 
 from refute.orchestration.model import Budget, RunInfo, Scope
 from refute.orchestration.providers.scripted import ScriptedProvider
-from refute.orchestration.runtime import RunDriver
-from refute.orchestration.script import resolve
+from refute.orchestration.runtime.driver import RunDriver
+from refute.orchestration.sandbox.scripts import resolve
 from refute.orchestration.settings import EngineSettings
 
 FINDING_EVERY = 8  # one unit in eight gets a candidate finding

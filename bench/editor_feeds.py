@@ -27,7 +27,7 @@ from pathlib import Path
 from lsprotocol import types
 
 from refute.orchestration.model import Finding, Span, Verdict
-from refute.orchestration.runs import RunStore
+from refute.orchestration.store.runs import RunStore
 from refute.orchestration.store.run_tail import RunLogTail
 from refute.server.lsp.documents import Documents
 from refute.server.lsp.pull_diagnostics import workspace_report

@@ -34,8 +34,8 @@ from pathlib import Path
 from refute.orchestration.engine import Engine
 from refute.orchestration.model import Budget, RunInfo, Scope
 from refute.orchestration.providers.scripted import ScriptedProvider
-from refute.orchestration.runtime import RunDriver
-from refute.orchestration.script import WorkflowSource
+from refute.orchestration.runtime.driver import RunDriver
+from refute.orchestration.sandbox.scripts import WorkflowSource
 from refute.orchestration.settings import EngineSettings
 
 FAN_OUT = '''

@@ -32,10 +32,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fakes
 
-from refute.orchestration.budget import BudgetLedger  # noqa: E402
+from refute.orchestration.calls.budget import BudgetLedger  # noqa: E402
 from refute.orchestration.model import CallRequest  # noqa: E402
 from refute.orchestration.providers.anthropic import AnthropicProvider  # noqa: E402
-from refute.orchestration.scheduler import Scheduler  # noqa: E402
+from refute.orchestration.calls.scheduler import Scheduler  # noqa: E402
 from refute.orchestration.settings import EngineSettings  # noqa: E402
 from tests.fakes.messages_api import TEST_API_KEY, FakeMessagesAPI, TokenBucketLimiter, slow, text_reply  # noqa: E402
 

@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from refute.analysis.source_kinds import exclusion_reason
-from refute.orchestration import runtime
+from refute.orchestration.runtime import driver as runtime
 from refute.orchestration.model import Budget, RunInfo, Scope, Usage
 from refute.orchestration.providers.scripted import ScriptedProvider
-from refute.orchestration.script import resolve
+from refute.orchestration.sandbox.scripts import resolve
 from refute.orchestration.settings import EngineSettings
 from refute.orchestration.store.coverage import CoverageLedger
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from refute.orchestration.verify import SCHEMAS, refute, vote
+from refute.orchestration.verification.verify import SCHEMAS, refute, vote
 
 FINDER_TOKENS = (900, 250)  # (input, output) of one finder call over one unit
 REFUTER_TOKENS = (700, 120)  # (input, output) of one refuter call
@@ -226,9 +226,9 @@ def run_engine(workdir: Path, n_units: int = 200, seed: int = 7, refuter_accurac
     (scheduler, journal, budget) with the scripted provider answering as ScriptedAgents."""
     from refute.orchestration.model import Budget, RunInfo, Scope
     from refute.orchestration.providers.scripted import ScriptedProvider
-    from refute.orchestration.runtime import RunDriver, state_dir_of
-    from refute.orchestration.findings import FindingsStore
-    from refute.orchestration.script import resolve
+    from refute.orchestration.runtime.driver import RunDriver, state_dir_of
+    from refute.orchestration.verification.findings import FindingsStore
+    from refute.orchestration.sandbox.scripts import resolve
     from refute.orchestration.settings import EngineSettings
 
     corpus = build_corpus(n_units, seed)

@@ -28,13 +28,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from refute.orchestration import pricing
+from refute.orchestration.calls import pricing
 from refute.orchestration.governance import gate, policy as admin_policy
 from refute.orchestration.model import Budget, RunInfo, RunStatus, Scope, Usage
-from refute.orchestration.runs import RunLocked, RunNotFound, RunStore, ensure_state_dir
-from refute.orchestration.runtime import PlanEstimate
-from refute.orchestration.scheduler import BATCH_CALL_TIMEOUT_S
-from refute.orchestration.script import (
+from refute.orchestration.store.runs import RunLocked, RunNotFound, RunStore, ensure_state_dir
+from refute.orchestration.runtime.driver import PlanEstimate
+from refute.orchestration.calls.scheduler import BATCH_CALL_TIMEOUT_S
+from refute.orchestration.sandbox.scripts import (
     ScriptProblem,
     WorkflowNotFound,
     WorkflowSource,
@@ -646,12 +646,12 @@ class Engine:
     # --- findings, edits, reports (FindingsStore / EditsStore / report.py) ----------------------------
 
     def _findings_store(self) -> Any:
-        from refute.orchestration.findings import FindingsStore
+        from refute.orchestration.verification.findings import FindingsStore
 
         return FindingsStore(self.workspace, self.state_dir, never_send=self.settings.never_send)
 
     def _edits_store(self) -> Any:
-        from refute.orchestration.edits import EditsStore
+        from refute.orchestration.verification.edits import EditsStore
 
         return EditsStore(self.workspace, self.state_dir, never_send=self.settings.never_send)
 
@@ -744,7 +744,7 @@ class Engine:
                           args={"fingerprint": fingerprint, "finding": finding.to_dict()}, started_by=_default_who())
 
     def report(self, run_id: str | None, fmt: str = "md") -> str:
-        from refute.orchestration.report import render, skipped_files
+        from refute.orchestration.reporting.report import render, skipped_files
 
         findings_store, edits_store = self._findings_store(), self._edits_store()
         try:
@@ -771,7 +771,7 @@ class Engine:
     def new_workflow(self, request: str, *, timeout: float | None = None) -> str:
         """Have the model write a workflow for `request`; saved as .refute/workflows/NAME.py
         (workspace-relative path returned) for a person to read before running it."""
-        from refute.orchestration import authoring
+        from refute.orchestration.sandbox import authoring
 
         if not request or not request.strip():
             raise EngineError("new_workflow: describe what the workflow should do")
@@ -849,7 +849,7 @@ def worker_command() -> list[str]:
     working directory, PYTHONPATH and the user's site-packages off sys.path, so a
     workspace file named typing.py or a folder named diskcache/ is never imported by
     refute itself (issue 10: before -I, `refute run` imported the workspace's typing.py)."""
-    return [sys.executable, "-I", "-m", "refute.orchestration.worker"]
+    return [sys.executable, "-I", "-m", "refute.orchestration.runtime.worker"]
 
 
 def worker_cwd() -> str:
@@ -881,7 +881,7 @@ def _worker_death(code: int, log_path: Path) -> str:
         name = signal.Signals(-code).name if -code in signal.Signals.__members__.values() else str(-code)
         why = {"SIGXCPU": " (the worker's CPU-time limit)", "SIGKILL": " (killed, perhaps out of memory)"}.get(name, "")
         return f"the run's worker was killed by {name}{why}; resume it with `refute resume`. {_tail(log, 3)}".strip()
-    from refute.orchestration.secrets import scrub
+    from refute.orchestration.calls.redaction import scrub
 
     return scrub(f"the run's worker exited with code {code} without finishing: {_tail(log, 5)}")
 

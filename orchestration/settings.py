@@ -78,7 +78,7 @@ class EngineSettings:
         if self.provider in SELF_HOSTED_PROVIDERS:
             # A self-hosted model's price comes from these settings ($0 unless priced), so
             # every cost computed in this process (api, scheduler, plan) can resolve it.
-            from refute.orchestration import pricing
+            from refute.orchestration.calls import pricing
 
             pricing.declare(self.model_for("default"), input=float(self.openai_price_input or 0.0),
                             output=float(self.openai_price_output or 0.0))

@@ -62,7 +62,7 @@ def capacity_calls(api: Any, *, max_output: int = DEFAULT_MAX_OUTPUT) -> int:
 
 def _dearest_output_usd() -> float:
     """USD per output token of the dearest model in the price table (an upper bound)."""
-    from refute.orchestration import pricing
+    from refute.orchestration.calls import pricing
 
     return max(float(m["output"]) for m in pricing.table()["models"].values()) / 1e6
 

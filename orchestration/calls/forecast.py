@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from refute.orchestration import pricing
+from refute.orchestration.calls import pricing
 from refute.orchestration.calls.prompt_cache import cacheable
 
 P_SPLIT = 0.255

@@ -32,7 +32,7 @@ def minimum_prefix_tokens(model: str) -> int:
     """The smallest prefix (in tokens) `model` caches."""
     data = table()
     try:
-        from refute.orchestration.pricing import resolve
+        from refute.orchestration.calls.pricing import resolve
 
         name = resolve(model)
     except Exception:  # unknown or aliased model names fall back to the raw name

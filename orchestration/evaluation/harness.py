@@ -284,7 +284,7 @@ def evaluate(engine: Any, corpus: Corpus, cases: list[Case], run_id: str, *, wor
              sample: dict[str, Any], plan: dict[str, Any] | None = None,
              compare: Iterable[Path] = ()) -> EvalResult:
     """Score a finished (or stopped) eval run of `engine` (whose workspace is the eval copy)."""
-    from refute.orchestration.journal import Journal
+    from refute.orchestration.store.journal import Journal
 
     info = engine.run(run_id)
     journal = Journal(engine.state_dir)

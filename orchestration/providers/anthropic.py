@@ -63,7 +63,7 @@ from refute.orchestration.providers.tools import (
     run_tool_turn,
     tool_definitions,
 )
-from refute.orchestration.secrets import redact, register_secret, scrub
+from refute.orchestration.calls.redaction import redact, register_secret, scrub
 from refute.orchestration.settings import EngineSettings
 
 log = logging.getLogger(__name__)
@@ -581,7 +581,7 @@ class AnthropicProvider:
             raise error from None
 
     def _cost(self, model: str, usage: Usage, batch: bool) -> float:
-        from refute.orchestration import pricing
+        from refute.orchestration.calls import pricing
 
         return pricing.cost(model, usage, batch=batch)
 
@@ -617,7 +617,7 @@ class AnthropicProvider:
         reserved turn by turn through `ctx.extend_reservation` when they happen: reserving
         them all up front (162,000 tokens for a refuter with tools) ended budgeted runs at
         a few percent of their budget."""
-        from refute.orchestration import pricing
+        from refute.orchestration.calls import pricing
 
         model = self.model_for(request)
         prefix = self._first_input_tokens(request)
@@ -627,7 +627,7 @@ class AnthropicProvider:
     def _extra_usd(self, model: str, tokens: int, out: int) -> float:
         """The most `tokens` more tokens can cost: as output if out covers them, the rest as
         input at the dearer of the plain and cache-write prices."""
-        from refute.orchestration import pricing
+        from refute.orchestration.calls import pricing
 
         output = min(tokens, out)
         inp = tokens - output
@@ -643,7 +643,7 @@ class AnthropicProvider:
         re-sending the prefix plus everything appended before it. The hard cap of one call
         (and its ceiling when no scheduler extends the reservation); more tool turns (up
         to MAX_TOOL_TURNS) happen only when earlier ones were cheaper."""
-        from refute.orchestration import pricing
+        from refute.orchestration.calls import pricing
 
         model = self.model_for(request)
         prefix = self._first_input_tokens(request)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from refute.orchestration.providers.base import NotConfigured, ProviderError, provider_label
-from refute.orchestration.secrets import scrub
+from refute.orchestration.calls.redaction import scrub
 from refute.orchestration.settings import EngineSettings
 
 _TINY_SCHEMA = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}

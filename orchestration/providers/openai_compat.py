@@ -70,7 +70,7 @@ from refute.orchestration.providers.tools import (
     run_tool_turn,
     tool_definitions,
 )
-from refute.orchestration.secrets import redact, register_secret, scrub
+from refute.orchestration.calls.redaction import redact, register_secret, scrub
 from refute.orchestration.settings import EngineSettings
 
 log = logging.getLogger(__name__)
@@ -431,7 +431,7 @@ class OpenAICompatProvider:
         return completion
 
     def _cost(self, model: str, usage: Usage) -> float:
-        from refute.orchestration import pricing
+        from refute.orchestration.calls import pricing
 
         return pricing.cost(model, usage)
 
@@ -460,7 +460,7 @@ class OpenAICompatProvider:
         """(tokens, usd) at most, by the Anthropic provider's rule: the first request, up to
         RESERVED_TOOL_TURNS tool turns and OUTPUT_RETRIES corrective retries, each re-sending
         everything before it. `call()` enforces the ceiling."""
-        from refute.orchestration import pricing
+        from refute.orchestration.calls import pricing
 
         model = self.model_for(request)
         prefix = self._first_input_tokens(request)

@@ -32,7 +32,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from refute.orchestration import pricing
+from refute.orchestration.calls import pricing
 from refute.orchestration.calls.prompt_cache import cacheable
 from refute.orchestration.model import CallRequest, CallResult, Usage, stable_hash
 from refute.orchestration.providers.base import (

@@ -49,7 +49,7 @@ def check_schema(schema: dict[str, Any]) -> None:
 
 def validate(data: Any, schema: dict[str, Any]) -> str | None:
     """None when valid, else the first problems, each naming its path ("$.findings[0].line: ...")."""
-    from refute.orchestration.schemas import validate as validate_all
+    from refute.orchestration.verification.schemas import validate as validate_all
 
     problems = validate_all(data, schema)
     return "; ".join(problems[:3]) if problems else None

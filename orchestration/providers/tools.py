@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 from refute.analysis.languages import detect
 from refute.analysis.paths import PathRefused, PathRule, Purpose
 from refute.analysis.symbols import list_symbols
-from refute.orchestration.secrets import redact
+from refute.orchestration.calls.redaction import redact
 
 MAX_TOOL_TURNS = 8  # model turns that may ask for tools before it must answer
 MAX_TOOL_CALLS_PER_TURN = 8
@@ -79,7 +79,7 @@ _recording = threading.local()
 def recording_reads(workspace: str | os.PathLike[str]) -> Iterator[dict[str, str]]:
     """Collects {workspace-relative path: sha256} of every file the tools read on this
     thread while active: the journal replays an answer only while those files are
-    unchanged (orchestration/journal.py)."""
+    unchanged (orchestration/store/journal.py)."""
     previous = getattr(_recording, "state", None)
     reads: dict[str, str] = {}
     _recording.state = (Path(workspace).resolve(), reads)

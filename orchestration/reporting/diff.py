@@ -12,7 +12,7 @@ import difflib
 from pathlib import Path
 from typing import Any, Iterable
 
-from refute.orchestration.edits import ABSENT
+from refute.orchestration.verification.edits import ABSENT
 from refute.orchestration.model import ProposedEdit
 
 

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from refute.orchestration.runs import RunStore, lock_is_held, read_lock_owner
+from refute.orchestration.store.runs import RunStore, lock_is_held, read_lock_owner
 
 POLL_S = 0.25
 FINAL_STATUSES = {"completed", "completed with failures", "failed", "cancelled", "paused"}

@@ -28,9 +28,9 @@ from typing import Any, Sequence
 
 from refute.analysis import languages
 from refute.analysis.syntax import can_check, describe_problems, new_syntax_errors
-from refute.orchestration.edits import EditError, compose_replacements
-from refute.orchestration.findings import WorkspaceFileError, read_text_file, resolve_in_workspace
-from refute.orchestration.secrets import is_secret_path
+from refute.orchestration.verification.edits import EditError, compose_replacements
+from refute.orchestration.verification.findings import WorkspaceFileError, read_text_file, resolve_in_workspace
+from refute.orchestration.calls.redaction import is_secret_path
 
 
 def check_edit(workspace: Path, path: str, replacements: Sequence[dict[str, Any]]) -> dict[str, Any]:

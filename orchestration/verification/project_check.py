@@ -46,8 +46,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from refute.orchestration.findings import WorkspaceFileError, resolve_in_workspace
-from refute.orchestration.secrets import CREDENTIAL_ENV_VARS, is_secret_path, scrub
+from refute.orchestration.verification.findings import WorkspaceFileError, resolve_in_workspace
+from refute.orchestration.calls.redaction import CREDENTIAL_ENV_VARS, is_secret_path, scrub
 
 MAX_CONCURRENT_CHECKS = 2
 MAX_OUTPUT_CHARS = 4000

@@ -122,7 +122,7 @@ def _evaluate(args: argparse.Namespace, corpus: Any, cases: list) -> int:
     from refute.orchestration.evaluation.plot import render_svg
     from refute.orchestration.evaluation.render import eval_table
     from refute.orchestration.model import Scope
-    from refute.orchestration.script import WorkflowNotFound, resolve
+    from refute.orchestration.sandbox.scripts import WorkflowNotFound, resolve
 
     workspace = Path(args.workspace).resolve()
     try:

@@ -24,7 +24,7 @@ def register(subparsers) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from refute.orchestration.engine import Engine
-    from refute.orchestration.report import provider_label
+    from refute.orchestration.reporting.report import provider_label
 
     engine = Engine(Path(args.workspace))
     try:

@@ -19,7 +19,7 @@ def register(subparsers) -> None:
 
 
 def open_store(workspace: str):
-    from refute.orchestration.runs import RunStore, ensure_state_dir
+    from refute.orchestration.store.runs import RunStore, ensure_state_dir
 
     return RunStore(ensure_state_dir(Path(workspace).resolve()))
 

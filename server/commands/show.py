@@ -20,7 +20,7 @@ def register(subparsers) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from refute.orchestration.runs import RunNotFound
+    from refute.orchestration.store.runs import RunNotFound
 
     store = open_store(args.workspace)
     try:

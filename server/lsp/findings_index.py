@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from refute.analysis.anchor import anchor_quote
-from refute.orchestration.findings import fix_in_place
+from refute.orchestration.verification.findings import fix_in_place
 from refute.orchestration.model import Finding, Span
 
 

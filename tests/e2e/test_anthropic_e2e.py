@@ -25,7 +25,7 @@ except ImportError:  # pytest started from another directory
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from tests.fakes.messages_api import TEST_API_KEY, FakeMessagesAPI, json_reply, rate_limited
 
-from refute.orchestration import pricing
+from refute.orchestration.calls import pricing
 from refute.orchestration.engine import Engine
 from refute.orchestration.model import Usage
 from refute.orchestration.settings import EngineSettings

@@ -128,7 +128,7 @@ def test_sigkill_then_resume_sends_no_finished_call_again(tmp_path):
 
     # Usage is never under-counted: a call journaled just before the kill whose event was
     # lost is charged on resume (recovered), so the run counts every paid call once.
-    from refute.orchestration.journal import Journal
+    from refute.orchestration.store.journal import Journal
 
     journal = Journal(ws / ".refute" / "state")
     try:
@@ -138,7 +138,7 @@ def test_sigkill_then_resume_sends_no_finished_call_again(tmp_path):
     paid_tokens = sum(sum(e["result"]["usage"].values()) for e in paid if e["run_id"] == run_dir.name)
     assert len(paid) == N and sum(info["usage"].values()) == paid_tokens
 
-    from refute.orchestration.findings import FindingsStore
+    from refute.orchestration.verification.findings import FindingsStore
 
     store = FindingsStore(ws, ws / ".refute" / "state")
     try:

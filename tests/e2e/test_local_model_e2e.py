@@ -44,7 +44,7 @@ from refute.orchestration.providers.base import DEMO_LABELS
 from refute.orchestration.providers.local import LocalModelServer, bundled_model_path, missing_parts
 from refute.orchestration.providers.structured import validate
 from refute.orchestration.settings import LOCAL_MODEL, EngineSettings
-from refute.orchestration.verify import SCHEMAS
+from refute.orchestration.verification.verify import SCHEMAS
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "tiny"

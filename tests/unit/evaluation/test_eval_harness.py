@@ -16,7 +16,7 @@ from refute.orchestration.evaluation.corpus import Case, load_corpus
 from refute.orchestration.evaluation.harness import collect, prepare_workspace
 from refute.orchestration.evaluation.sampling import stratified_sample
 from refute.orchestration.evaluation.scoring import Flag
-from refute.orchestration.journal import Journal
+from refute.orchestration.store.journal import Journal
 from refute.orchestration.model import CallRequest, CallResult, Usage
 from refute.server.cli import main
 

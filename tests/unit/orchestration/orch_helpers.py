@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from refute.orchestration.model import Budget, CallRequest, CallResult, RunInfo, Scope, Usage
-from refute.orchestration.runtime import RunDriver
-from refute.orchestration.script import WorkflowSource
+from refute.orchestration.runtime.driver import RunDriver
+from refute.orchestration.sandbox.scripts import WorkflowSource
 from refute.orchestration.settings import EngineSettings
 
 

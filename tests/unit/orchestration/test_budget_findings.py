@@ -10,11 +10,11 @@ import sys
 
 import pytest
 
-from refute.orchestration.budget import BudgetLedger
-from refute.orchestration.journal import Journal
+from refute.orchestration.calls.budget import BudgetLedger
+from refute.orchestration.store.journal import Journal
 from refute.orchestration.model import Budget, CallRequest, CallResult, Usage
 from refute.orchestration.providers.base import Refused
-from refute.orchestration.runtime import state_dir_of
+from refute.orchestration.runtime.driver import state_dir_of
 from refute.orchestration.settings import EngineSettings
 
 from orch_helpers import InstrumentedProvider, driver, script
@@ -199,7 +199,7 @@ def test_answers_whose_read_files_changed_are_not_replayed(tmp_path):
     (tmp_path / "lib.py").write_text("x = 1\n")
     journal = Journal(state_dir_of(tmp_path))
     request = CallRequest(prompt="what is x?", model="claude-haiku-4-5", tools=("read_file",))
-    from refute.orchestration.journal import file_hash
+    from refute.orchestration.store.journal import file_hash
 
     result = CallResult(text="1", reads={"lib.py": file_hash(tmp_path / "lib.py")})
     journal.record(request, result, run_id="r1")

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from orch_helpers import driver, script
-from refute.orchestration import runtime
+from refute.orchestration.runtime import driver as runtime
 from refute.orchestration.calls.forecast import calibrated_rate
 from refute.orchestration.model import Budget, RunInfo, Scope
 from refute.orchestration.providers.scripted import ScriptedProvider
-from refute.orchestration.script import resolve
+from refute.orchestration.sandbox.scripts import resolve
 from refute.orchestration.settings import EngineSettings
 from refute.orchestration.store.coverage import CoverageLedger
 from refute.orchestration.verification.dedup import Deduper, family

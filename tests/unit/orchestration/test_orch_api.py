@@ -152,7 +152,7 @@ def test_parallel_hands_keys_of_nested_thunks_to_the_caller_once_each(tmp_path):
 
 
 def test_bundled_audit_records_finder_and_refuter_calls_in_provenance(tmp_path):
-    from refute.orchestration.script import resolve
+    from refute.orchestration.sandbox.scripts import resolve
 
     (tmp_path / "app.py").write_text("def div(a, b):\n    return a / b\n")
     provider = _finder_and_refuters("return a / b")
@@ -170,7 +170,7 @@ def test_bundled_audit_records_finder_and_refuter_calls_in_provenance(tmp_path):
 
 
 def test_schemas_global_is_a_read_only_copy_of_verify_schemas(tmp_path):
-    from refute.orchestration.verify import SCHEMAS
+    from refute.orchestration.verification.verify import SCHEMAS
 
     body = ("    mine = SCHEMAS['verdict']\n    mine['properties']['extra'] = {'type': 'string'}\n"
             "    whole = dict(SCHEMAS)\n    whole['verdict']['required'].append('extra')\n"
@@ -189,7 +189,7 @@ def test_schemas_global_is_a_read_only_copy_of_verify_schemas(tmp_path):
 
 def test_a_findings_cost_is_what_the_calls_behind_it_cost(tmp_path):
     """Issue 16: audit findings said "cost $0.0000" in a run that cost $0.03."""
-    from refute.orchestration.script import resolve
+    from refute.orchestration.sandbox.scripts import resolve
 
     (tmp_path / "app.py").write_text("def div(a, b):\n    return a / b\n")
     provider = _finder_and_refuters("return a / b")

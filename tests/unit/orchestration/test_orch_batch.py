@@ -11,12 +11,12 @@ import time
 
 import pytest
 
-from refute.orchestration.budget import BudgetLedger
+from refute.orchestration.calls.budget import BudgetLedger
 from refute.orchestration.engine import Engine, _ActiveRun
 from refute.orchestration.errors import AgentError, RunInterrupted
 from refute.orchestration.model import Budget, CallRequest, RunInfo, Scope
 from refute.orchestration.providers.base import NotConfigured
-from refute.orchestration.scheduler import BATCH_CALL_TIMEOUT_S, Scheduler, in_flight_limit
+from refute.orchestration.calls.scheduler import BATCH_CALL_TIMEOUT_S, Scheduler, in_flight_limit
 from refute.orchestration.settings import EngineSettings
 
 from orch_helpers import InstrumentedProvider, driver, script
@@ -123,7 +123,7 @@ def test_a_stalled_check_waits_for_calls_that_wait_on_a_batch():
 
 
 def test_worker_reserves_address_space_for_a_full_batch():
-    from refute.orchestration.worker import THREAD_STACK_MB, batch_stack_mb
+    from refute.orchestration.runtime.worker import THREAD_STACK_MB, batch_stack_mb
 
     assert batch_stack_mb(EngineSettings()) == 0
     assert batch_stack_mb(EngineSettings(batch=True, batch_max_requests=200)) == THREAD_STACK_MB * (200 + 64)

@@ -10,7 +10,7 @@ import pytest
 
 from refute.orchestration.engine import Engine, ScriptInvalid
 from refute.orchestration.model import Budget, Scope, Usage
-from refute.orchestration.runs import RunLocked
+from refute.orchestration.store.runs import RunLocked
 from refute.orchestration.settings import EngineSettings
 
 FIXTURE = {"rules": [
@@ -314,7 +314,7 @@ def test_bundled_audit_runs_end_to_end_on_real_units(ws):
 
 
 def test_tokens_spent_by_a_failed_call_count_in_the_run_and_its_audit_log(ws):
-    from refute.orchestration import pricing
+    from refute.orchestration.calls import pricing
 
     rules = {"rules": [{"match": "^long", "error": "truncated",
                         "usage": {"input_tokens": 2000, "output_tokens": 4096}}]}
@@ -342,7 +342,7 @@ def test_worker_events_are_read_in_batches_in_order_and_logged_verbatim(ws):
 
     from refute.orchestration.engine import _ActiveRun
     from refute.orchestration.model import RunInfo, RunStatus
-    from refute.orchestration.script import WorkflowSource
+    from refute.orchestration.sandbox.scripts import WorkflowSource
 
     engine = Engine(ws, EngineSettings(provider="scripted", scripted_fixture="fixture.json"))
     try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from refute.orchestration import pricing
+from refute.orchestration.calls import pricing
 from refute.orchestration.model import Usage
-from refute.orchestration.schemas import placeholder, validate
+from refute.orchestration.verification.schemas import placeholder, validate
 
 
 def test_price_table_has_the_models_and_its_date():

@@ -4,7 +4,7 @@ import json
 import multiprocessing
 import os
 
-from refute.orchestration.runs import RunStore
+from refute.orchestration.store.runs import RunStore
 from refute.orchestration.store.run_tail import RunLogTail
 
 

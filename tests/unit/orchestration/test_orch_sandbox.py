@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from refute.orchestration import sandbox
+from refute.orchestration.sandbox import restricted as sandbox
 
 
 def run_snippet(source: str) -> tuple[str, str]:

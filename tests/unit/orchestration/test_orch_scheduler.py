@@ -10,11 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from refute.orchestration.budget import BudgetLedger
+from refute.orchestration.calls.budget import BudgetLedger
 from refute.orchestration.errors import AgentError, BudgetExceeded
 from refute.orchestration.model import Budget, CallRequest, Usage
 from refute.orchestration.providers.base import CallTimeout, Overloaded, RateLimited, SpendLimitReached
-from refute.orchestration.scheduler import Scheduler
+from refute.orchestration.calls.scheduler import Scheduler
 from refute.orchestration.settings import EngineSettings
 
 from orch_helpers import InstrumentedProvider, driver, script
@@ -75,7 +75,7 @@ def test_spending_never_exceeds_a_hard_budget(calls, budget_tokens, budget_usd):
     ledger = CheckedLedger(Budget(tokens=budget_tokens, usd=budget_usd))
     scheduler = make_scheduler(provider, ledger)
     # the scheduler prices results itself when the provider leaves cost at 0: make it agree
-    import refute.orchestration.scheduler as sched_mod
+    import refute.orchestration.calls.scheduler as sched_mod
     original = sched_mod.pricing.cost
     sched_mod.pricing.cost = lambda model, usage, batch=False: usage.input_tokens * price_in + usage.output_tokens * price_out
     try:
@@ -324,7 +324,7 @@ def test_concurrency_never_exceeds_the_limit_even_while_it_adapts(limit, calls, 
 
 
 def test_a_result_is_journaled_before_the_script_can_use_it(tmp_path):
-    from refute.orchestration.journal import Journal
+    from refute.orchestration.store.journal import Journal
 
     class FailingJournal(Journal):
         def record(self, request, result, **kw):
@@ -379,7 +379,7 @@ def test_failed_calls_that_used_tokens_are_charged_to_the_budget_and_the_audit_l
 
 
 def test_failed_call_without_a_provider_cost_is_priced_from_its_usage():
-    from refute.orchestration import pricing
+    from refute.orchestration.calls import pricing
     from refute.orchestration.providers.base import Truncated
 
     spent = Usage(input_tokens=10_000, output_tokens=4_000)
@@ -423,7 +423,7 @@ def test_a_retried_attempt_that_used_tokens_is_counted_with_the_call_that_succee
     assert (ledger.spent_tokens, ledger.reserved_tokens) == (90, 0)
     finished = [e for e in events if e["type"] == "call_finished"][0]
     assert sum(finished["usage"].values()) == 90 and finished["failed_attempts_usage"]["input_tokens"] == 50
-    from refute.orchestration import pricing
+    from refute.orchestration.calls import pricing
 
     success_cost = pricing.cost("claude-haiku-4-5", Usage(input_tokens=10, output_tokens=5))
     assert finished["cost_usd"] == pytest.approx(0.01 + success_cost)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from refute.orchestration.script import WorkflowNotFound, available, check_source, resolve, static_meta
+from refute.orchestration.sandbox.scripts import WorkflowNotFound, available, check_source, resolve, static_meta
 
 
 def test_bundled_workflows_are_read_as_text_and_pass_the_check(tmp_path):

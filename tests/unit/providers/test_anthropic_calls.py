@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from refute.orchestration import pricing
+from refute.orchestration.calls import pricing
 from refute.orchestration.model import CallRequest, Usage
 from refute.orchestration.providers.anthropic import OUTPUT_RETRIES, AnthropicProvider
 from refute.orchestration.providers.base import InvalidOutput, ProviderError, Refused, Truncated

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from refute.orchestration import pricing
+from refute.orchestration.calls import pricing
 from refute.orchestration.model import CallRequest
 from refute.orchestration.providers.anthropic import AnthropicProvider
 from refute.orchestration.providers.base import CallContext, InvalidOutput, Overloaded, ProviderError, RateLimited

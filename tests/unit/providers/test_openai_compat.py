@@ -264,10 +264,10 @@ def test_bounded_schema_only_narrows_what_is_valid():
 
 
 def test_local_demo_results_are_labelled_wherever_they_show(tmp_path):
-    from refute.orchestration.findings import FindingsStore
+    from refute.orchestration.verification.findings import FindingsStore
     from refute.orchestration.model import Budget, RunInfo, Scope
     from refute.orchestration.providers.base import DEMO_LABELS
-    from refute.orchestration.report import render
+    from refute.orchestration.reporting.report import render
     from refute.server.lsp.evidence import provider_label as editor_label
 
     ws = tmp_path / "ws"

@@ -7,7 +7,7 @@ import secrets as pysecrets
 
 import pytest
 
-from refute.orchestration.secrets import is_secret_path, looks_high_entropy, redact, register_secret, scrub
+from refute.orchestration.calls.redaction import is_secret_path, looks_high_entropy, redact, register_secret, scrub
 
 
 @pytest.mark.parametrize("path", [

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from refute.orchestration.journal import Journal, file_hash
+from refute.orchestration.store.journal import Journal, file_hash
 from refute.orchestration.model import Budget, CallRequest
 from refute.orchestration.providers.anthropic import AnthropicProvider
-from refute.orchestration.budget import BudgetLedger
-from refute.orchestration.scheduler import Scheduler
+from refute.orchestration.calls.budget import BudgetLedger
+from refute.orchestration.calls.scheduler import Scheduler
 from tests.fakes.messages_api import no_usage_reply, text_reply, tool_use_reply
 
 MODEL = "claude-haiku-4-5"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from refute.analysis.plan import plan_workspace
-from refute.orchestration.edits import EditError, EditsStore
-from refute.orchestration.findings import FindingsStore, locate_quote
+from refute.orchestration.verification.edits import EditError, EditsStore
+from refute.orchestration.verification.findings import FindingsStore, locate_quote
 
 # One planted value per documented secret-file kind (tests/e2e greps for them all).
 SECRET_FILES = {

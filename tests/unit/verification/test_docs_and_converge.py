@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from refute.orchestration.script import check_source
+from refute.orchestration.sandbox.scripts import check_source
 from verification_fakes import claim_in, drive
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "workflows.md"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from refute.orchestration.edits import EditError, EditsStore
+from refute.orchestration.verification.edits import EditError, EditsStore
 from refute.orchestration.verification.mechanical import check_edit
 from refute.orchestration.verification.project_check import (CheckConfig, CheckConfigError, ProjectChecker,
                                                              validate)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from refute.orchestration.edits import EditError, EditsStore
+from refute.orchestration.verification.edits import EditError, EditsStore
 
 
 @pytest.fixture

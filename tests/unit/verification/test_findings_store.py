@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from refute.orchestration.findings import FindingNotFound, FindingsStore, fingerprint
+from refute.orchestration.verification.findings import FindingNotFound, FindingsStore, fingerprint
 
 SOURCE = """def total(items):
     s = 0
@@ -228,7 +228,7 @@ def test_two_processes_ingest_and_dismiss_at_once(ws, tmp_path):
     worker = textwrap.dedent('''
         import sys
         from pathlib import Path
-        from refute.orchestration.findings import FindingsStore
+        from refute.orchestration.verification.findings import FindingsStore
         ws, state, start = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
         store = FindingsStore(ws, state)
         for i in range(start, 40, 2):

@@ -8,9 +8,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from refute.orchestration.findings import FindingsStore
+from refute.orchestration.verification.findings import FindingsStore
 from refute.orchestration.model import Budget, ProposedEdit, RunInfo, Scope, Usage, Verdict
-from refute.orchestration.report import render
+from refute.orchestration.reporting.report import render
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "fixtures" / "sarif-schema-2.1.0.json"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from refute.orchestration.verify import SCHEMAS, converge, refute, vote
-from refute.orchestration import schemas as runtime_schemas
+from refute.orchestration.verification.verify import SCHEMAS, converge, refute, vote
+from refute.orchestration.verification import schemas as runtime_schemas
 
 from verification_fakes import FakeApi, claim_in
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from refute.orchestration.edits import EditsStore
-from refute.orchestration.findings import FindingsStore
-from refute.orchestration.runtime import state_dir_of
+from refute.orchestration.verification.edits import EditsStore
+from refute.orchestration.verification.findings import FindingsStore
+from refute.orchestration.runtime.driver import state_dir_of
 from test_workflows_sandboxed import (ask_responder, audit_responder, migrate_responder, review_responder,
                                       security_responder)
 from verification_fakes import drive, write_sample_repo

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from refute.orchestration.script import check_source
+from refute.orchestration.sandbox.scripts import check_source
 from verification_fakes import SandboxRun, claim_in, write_sample_repo
 
 WORKFLOWS = ["audit", "security", "migrate", "ask", "review"]

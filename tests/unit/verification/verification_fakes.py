@@ -43,11 +43,11 @@ import functools
 from importlib import resources
 from pathlib import Path
 
-from refute.orchestration import verify
+from refute.orchestration.verification import verify
 from refute.orchestration.calls.capacity import sweep
-from refute.orchestration.edits import EditsStore
-from refute.orchestration.findings import FindingsStore, locate_quote
-from refute.orchestration.sandbox import compile_script, make_globals
+from refute.orchestration.verification.edits import EditsStore
+from refute.orchestration.verification.findings import FindingsStore, locate_quote
+from refute.orchestration.sandbox.restricted import compile_script, make_globals
 
 
 def file_units(workspace: Path) -> list[dict]:
@@ -156,8 +156,8 @@ def drive(workspace: Path, name: str, args: dict, responder, *, run_id: str = "r
     scripted provider answering `responder(prompt, request_dict)`. Returns (outcome, events)."""
     from refute.orchestration.model import Budget, RunInfo, Scope
     from refute.orchestration.providers.scripted import ScriptedProvider
-    from refute.orchestration.runtime import RunDriver
-    from refute.orchestration.script import resolve
+    from refute.orchestration.runtime.driver import RunDriver
+    from refute.orchestration.sandbox.scripts import resolve
     from refute.orchestration.settings import EngineSettings
 
     # The responder sees what the model reads: the cached prefix (a unit's code) and the prompt.

@@ -51,11 +51,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from refute.orchestration import pricing
-from refute.orchestration.budget import BudgetLedger
+from refute.orchestration.calls import pricing
+from refute.orchestration.calls.budget import BudgetLedger
 from refute.orchestration.calls.pacing import Pacer
 from refute.orchestration.errors import AgentError, BudgetExceeded, CallLimitExceeded, RunInterrupted
-from refute.orchestration.journal import Journal
+from refute.orchestration.store.journal import Journal
 from refute.orchestration.model import CallRequest, CallResult, Usage, stable_hash
 from refute.orchestration.providers.base import (
     CallContext,
@@ -66,8 +66,8 @@ from refute.orchestration.providers.base import (
     RateLimited,
     SpendLimitReached,
 )
-from refute.orchestration.schemas import validate
-from refute.orchestration.secrets import scrub
+from refute.orchestration.verification.schemas import validate
+from refute.orchestration.calls.redaction import scrub
 
 Emit = Callable[..., None]
 

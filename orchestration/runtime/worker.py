@@ -1,4 +1,4 @@
-"""`python -m refute.orchestration.worker`: one run (or one plan) in its own process.
+"""`python -m refute.orchestration.runtime.worker`: one run (or one plan) in its own process.
 
 Why a process per run rather than a thread in the Engine:
 - Cancel must stop a script within 2 s whatever it is doing. A thread cannot be stopped
@@ -94,7 +94,7 @@ def batch_stack_mb(settings: Any, max_concurrency: int | None = None) -> int:
     full batch would fail with "can't start new thread" long before it fills."""
     if not getattr(settings, "batch", False):
         return 0
-    from refute.orchestration.scheduler import in_flight_limit, task_threads
+    from refute.orchestration.calls.scheduler import in_flight_limit, task_threads
 
     return THREAD_STACK_MB * task_threads(in_flight_limit(settings, max_concurrency), True)
 
@@ -147,7 +147,7 @@ def main() -> int:
     threading.stack_size(THREAD_STACK_MB * 1024 * 1024)  # small stacks: many task threads fit the limit
 
     from refute.orchestration.model import RunInfo, Scope
-    from refute.orchestration.script import WorkflowSource
+    from refute.orchestration.sandbox.scripts import WorkflowSource
     workspace = Path(job["workspace"])
     src = job["source"]
     source = WorkflowSource(src["name"], src["source"], src["origin"], src.get("path"), src.get("meta") or {})
@@ -156,7 +156,7 @@ def main() -> int:
         # No control channel: the parent closes stdin at once and kills us on timeout;
         # the CPU limit (set by the parent for plans) ends an orphaned dry run.
         writer = EventWriter(out, "plan")
-        from refute.orchestration import runtime
+        from refute.orchestration.runtime import driver as runtime
 
         try:
             estimate = runtime.plan(workspace=workspace, settings=settings, source=source,
@@ -170,8 +170,8 @@ def main() -> int:
     run = RunInfo.from_dict(job["run"])
     writer = EventWriter(out, run.id)
     from refute.orchestration.providers import make_provider
-    from refute.orchestration.runtime import RunDriver
-    from refute.orchestration.secrets import scrub
+    from refute.orchestration.runtime.driver import RunDriver
+    from refute.orchestration.calls.redaction import scrub
 
     try:
         provider = make_provider(settings, workspace)

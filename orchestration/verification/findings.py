@@ -30,7 +30,7 @@ import diskcache
 
 from refute.analysis.paths import PathRefused, PathRule, Purpose
 from refute.orchestration.model import Finding, ReviewState, Severity, Span, TextEdit, Verdict
-from refute.orchestration.secrets import redact
+from refute.orchestration.calls.redaction import redact
 
 MAX_FILE_BYTES = 2_000_000  # larger files are not source we anchor quotes in
 DISMISSED_FILE = Path(".refute") / "dismissed.json"
@@ -526,7 +526,7 @@ def verified_severity(reported: str, verdicts: list[Verdict]) -> str:
 
 def _merge(old: Finding, new: Finding) -> Finding:
     """The same finding reported again (another unit or run): keep one, merge evidence."""
-    from refute.orchestration.verify import vote
+    from refute.orchestration.verification.verify import vote
 
     seen = {(v.agent, v.verdict, v.reason) for v in old.verdicts}
     verdicts = list(old.verdicts) + [v for v in new.verdicts if (v.agent, v.verdict, v.reason) not in seen]

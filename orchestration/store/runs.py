@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from refute.orchestration.model import RunInfo
-from refute.orchestration.script import WorkflowSource
+from refute.orchestration.sandbox.scripts import WorkflowSource
 from refute.orchestration.settings import EngineSettings
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from refute.orchestration import api
+from refute.orchestration.runtime import api
 
 AUTHOR_SCRIPT = '''
 meta = {

@@ -24,17 +24,18 @@ from pathlib import Path
 from typing import Any, Callable
 
 from refute.analysis.plan import plan_workspace
-from refute.orchestration import pricing, sandbox
-from refute.orchestration.api import ScriptLock, UnitsFn, WorkflowAPI
-from refute.orchestration.budget import BudgetLedger
+from refute.orchestration.calls import pricing
+from refute.orchestration.sandbox import restricted as sandbox
+from refute.orchestration.runtime.api import ScriptLock, UnitsFn, WorkflowAPI
+from refute.orchestration.calls.budget import BudgetLedger
 from refute.orchestration.errors import AgentError, RunInterrupted
-from refute.orchestration.journal import Journal
+from refute.orchestration.store.journal import Journal
 from refute.orchestration.model import Budget, CallRequest, CallResult, RunInfo, RunStatus, Scope, Usage, stable_hash
 from refute.orchestration.providers.base import CallContext, Provider
 from refute.orchestration.providers.scripted import input_tokens
-from refute.orchestration.scheduler import BATCH_CALL_TIMEOUT_S, Scheduler, in_flight_limit
-from refute.orchestration.schemas import placeholder
-from refute.orchestration.script import WorkflowSource, check_workflow_args, resolve
+from refute.orchestration.calls.scheduler import BATCH_CALL_TIMEOUT_S, Scheduler, in_flight_limit
+from refute.orchestration.verification.schemas import placeholder
+from refute.orchestration.sandbox.scripts import WorkflowSource, check_workflow_args, resolve
 from refute.orchestration.settings import EngineSettings
 from refute.orchestration.store.leases import CallLeases
 

@@ -6,7 +6,7 @@
 | agent(prompt, *, unit, context, schema, model, role, label, tools, max_tokens, system, default) | one call |
 | parallel(thunks) | run callables concurrently, wait for all, results in order |
 | pipeline(items, *stages) | each item flows through the stages on its own: no stage barrier |
-| refute / vote / converge | from refute.orchestration.verify, bound to this API |
+| refute / vote / converge | from refute.orchestration.verification.verify, bound to this API |
 | report(finding) | check, anchor and publish a finding now |
 | propose_edit(path, new_text=None, *, old, new, reason, reviews) | record a proposed edit |
 | phase(name), log(msg), budget, args, workflow(name, args) | progress, logs, budget view, inputs, nesting |
@@ -54,13 +54,13 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from refute.orchestration import pricing
+from refute.orchestration.calls import pricing
 from refute.orchestration.errors import AgentError, BudgetExceeded, CallLimitExceeded, RunInterrupted
 from refute.orchestration.model import CallRequest, Scope, stable_hash
-from refute.orchestration.scheduler import Scheduler, task_threads
-from refute.orchestration.secrets import redact, scrub
+from refute.orchestration.calls.scheduler import Scheduler, task_threads
+from refute.orchestration.calls.redaction import redact, scrub
 from refute.orchestration.settings import EngineSettings
-from refute.orchestration.tasks import TaskPool
+from refute.orchestration.runtime.tasks import TaskPool
 
 PROVENANCE_DEPTH = 20
 COMPONENT_TOKENS = 24_000  # a component's code must fit the cached prefix of a researcher
@@ -206,7 +206,7 @@ class ReadOnlySchemas(dict):
 
 
 def _schemas() -> ReadOnlySchemas:
-    from refute.orchestration.verify import SCHEMAS
+    from refute.orchestration.verification.verify import SCHEMAS
 
     return ReadOnlySchemas(SCHEMAS)
 
@@ -572,17 +572,17 @@ class WorkflowAPI:
     # --- verification (bound from verify.py) --------------------------------------------------
 
     def refute(self, claim: dict[str, Any], **kwargs: Any) -> list[dict[str, Any]]:
-        from refute.orchestration import verify
+        from refute.orchestration.verification import verify
 
         return verify.refute(self, claim, **kwargs)
 
     def vote(self, verdicts: Iterable[dict[str, Any]], quorum: int | None = None) -> dict[str, Any]:
-        from refute.orchestration import verify
+        from refute.orchestration.verification import verify
 
         return verify.vote(verdicts, quorum=quorum)
 
     def converge(self, step: Callable[..., Any], **kwargs: Any) -> Any:
-        from refute.orchestration import verify
+        from refute.orchestration.verification import verify
 
         return verify.converge(self, step, **kwargs)
 
@@ -591,8 +591,8 @@ class WorkflowAPI:
     def _stores(self) -> tuple[Any, Any]:
         with self._stores_lock:
             if self._findings_store is None:
-                from refute.orchestration.edits import EditsStore
-                from refute.orchestration.findings import FindingsStore
+                from refute.orchestration.verification.edits import EditsStore
+                from refute.orchestration.verification.findings import FindingsStore
 
                 never_send = self.settings.never_send
                 self._findings_store = FindingsStore(self.workspace, self.state_dir, never_send=never_send)
@@ -603,7 +603,7 @@ class WorkflowAPI:
         """Where `quote` is in the workspace file `path` now: {"path", "line", "end_line"}
         (1-based), or None. The same rule as the check that drops invented quotes, so a
         script can test a claim before paying refuters for it."""
-        from refute.orchestration.findings import locate_quote
+        from refute.orchestration.verification.findings import locate_quote
 
         return locate_quote(self.workspace, path, quote, never_send=self.settings.never_send)
 

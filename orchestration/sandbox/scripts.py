@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from refute.orchestration.model import stable_hash
-from refute.orchestration.sandbox import ALLOWED_MODULES, compile_script
+from refute.orchestration.sandbox.restricted import ALLOWED_MODULES, compile_script
 
 WORKSPACE_WORKFLOWS = Path(".refute") / "workflows"
 _BUNDLED_PACKAGE = "refute.orchestration.workflows"

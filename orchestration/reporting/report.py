@@ -16,7 +16,7 @@ from refute.orchestration.model import Finding, ProposedEdit, ReviewState, RunIn
 from refute.orchestration.providers.base import DEMO_LABELS
 from refute.orchestration.providers.base import provider_label as _label
 from refute.orchestration.reporting.migration import is_migration_result, migration_markdown
-from refute.orchestration.sarif import to_sarif
+from refute.orchestration.reporting.sarif import to_sarif
 
 FORMATS = ("md", "json", "sarif")
 SKIPPED_SHOWN = 50

@@ -56,7 +56,7 @@ def declared(model: str) -> bool:
 
 @lru_cache(maxsize=1)
 def table() -> dict[str, Any]:
-    return json.loads(resources.files("refute.orchestration").joinpath("prices.json").read_text("utf-8"))
+    return json.loads(resources.files("refute.orchestration.calls").joinpath("prices.json").read_text("utf-8"))
 
 
 def taken() -> str:
@@ -80,7 +80,7 @@ def resolve(model: str) -> str:
     if undated in models:
         return undated
     raise UnknownModel(
-        f"no price for model {model!r} in refute/orchestration/prices.json (taken {taken()}); "
+        f"no price for model {model!r} in refute/orchestration/calls/prices.json (taken {taken()}); "
         f"known models: {', '.join(known_models())}"
     )
 

@@ -22,7 +22,7 @@ import diskcache
 
 from refute.analysis.anchor import position_to_offset, quote_matches
 from refute.analysis.paths import PathRefused, PathRule, Purpose
-from refute.orchestration.findings import (
+from refute.orchestration.verification.findings import (
     REDACTED_MARKER,
     WorkspaceFileError,
     anchor,

@@ -1,0 +1,1 @@
+"""One run: the worker process, the run driver, and the workflow API a script sees."""

@@ -1,0 +1,1 @@
+"""Workflow scripts: finding, checking and authoring them; the RestrictedPython sandbox they run in."""
