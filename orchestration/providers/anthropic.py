@@ -54,6 +54,17 @@ from refute.orchestration.providers.base import (
     SpendLimitReached,
     Truncated,
 )
+from refute.orchestration.providers.anthropic_faults import (  # noqa: F401  (re-exported)
+    PLAN_HINT as _PLAN_HINT,
+    Cancelled,
+    ConnectionLost,
+    ServerError,
+    error_from_type,
+    is_spend_limit,
+    map_api_error,
+    retry_after_seconds,
+    tell_scheduler,
+)
 from refute.orchestration.providers.structured import SchemaProblem, check_schema, parse_and_validate
 from refute.orchestration.providers.tools import (
     MAX_TOOL_CALLS_PER_TURN,
@@ -70,7 +81,6 @@ log = logging.getLogger(__name__)
 
 OUTPUT_RETRIES = 2  # corrective retries when structured output does not validate
 _CACHE = {"type": "ephemeral"}
-_PLAN_HINT = "`refute plan` estimates a run without calling a model."
 _CORRECTION_CHARS = 1_200  # the corrective user message after an invalid answer, at most
 RESERVED_TOOL_TURNS = 3  # tool turns counted in the reservation (more run if they fit)
 # Tokens one tool turn appends at most (results are bounded in characters), and one retry.
@@ -78,97 +88,7 @@ _TOOL_STEP = MAX_TURN_RESULT_CHARS // 3 + 64 * MAX_TOOL_CALLS_PER_TURN
 _RETRY_STEP = _CORRECTION_CHARS // 3 + 16
 
 
-class ConnectionLost(Overloaded):
-    """The connection failed or was reset before an answer: retryable like an overload,
-    but not a signal to lower concurrency."""
-
-    lowers_concurrency = False
-
-
-class ServerError(Overloaded):
-    """A 5xx other than 529: retryable with backoff, but not a signal to lower concurrency."""
-
-    lowers_concurrency = False
-
-
-class Cancelled(ProviderError):
-    """The run was cancelled while this call waited; nothing more is sent."""
-
-
-# --- errors ---------------------------------------------------------------------------------
-
-
-def retry_after_seconds(headers: Any) -> float | None:
-    """Seconds from `retry-after-ms` / `retry-after` (seconds or an HTTP date), if given."""
-    if headers is None:
-        return None
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms:
-        try:
-            return max(0.0, float(raw_ms) / 1000.0)
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(raw) if raw else None
-        if parsed is None:
-            return None
-        return max(0.0, parsed.timestamp() - time.time())
-
-
-_SPEND_WORDS = ("spend limit", "usage limit", "credit balance", "spending limit")
-
-
-def is_spend_limit(status: int | None, error_code: str | None, message: str) -> bool:
-    """A spend/usage limit: 429 or 400/402/403 that says so. Never retried."""
-    if error_code and error_code.endswith("spend_limit_reached"):
-        return True
-    return status in (400, 402, 403, 429) and any(w in message.lower() for w in _SPEND_WORDS)
-
-
-def error_from_type(error_type: str | None, message: str, *, status: int | None = None,
-                    error_code: str | None = None, retry_after: float | None = None) -> ProviderError:
-    """The typed fault for an API error (from an HTTP status or a batch item's error)."""
-    text = scrub(f"{status or ''} {error_type or 'error'}: {message}".strip())
-    if is_spend_limit(status, error_code, message):
-        return SpendLimitReached(f"Anthropic spend limit reached ({text}); raise the limit in the Console. "
-                                 "Calls are not retried.")
-    if status == 429 or error_type == "rate_limit_error":
-        return RateLimited(f"rate limited ({text})", retry_after=retry_after)
-    if status == 529 or error_type == "overloaded_error":
-        return Overloaded(f"overloaded ({text})", retry_after=retry_after)
-    if status in (408,) or error_type == "timeout_error":
-        return CallTimeout(f"request timed out at the API ({text})", retry_after=retry_after)
-    if (status or 0) >= 500 or error_type == "api_error":
-        return ServerError(f"server error ({text})", retry_after=retry_after)
-    if status == 401 or error_type == "authentication_error":
-        return NotConfigured(f"the API rejected the credentials ({text}); check ANTHROPIC_API_KEY "
-                             f"(or ANTHROPIC_AUTH_TOKEN for a gateway). {_PLAN_HINT}")
-    if status == 404 or error_type == "not_found_error":
-        return ProviderError(f"not found ({text}); check the model name (settings model_default/"
-                             "model_finder/model_refuter/model_editor) and anthropic_base_url")
-    return ProviderError(f"request rejected ({text})")
-
-
-def map_api_error(exc: Exception) -> ProviderError:
-    """An SDK exception as the typed fault the scheduler understands."""
-    if isinstance(exc, anthropic.APITimeoutError):
-        return CallTimeout(scrub(f"no answer before the timeout ({exc.__class__.__name__})"))
-    if isinstance(exc, anthropic.APIConnectionError):
-        cause = exc.__cause__ or exc.__context__
-        detail = f"{cause.__class__.__name__}: {cause}" if cause else str(exc)
-        return ConnectionLost(scrub(f"connection failed ({detail})"))
-    if isinstance(exc, anthropic.APIStatusError):
-        message = exc.api_message or str(exc)
-        return error_from_type(exc.type, message, status=exc.status_code, error_code=exc.error_code,
-                               retry_after=retry_after_seconds(exc.response.headers))
-    if isinstance(exc, anthropic.AnthropicError):
-        return ProviderError(scrub(f"{exc.__class__.__name__}: {exc}"))
-    return ProviderError(scrub(f"unexpected {exc.__class__.__name__}: {exc}"))
+# Faults and their mapping live in anthropic_faults.py (batches.py needs them too).
 
 
 def _report_headers(headers: Any, ctx: CallContext) -> None:
@@ -179,16 +99,6 @@ def _report_headers(headers: Any, ctx: CallContext) -> None:
             ctx.on_headers(limits)
     except Exception:  # pacing is an optimisation: a bad header must not fail the call
         log.debug("rate-limit headers not usable", exc_info=True)
-
-
-def tell_scheduler(error: ProviderError, ctx: CallContext) -> None:
-    """429 and 529 mean "too much at once": the scheduler lowers concurrency."""
-    if isinstance(error, RateLimited) or (isinstance(error, Overloaded)
-                                          and not isinstance(error, (ConnectionLost, ServerError))):
-        try:
-            ctx.on_rate_limit(error.retry_after)
-        except Exception:  # the scheduler's hook must not turn a fault into a crash
-            log.exception("on_rate_limit hook failed")
 
 
 # --- clients --------------------------------------------------------------------------------

@@ -81,7 +81,7 @@ class BatchCollector:
         while True:
             if ctx.cancelled.is_set():
                 # The item stays in its batch and in the store: a resumed run picks it up.
-                from refute.orchestration.providers.anthropic import Cancelled
+                from refute.orchestration.providers.anthropic_faults import Cancelled
 
                 raise Cancelled("cancelled while waiting for a message batch")
             try:
@@ -161,7 +161,7 @@ class BatchCollector:
                 log.exception("message batch thread error")
 
     def _create(self, items: list[_Item]) -> None:
-        from refute.orchestration.providers.anthropic import map_api_error
+        from refute.orchestration.providers.anthropic_faults import map_api_error
 
         try:
             batch = self._client.messages.batches.create(
@@ -189,7 +189,7 @@ class BatchCollector:
         log.info("submitted message batch %s with %d request(s)", batch.id, len(items))
 
     def _poll(self, batch_id: str) -> None:
-        from refute.orchestration.providers.anthropic import error_from_type, map_api_error
+        from refute.orchestration.providers.anthropic_faults import error_from_type, map_api_error
 
         try:
             batch = self._client.messages.batches.retrieve(batch_id)

@@ -31,3 +31,128 @@ def test_analysis_knows_no_agents_or_lsp():
 
 def test_orchestration_knows_no_lsp():
     assert _violations("orchestration", ("refute.server", "pygls", "lsprotocol")) == []
+
+
+# --- no import cycles ---------------------------------------------------------------------
+
+PACKAGES = {"server": "refute.server", "orchestration": "refute.orchestration", "analysis": "refute.analysis"}
+# Issue 11 (open): server/lsp's features still import the server module back (TYPE_CHECKING
+# and lazy imports). A session object passed to each feature removes this cycle; until then
+# it may shrink, never grow, and no other cycle may appear.
+KNOWN_LSP_CYCLE = {f"refute.server.lsp.{name}" for name in (
+    "approval", "code_actions", "code_lens", "commands", "diagnostics", "hover", "lifecycle", "progress",
+    "pull_diagnostics", "script_diagnostics", "server")}
+
+
+def _modules() -> dict[str, Path]:
+    mods: dict[str, Path] = {}
+    for folder, package in PACKAGES.items():
+        for path in (ROOT / folder).rglob("*.py"):
+            parts = list(path.relative_to(ROOT / folder).with_suffix("").parts)
+            if "workflows" in parts:  # workflow scripts are data run in the sandbox, never imported
+                continue
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            mods[".".join([package, *parts])] = path
+    return mods
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Every import between refute's modules, lazy and TYPE_CHECKING ones included."""
+    mods = _modules()
+
+    def known(name: str) -> str | None:
+        while name and name not in mods:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for module, path in mods.items():
+        is_package = path.name == "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = module.split(".") if is_package else module.split(".")[:-1]
+                    base = base[: len(base) - (node.level - 1)]
+                    source = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    source = node.module or ""
+                targets = [source] + [f"{source}.{alias.name}" for alias in node.names]
+            for target in targets:
+                found = known(target)
+                if found and found != module and not module.startswith(found + "."):
+                    graph[module].add(found)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[set[str]] = []
+    counter = 0
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    out.append(component)
+    return out
+
+
+def test_no_import_cycle_but_the_known_lsp_one():
+    cycles = _cycles(_import_graph())
+    assert [sorted(c) for c in cycles if not c <= KNOWN_LSP_CYCLE] == []
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
+
+
+# --- orchestration shows its mechanisms ----------------------------------------------------
+
+# The top-level seams; everything else lives in a sub-package whose name says what it holds.
+SEAMS = {"engine", "errors", "model", "settings"}
+
+
+def test_every_orchestration_module_is_in_a_sub_package_or_a_named_seam():
+    flat = {p.stem for p in (ROOT / "orchestration").glob("*.py") if p.stem != "__init__"}
+    assert flat == SEAMS
+    architecture = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    for name in SEAMS:
+        assert f"`{name}.py`" in architecture, f"ARCHITECTURE.md does not name the seam {name}.py"
+    for package in (p for p in (ROOT / "orchestration").iterdir() if (p / "__init__.py").is_file()):
+        assert f"`{package.name}/`" in architecture, f"ARCHITECTURE.md does not map orchestration/{package.name}/"
