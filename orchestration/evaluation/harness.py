@@ -40,6 +40,7 @@ from typing import Any, Iterable
 
 from refute.analysis.anchor import anchor_quote
 from refute.orchestration.evaluation.corpus import Case, Corpus
+from refute.orchestration.providers.base import provider_label
 from refute.orchestration.evaluation.sarif_input import read_sarif
 from refute.orchestration.evaluation.scoring import Flag, Score, score
 
@@ -263,7 +264,8 @@ class EvalResult:
         return {
             "corpus": {"name": self.corpus.name, "kind": self.corpus.kind, "root": str(self.corpus.root),
                        "cases": len(self.corpus.cases)},
-            "sample": self.sample, "workflow": self.workflow, "provider": self.provider, "run": self.run,
+            "sample": self.sample, "workflow": self.workflow, "provider": self.provider,
+            "provider_label": provider_label(self.provider), "run": self.run,
             "plan": self.plan,
             "before": self.before.to_dict(with_cases=False), "after": self.after.to_dict(with_cases=False),
             "candidates": len(self.evidence.candidates), "survivors": len(self.evidence.survivors),

@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 from xml.sax.saxutils import escape
 
+from refute.orchestration.providers.base import provider_label
+
 TPR_COLORS = ("#9ecae1", "#2171b5")  # before, after
 FPR_COLORS = ("#fcae91", "#cb181d")
 TOOL_COLORS = ("#000000", "#6a51a3", "#238b45", "#8c6d31")
@@ -135,7 +137,7 @@ def _title(result: dict[str, Any]) -> str:
 def _subtitle(result: dict[str, Any]) -> str:
     sample = result.get("sample") or {}
     provider = result.get("provider", "?")
-    label = "scripted answers, not a model" if provider == "scripted" else provider
+    label = provider_label(provider)  # scripted and the local demo model say what they are
     run = result.get("run") or {}
     return (f"{sample.get('cases', '?')} of {sample.get('of', '?')} cases (seed {sample.get('seed')}); "
             f"provider: {label}; run {run.get('id', '?')} {run.get('status', '')}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from refute.orchestration.providers.base import provider_label
+
 
 def _f(value: Any, width: int = 5) -> str:
     if value is None:
@@ -27,7 +29,7 @@ def eval_table(result: dict[str, Any]) -> str:
     sample = result["sample"]
     run = result["run"]
     provider = result["provider"]
-    label = "scripted (scripted answers, not a model)" if provider == "scripted" else provider
+    label = provider_label(provider)  # scripted and the local demo model say what they are
     lines = [
         f"refute eval: workflow {result['workflow']} on {result['corpus']['name']} ({result['corpus']['kind']}): "
         f"{sample['cases']} of {sample['of']} cases in {sample['files']} files"

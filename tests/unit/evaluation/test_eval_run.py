@@ -97,7 +97,7 @@ def test_the_plot_file_is_an_svg_with_both_panels(first_and_second):
     texts = " ".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
     assert "TPR and FPR per category" in texts and "precision vs recall" in texts
     assert "weakrand" in texts and "Bandit" in texts
-    assert "scripted answers, not a model" in texts
+    assert "scripted (deterministic test answers, not a real model)" in texts
 
 
 @pytest.mark.xfail(strict=False, reason="known flaw, left open: dedup (verification/dedup.py) merges a re-run's candidates "
