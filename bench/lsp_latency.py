@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
+import json
 import os
 import statistics
 import sys
@@ -99,7 +101,9 @@ async def main() -> int:
     parser.add_argument("--files", type=int, default=330, help="files, one finding each (3 calls per file)")
     parser.add_argument("--latency", type=float, default=0.05, help="scripted seconds per call")
     parser.add_argument("--samples", type=int, default=400, help="request pairs per phase")
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the same figures (the table goes to stderr)")
     ns = parser.parse_args()
+    say = functools.partial(print, file=sys.stderr if ns.json else sys.stdout)
 
     with tempfile.TemporaryDirectory(prefix="refute-lsp-bench-") as tmp:
         ws = make_workspace(Path(tmp), ns.files)
@@ -176,29 +180,39 @@ async def main() -> int:
         await client.shutdown_session()
         await client.stop()
 
-    print(f"workspace: {ns.files} files; big run: {final['status']}, {final['callsDone']} calls "
+    say(f"workspace: {ns.files} files; big run: {final['status']}, {final['callsDone']} calls "
           f"({final['callsFailed']} failed), {run_seconds:.1f} s, {files_with_findings} files with diagnostics, "
           f"{len(during)} runUpdate notifications")
-    print(f"server process CPU during the big run: {server_cpu:.2f} s over {run_seconds:.1f} s "
+    say(f"server process CPU during the big run: {server_cpu:.2f} s over {run_seconds:.1f} s "
           f"({100 * server_cpu / run_seconds:.0f}% of one core; scripts and calls run in the engine's worker process)")
-    print(f"samples: idle {len(idle_hover)} pairs, under load {len(load_hover)} pairs "
+    say(f"samples: idle {len(idle_hover)} pairs, under load {len(load_hover)} pairs "
           f"(load sampling ended at {calls_at_end_of_sampling} calls done)")
-    print(f"{'request':<12}{'idle p50':>10}{'idle p99':>10}{'load p50':>10}{'load p99':>10}{'p99 ratio':>11}")
+    say(f"{'request':<12}{'idle p50':>10}{'idle p99':>10}{'load p50':>10}{'load p99':>10}{'p99 ratio':>11}")
     worst_p99 = 0.0
     worst_ratio = 0.0
+    requests: dict[str, dict[str, float]] = {}
     for name, idle, load in (("hover", idle_hover, load_hover), ("codeAction", idle_action, load_action)):
         i50, i99, l50, l99 = pct(idle, 50), pct(idle, 99), pct(load, 50), pct(load, 99)
         ratio = l99 / i99 if i99 > 0 else float("inf")
-        print(f"{name:<12}{i50:>9.2f}ms{i99:>8.2f}ms{l50:>8.2f}ms{l99:>8.2f}ms{ratio:>10.2f}x")
+        requests[name] = {"idle_p50_ms": i50, "idle_p99_ms": i99, "load_p50_ms": l50, "load_p99_ms": l99,
+                          "p99_ratio": ratio}
+        say(f"{name:<12}{i50:>9.2f}ms{i99:>8.2f}ms{l50:>8.2f}ms{l99:>8.2f}ms{ratio:>10.2f}x")
         worst_p99, worst_ratio = max(worst_p99, l99), max(worst_ratio, ratio)
     worst = sorted(load_hover + load_action, reverse=True)[:5]
-    print("slowest under load (ms): " + ", ".join(f"{v:.1f}" for v in worst))
+    say("slowest under load (ms): " + ", ".join(f"{v:.1f}" for v in worst))
     mean_ratio = statistics.mean(load_hover + load_action) / statistics.mean(idle_hover + idle_action)
-    print(f"mean load/idle: {mean_ratio:.2f}x")
-    print(f"target p99 under load <= 50 ms: {'MET' if worst_p99 <= 50 else 'NOT MET'} ({worst_p99:.1f} ms)")
-    print(f"target load/idle p99 <= 2x:     {'MET' if worst_ratio <= 2 else 'NOT MET'} ({worst_ratio:.2f}x)")
+    say(f"mean load/idle: {mean_ratio:.2f}x")
+    say(f"target p99 under load <= 50 ms: {'MET' if worst_p99 <= 50 else 'NOT MET'} ({worst_p99:.1f} ms)")
+    say(f"target load/idle p99 <= 2x:     {'MET' if worst_ratio <= 2 else 'NOT MET'} ({worst_ratio:.2f}x)")
     if len(load_hover) < ns.samples // 3:
-        print("warning: the run finished before enough samples under load; raise --latency or --files")
+        say("warning: the run finished before enough samples under load; raise --latency or --files")
+    if ns.json:
+        print(json.dumps({"files": ns.files, "run_status": final["status"], "calls_done": final["callsDone"],
+                          "run_seconds": run_seconds, "server_cpu_s": server_cpu,
+                          "samples_idle": len(idle_hover), "samples_load": len(load_hover), "requests": requests,
+                          "mean_load_idle": mean_ratio, "worst_load_p99_ms": worst_p99,
+                          "worst_p99_ratio": worst_ratio, "target_p99_met": worst_p99 <= 50,
+                          "target_ratio_met": worst_ratio <= 2}))
     return 0
 
 

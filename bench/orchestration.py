@@ -21,6 +21,7 @@ Run: .venv/bin/python bench/orchestration.py [--calls 1000] [--latency 0.05] [--
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -111,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--items", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the same figures (the table goes to stderr)")
     opts = parser.parse_args(argv)
+    say = functools.partial(print, file=sys.stderr if opts.json else sys.stdout)
     n, lat, c, reps = opts.calls, opts.latency, opts.concurrency, max(1, opts.repeat)
     rules = [{"match": ".", "reply": "ok"}]
 
@@ -151,23 +154,33 @@ def main(argv: list[str] | None = None) -> int:
     def med(xs: list[float], base: float) -> str:
         return f"(median {statistics.median(xs) / base:.3f})"
 
-    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; best of {reps} runs")
-    print(f"throughput: {n} calls x {lat * 1000:.0f} ms at {c} in flight; ideal ceil(N/C) x L = {ideal:.3f} s")
-    print(f"  in-process makespan      {makespan:7.3f} s   ratio {makespan / ideal:.3f} {med(makespans, ideal)}"
+    say(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; best of {reps} runs")
+    say(f"throughput: {n} calls x {lat * 1000:.0f} ms at {c} in flight; ideal ceil(N/C) x L = {ideal:.3f} s")
+    say(f"  in-process makespan      {makespan:7.3f} s   ratio {makespan / ideal:.3f} {med(makespans, ideal)}"
           "   (target <= 1.05)")
-    print(f"  through Engine (worker)  {engine_span:7.3f} s   ratio {engine_span / ideal:.3f} "
+    say(f"  through Engine (worker)  {engine_span:7.3f} s   ratio {engine_span / ideal:.3f} "
           f"{med(engine_spans, ideal)}   (first call out to last call back; events over the pipe, audit log)")
-    print(f"  worker start-up before the first call: {startup:.3f} s (python, imports, journal; once per run)")
-    print(f"engine overhead per call (zero-latency provider, journal on): {zero / n * 1000:.3f} ms "
+    say(f"  worker start-up before the first call: {startup:.3f} s (python, imports, journal; once per run)")
+    say(f"engine overhead per call (zero-latency provider, journal on): {zero / n * 1000:.3f} ms "
           f"({zero:.3f} s for {n} calls at {c} in flight)")
-    print(f"pipeline: {opts.items} items x 3 stages, skewed latencies")
-    print(f"  slowest chain {slowest_chain:.3f} s; stage-barrier bound {barrier_bound:.3f} s")
-    print(f"  pipeline makespan        {pipe:7.3f} s   ratio to slowest chain {pipe / slowest_chain:.3f} "
+    say(f"pipeline: {opts.items} items x 3 stages, skewed latencies")
+    say(f"  slowest chain {slowest_chain:.3f} s; stage-barrier bound {barrier_bound:.3f} s")
+    say(f"  pipeline makespan        {pipe:7.3f} s   ratio to slowest chain {pipe / slowest_chain:.3f} "
           f"{med(pipes, slowest_chain)}   (target <= 1.10)")
-    print(f"  with a barrier per stage {staged:7.3f} s   ratio to slowest chain {staged / slowest_chain:.3f} "
+    say(f"  with a barrier per stage {staged:7.3f} s   ratio to slowest chain {staged / slowest_chain:.3f} "
           f"{med(stageds, slowest_chain)}   (for contrast)")
     ok = makespan / ideal <= 1.05 and engine_span / ideal <= 1.05 and pipe / slowest_chain <= 1.10
-    print("targets met" if ok else "TARGETS MISSED")
+    say("targets met" if ok else "TARGETS MISSED")
+    if opts.json:
+        print(json.dumps({
+            "load_average": os.getloadavg()[0], "repeat": reps, "calls": n, "latency_s": lat, "concurrency": c,
+            "ideal_s": ideal, "in_process_s": makespan, "in_process_ratio": makespan / ideal,
+            "in_process_ratio_median": statistics.median(makespans) / ideal,
+            "engine_s": engine_span, "engine_ratio": engine_span / ideal,
+            "engine_ratio_median": statistics.median(engine_spans) / ideal, "worker_startup_s": startup,
+            "overhead_ms_per_call": zero / n * 1000, "pipeline_items": opts.items, "slowest_chain_s": slowest_chain,
+            "barrier_bound_s": barrier_bound, "pipeline_s": pipe, "pipeline_ratio": pipe / slowest_chain,
+            "barrier_s": staged, "barrier_ratio": staged / slowest_chain, "targets_met": ok}))
     return 0 if ok else 1
 
 

@@ -18,6 +18,8 @@ the ratios as little as possible.
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import sys
 import sysconfig
 import time
@@ -92,14 +94,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-unit-tokens", type=int, default=EngineSettings().max_unit_tokens)
     parser.add_argument("--repeat", type=int, default=1, help="best of N timings per file")
     parser.add_argument("--no-compare", action="store_true", help="skip astchunk and llama-index even if installed")
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the same figures (the table goes to stderr)")
     args = parser.parse_args(argv)
+    say = functools.partial(print, file=sys.stderr if args.json else sys.stdout)
 
     files, not_utf8 = load_stdlib(args.limit)
     total_bytes = sum(len(text.encode("utf-8")) for _, text in files)
     mb = total_bytes / 1e6
-    print(f"corpus: {len(files)} .py files, {mb:.1f} MB from {sysconfig.get_paths()['stdlib']}"
+    say(f"corpus: {len(files)} .py files, {mb:.1f} MB from {sysconfig.get_paths()['stdlib']}"
           f" ({not_utf8} more left out: not UTF-8)")
-    print(f"limit: {args.max_unit_tokens} tokens per unit\n")
+    say(f"limit: {args.max_unit_tokens} tokens per unit\n")
 
     ts_parser = parser_for("python")
     assert ts_parser is not None
@@ -116,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                                   metadata_template="default")
         competitors["astchunk"] = lambda text: [w["content"] for w in builder.chunkify(text)]
     except ImportError:
-        print("astchunk: not compared" + ("" if args.no_compare else " (not installed: pip install astchunk)"))
+        say("astchunk: not compared" + ("" if args.no_compare else " (not installed: pip install astchunk)"))
     try:
         if args.no_compare:
             raise ImportError
@@ -125,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         splitter = CodeSplitter(language="python", parser=parser_for("python"), max_chars=max_bytes)
         competitors["llama-index CodeSplitter"] = splitter.split_text
     except ImportError:
-        print("llama-index-core: not compared"
+        say("llama-index-core: not compared"
               + ("" if args.no_compare else " (not installed: pip install llama-index-core)"))
 
     parse_time = 0.0
@@ -169,20 +173,33 @@ def main(argv: list[str] | None = None) -> int:
 
     parse_mbs = mb / parse_time
     split_mbs = mb / split_time
-    print(f"tree-sitter parse only : {parse_mbs:7.2f} MB/s")
-    print(f"refute split_text      : {split_mbs:7.2f} MB/s  = {split_mbs / parse_mbs:.2f}x parse-only "
+    say(f"tree-sitter parse only : {parse_mbs:7.2f} MB/s")
+    say(f"refute split_text      : {split_mbs:7.2f} MB/s  = {split_mbs / parse_mbs:.2f}x parse-only "
           f"(target >= 0.80x)")
-    print(f"  coverage (non-whitespace): {100.0 * covered / max(total_nws, 1):.2f}%  "
+    say(f"  coverage (non-whitespace): {100.0 * covered / max(total_nws, 1):.2f}%  "
           f"({exact_files}/{len(files)} files exact)")
-    print(f"  units: {len(sizes)}  tokens p50 {percentile(sizes, 0.5)}  p95 {percentile(sizes, 0.95)}  "
+    say(f"  units: {len(sizes)}  tokens p50 {percentile(sizes, 0.5)}  p95 {percentile(sizes, 0.95)}  "
           f"max {max(sizes)}  limit {args.max_unit_tokens}  over limit: {over_limit}")
     for name in competitors:
         mbs = mb / other_time[name] if other_time[name] else float("nan")
         cov_done, cov_total = other_cov[name]
-        print(f"{name:23}: {mbs:7.2f} MB/s  = {mbs / parse_mbs:.2f}x parse-only; refute is "
+        say(f"{name:23}: {mbs:7.2f} MB/s  = {mbs / parse_mbs:.2f}x parse-only; refute is "
               f"{split_mbs / mbs:.2f}x faster; coverage {100.0 * cov_done / max(cov_total, 1):.2f}%"
               + (f"; failed on {other_fail[name]} files" if other_fail[name] else ""))
     ok = covered == total_nws and over_limit == 0
+    if args.json:
+        others = {}
+        for name in competitors:
+            mbs = mb / other_time[name] if other_time[name] else None
+            cov_done, cov_total = other_cov[name]
+            others[name] = {"mb_per_s": mbs, "vs_parse": mbs / parse_mbs if mbs else None,
+                            "refute_speedup": split_mbs / mbs if mbs else None,
+                            "coverage": cov_done / max(cov_total, 1), "failed_files": other_fail[name]}
+        print(json.dumps({"files": len(files), "mb": mb, "max_unit_tokens": args.max_unit_tokens,
+                          "parse_mb_per_s": parse_mbs, "split_mb_per_s": split_mbs, "split_vs_parse": split_mbs / parse_mbs,
+                          "coverage": covered / max(total_nws, 1), "exact_files": exact_files, "units": len(sizes),
+                          "tokens_p50": percentile(sizes, 0.5), "tokens_p95": percentile(sizes, 0.95),
+                          "tokens_max": max(sizes), "over_limit": over_limit, "compared": others, "ok": ok}))
     return 0 if ok else 1
 
 
