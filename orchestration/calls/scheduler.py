@@ -750,6 +750,8 @@ class Scheduler:
         if wasted is not None and wasted.usage.total_tokens:
             usage, cost = usage + wasted.usage, cost + wasted.usd
             extra = {"failed_attempts_usage": wasted.usage.to_dict(), "failed_attempts_cost_usd": wasted.usd}
+        if result.reads:  # files its tools read and sent (paths only: the audit record lists them)
+            extra["reads"] = sorted(result.reads)
         self.emit("call_finished", key=key, label=request.label, model=result.model, provider=result.provider,
                   usage=usage.to_dict(), cost_usd=cost, latency_s=round(result.latency_s, 4),
                   replayed=False, outcome="ok", estimated_usage=result.estimated_usage, **extra)

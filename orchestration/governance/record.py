@@ -151,8 +151,9 @@ def _calls(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "cache_read_tokens": int(usage.get("cache_read_tokens", 0)),
                 "cost_usd": round(float(e.get("cost_usd") or 0.0), 8),
                 "latency_s": e.get("latency_s"),
-                # a replayed call sent nothing: it was answered from the journal
-                "paths_sent": [] if replayed else list(paths.get(key, [])),
+                # a replayed call sent nothing: it was answered from the journal. Else the
+                # code the run put in the call, then what its agent's tools read and sent.
+                "paths_sent": [] if replayed else list(dict.fromkeys([*paths.get(key, []), *(e.get("reads") or [])])),
                 "error": e.get("error") if failed else None,
             })
     return out

@@ -71,3 +71,19 @@ def test_an_unlimited_live_reservation_counts_nothing_and_breaks_nothing(tmp_pat
     ledger.reserve("open-ended", tmp_path, None, cap=None)
     assert ledger.spent_today() == 0.0
     assert ledger.summary()["open_reservations"][0]["usd"] is None
+
+
+def test_the_audit_record_lists_files_an_agents_tools_read():
+    """A call's paths_sent: the unit's file the run put in it, then what its tools read
+    (the scheduler's call_finished carries `reads`); a replay sent nothing."""
+    from refute.orchestration.governance.record import _calls
+
+    events = [
+        {"type": "call_paths", "key": "k1", "paths": ["app.py"]},
+        {"type": "call_started", "key": "k1", "ts": 1.0},
+        {"type": "call_finished", "key": "k1", "ts": 2.0, "usage": {}, "reads": ["lib/util.py", "app.py"]},
+        {"type": "call_finished", "key": "k2", "ts": 3.0, "usage": {}, "replayed": True, "reads": ["x.py"]},
+    ]
+    calls = _calls(events)
+    assert calls[0]["paths_sent"] == ["app.py", "lib/util.py"]
+    assert calls[1]["paths_sent"] == []

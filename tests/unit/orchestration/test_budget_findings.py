@@ -207,3 +207,23 @@ def test_answers_whose_read_files_changed_are_not_replayed(tmp_path):
     (tmp_path / "lib.py").write_text("x = 2\n")
     assert journal.get(request.key(), workspace=tmp_path) is None  # before: the stale "1"
     journal.close()
+
+
+def test_a_paid_calls_event_names_the_files_its_tools_read(tmp_path):
+    """The audit record's paths_sent needs them: call_finished carries `reads` (paths only)."""
+    from orch_helpers import InstrumentedProvider
+
+    class Reader(InstrumentedProvider):
+        def call(self, request, ctx):
+            result = super().call(request, ctx)
+            result.reads = {"lib/util.py": "0" * 64}
+            return result
+
+    events: list = []
+    d = driver(tmp_path, script("    return agent('q')"), Reader(), events=events)
+    try:
+        assert d.execute().status == "completed"
+    finally:
+        d.close()
+    finished = [e for e in events if e["type"] == "call_finished"]
+    assert finished and finished[0]["reads"] == ["lib/util.py"]
