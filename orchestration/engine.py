@@ -635,10 +635,17 @@ class Engine:
         if active is not None:
             with self._lock:
                 return RunInfo.from_dict(json.loads(json.dumps(active.info.to_dict(), default=str)))
-        return self.store.load(run_id)
+        return self._as_seen(self.store.load(run_id))
 
     def runs(self) -> list[RunInfo]:
-        return [self.run(r.id) if r.id in self._active else r for r in self.store.list()]
+        return [self.run(r.id) if r.id in self._active else self._as_seen(r) for r in self.store.list()]
+
+    def _as_seen(self, info: RunInfo) -> RunInfo:
+        """A stored run as people should see it: queued/running with no live driver (its
+        process was killed) is `interrupted`; one rule for the CLI and the editor."""
+        if info.status in (RunStatus.QUEUED.value, RunStatus.RUNNING.value) and not self.store.is_driven(info.id):
+            info.status = RunStatus.INTERRUPTED.value
+        return info
 
     def events(self, run_id: str) -> list[dict[str, Any]]:
         return list(self.store.iter_events(run_id))

@@ -277,6 +277,10 @@ class RunStatus(str, Enum):
     # The budget or the paid-call cap stopped dispatch: an outcome, not a failure.
     # Resumable: `refute resume RUN --budget-tokens N --budget-usd X` raises the budget.
     BUDGET_REACHED = "budget_reached"
+    # Derived, never stored: run.json says queued/running but no process drives the run any
+    # more (killed). `refute resume` continues it. Engine.run()/runs() report it, so the CLI
+    # and the editor give one status for one run.
+    INTERRUPTED = "interrupted"
 
     @property
     def finished(self) -> bool:

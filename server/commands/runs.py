@@ -18,15 +18,14 @@ def register(subparsers) -> None:
     parser.set_defaults(func=handle)
 
 
-def open_store(workspace: str):
-    from refute.orchestration.store.runs import RunStore, ensure_state_dir
-
-    return RunStore(ensure_state_dir(Path(workspace).resolve()))
-
-
 def handle(args: argparse.Namespace) -> int:
-    store = open_store(args.workspace)
-    runs = store.list()
+    from refute.orchestration.engine import Engine
+
+    engine = Engine(Path(args.workspace))
+    try:
+        runs = engine.runs()  # the statuses the editor shows too ("interrupted": its process died)
+    finally:
+        engine.close()
     if args.json:
         print(json.dumps([r.to_dict() for r in runs], indent=2, default=str))
         return 0
@@ -35,10 +34,7 @@ def handle(args: argparse.Namespace) -> int:
         return 0
     print(f"{'RUN':<24} {'WORKFLOW':<14} {'STATUS':<24} {'CALLS':>6} {'FAILED':>6} {'TOKENS':>10} {'USD':>9}  STARTED")
     for r in runs:
-        status = r.status
-        if status in ("running", "queued") and not store.is_driven(r.id):
-            status = "interrupted"  # its process died; `refute resume` continues it
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)) if r.created_at else "-"
-        print(f"{r.id:<24} {r.workflow[:14]:<14} {status:<24} {r.calls_done:>6} {r.calls_failed:>6} "
+        print(f"{r.id:<24} {r.workflow[:14]:<14} {r.status:<24} {r.calls_done:>6} {r.calls_failed:>6} "
               f"{r.usage.total_tokens:>10,} {r.cost_usd:>9.4f}  {started} {r.provider}")
     return 0

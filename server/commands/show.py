@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
-from refute.server.commands.runs import open_store
 from refute.server.commands._options import existing_folder
 
 
@@ -20,27 +20,28 @@ def register(subparsers) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from refute.orchestration.engine import Engine
     from refute.orchestration.store.runs import RunNotFound
 
-    store = open_store(args.workspace)
+    engine = Engine(Path(args.workspace))
     try:
-        info = store.load(args.run_id)
+        info = engine.run(args.run_id)  # the status the editor shows too
+        events = engine.events(info.id) if args.events else []
     except RunNotFound as exc:
         print(f"refute show: {exc}", file=sys.stderr)
         return 2
+    finally:
+        engine.close()
     if args.events:
-        for event in store.iter_events(info.id):
+        for event in events:
             sys.stdout.write(json.dumps(event, ensure_ascii=False, default=str) + "\n")
         return 0
     if args.json:
         print(json.dumps(info.to_dict(), indent=2, default=str))
         return 0
-    driven = store.is_driven(info.id)
+    note = " (no live process drives it: `refute resume` continues it)" if info.status == "interrupted" else ""
     print(f"run       {info.id}")
     print(f"workflow  {info.workflow} (script {info.script_hash[:12]})")
-    note = " (driven by a live process)" if driven else (
-        " (no live process drives it: it was interrupted; `refute resume` continues it)"
-        if info.status in ("running", "queued") else "")
     print(f"status    {info.status}{note}")
     print(f"provider  {info.provider}    started by {info.started_by}")
     print(f"scope     {', '.join(info.scope.paths) or '(whole workspace)'}")
