@@ -32,7 +32,6 @@ import functools
 import inspect
 import json
 import logging
-import math
 import os
 import threading
 import time
@@ -65,11 +64,18 @@ from refute.orchestration.providers.anthropic_faults import (  # noqa: F401  (re
     retry_after_seconds,
     tell_scheduler,
 )
+from refute.orchestration.providers.reservation import (
+    CORRECTION_CHARS,
+    RETRY_STEP,
+    TOOL_STEP,
+    first_request_tokens,
+    upper_tokens,
+    whole_call_tokens,
+    with_usage,
+)
 from refute.orchestration.providers.structured import SchemaProblem, check_schema, parse_and_validate
 from refute.orchestration.providers.tools import (
-    MAX_TOOL_CALLS_PER_TURN,
     MAX_TOOL_TURNS,
-    MAX_TURN_RESULT_CHARS,
     recording_reads,
     run_tool_turn,
     tool_definitions,
@@ -81,11 +87,7 @@ log = logging.getLogger(__name__)
 
 OUTPUT_RETRIES = 2  # corrective retries when structured output does not validate
 _CACHE = {"type": "ephemeral"}
-_CORRECTION_CHARS = 1_200  # the corrective user message after an invalid answer, at most
 RESERVED_TOOL_TURNS = 3  # tool turns counted in the reservation (more run if they fit)
-# Tokens one tool turn appends at most (results are bounded in characters), and one retry.
-_TOOL_STEP = MAX_TURN_RESULT_CHARS // 3 + 64 * MAX_TOOL_CALLS_PER_TURN
-_RETRY_STEP = _CORRECTION_CHARS // 3 + 16
 
 
 # Faults and their mapping live in anthropic_faults.py (batches.py needs them too).
@@ -232,11 +234,6 @@ def usage_of(message: Any) -> Usage:
     )
 
 
-def upper_tokens(text: str) -> int:
-    """A generous token count for reservations: 3 UTF-8 bytes a token (code averages ~3.5)."""
-    return math.ceil(len(text.encode("utf-8", "surrogatepass")) / 3) + 8 if text else 0
-
-
 def _create_parameters(client: Any) -> frozenset[str]:
     return _parameters_of(type(client.messages))
 
@@ -350,7 +347,7 @@ class AnthropicProvider:
         hard_cap = self.full_worst_case(request)[0]
         ceiling = self.worst_case(request)[0] if extend is not None else hard_cap
         out = request.max_tokens
-        retry_room = OUTPUT_RETRIES * (out + _RETRY_STEP + out) if request.schema is not None else 0
+        retry_room = OUTPUT_RETRIES * (out + RETRY_STEP + out) if request.schema is not None else 0
         if extend is not None:
             retry_room = 0  # corrective retries are reserved when they happen
         next_input = self._first_input_tokens(request)
@@ -378,7 +375,7 @@ class AnthropicProvider:
             spent = total.total_tokens
             if tools and tool_turns < MAX_TOOL_TURNS:
                 # Room for this turn and a final answer after it, or this turn must answer.
-                grow_to(spent + next_input + out + next_input + out + _TOOL_STEP + out + retry_room)
+                grow_to(spent + next_input + out + next_input + out + TOOL_STEP + out + retry_room)
             if not grow_to(spent + next_input + out):
                 error_type = InvalidOutput if output_retries else ProviderError
                 raise self._with_usage(error_type(
@@ -388,7 +385,7 @@ class AnthropicProvider:
                 params["tools"] = tools
                 # Another tool turn must leave room for a final answer (and its retries).
                 room_after = ceiling - (spent + next_input + out)
-                final_after = next_input + out + _TOOL_STEP + out
+                final_after = next_input + out + TOOL_STEP + out
                 if tool_turns >= MAX_TOOL_TURNS or room_after < final_after + retry_room:
                     params["tool_choice"] = {"type": "none"}  # this turn must answer
             if self.settings.inference_geo:
@@ -446,7 +443,7 @@ class AnthropicProvider:
                             f"last answer: {snippet!r}"), model, total, batch)
                     output_retries += 1
                     correction = (f"Your answer does not satisfy the required JSON schema: {problem}. "
-                                  "Answer again with only the JSON value, nothing else.")[:_CORRECTION_CHARS]
+                                  "Answer again with only the JSON value, nothing else.")[:CORRECTION_CHARS]
                     appended = [{"role": "assistant", "content": [_text_block(text or "(empty)")]},
                                 {"role": "user", "content": [_text_block(correction)]}]
                     messages = messages + appended
@@ -496,26 +493,11 @@ class AnthropicProvider:
         return pricing.cost(model, usage, batch=batch)
 
     def _with_usage(self, error: ProviderError, model: str, usage: Usage, batch: bool) -> ProviderError:
-        """Tokens were spent on a failed call: attach them so the budget can count them."""
-        error.usage = usage  # type: ignore[attr-defined]
-        try:
-            error.cost_usd = self._cost(model, usage, batch)  # type: ignore[attr-defined]
-        except Exception:
-            error.cost_usd = None  # type: ignore[attr-defined]
-        return error
+        return with_usage(error, usage, lambda: self._cost(model, usage, batch))
 
     # reservations -----------------------------------------------------------------------------
     def _first_input_tokens(self, request: CallRequest) -> int:
-        tokens = upper_tokens(request.system or "") + upper_tokens(request.context or "") + \
-            upper_tokens(request.prompt) + 64
-        if request.schema is not None:
-            tokens += upper_tokens(json.dumps(request.schema))
-        if request.tools:
-            try:
-                tokens += upper_tokens(json.dumps(tool_definitions(request.tools)))
-            except ValueError:
-                pass  # call() reports the unknown tool before sending anything
-        return tokens
+        return first_request_tokens(request, tool_definitions)
 
     def input_estimate(self, request: CallRequest) -> int:
         """Input tokens of the first request (an upper estimate; the pacer calibrates it)."""
@@ -557,15 +539,9 @@ class AnthropicProvider:
 
         model = self.model_for(request)
         prefix = self._first_input_tokens(request)
-        tool_turns = RESERVED_TOOL_TURNS if request.tools else 0
-        retries = OUTPUT_RETRIES if request.schema is not None else 0
-        out = request.max_tokens
-        input_total = 0
-        appended = 0
-        for i in range(1 + tool_turns + retries):
-            input_total += prefix + appended
-            appended += out + (_TOOL_STEP if i < tool_turns else _RETRY_STEP)
-        output_total = (1 + tool_turns + retries) * out
+        input_total, output_total = whole_call_tokens(
+            prefix, request.max_tokens, tool_turns=RESERVED_TOOL_TURNS if request.tools else 0,
+            retries=OUTPUT_RETRIES if request.schema is not None else 0)
         batch = bool(self.settings.batch)
         # Input counted at the dearer of the plain and cache-write prices.
         price = pricing.price(model)

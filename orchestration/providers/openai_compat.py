@@ -48,7 +48,6 @@ from refute.orchestration.providers.anthropic import (
     ServerError,
     retry_after_seconds,
     tell_scheduler,
-    upper_tokens,
 )
 from refute.orchestration.providers.base import (
     CallContext,
@@ -62,11 +61,18 @@ from refute.orchestration.providers.base import (
     SpendLimitReached,
     Truncated,
 )
+from refute.orchestration.providers.reservation import (
+    CORRECTION_CHARS,
+    RETRY_STEP,
+    TOOL_STEP,
+    first_request_tokens,
+    upper_tokens,
+    whole_call_tokens,
+    with_usage,
+)
 from refute.orchestration.providers.structured import SchemaProblem, check_schema, parse_and_validate
 from refute.orchestration.providers.tools import (
-    MAX_TOOL_CALLS_PER_TURN,
     MAX_TOOL_TURNS,
-    MAX_TURN_RESULT_CHARS,
     run_tool_turn,
     tool_definitions,
 )
@@ -76,9 +82,6 @@ from refute.orchestration.settings import EngineSettings
 log = logging.getLogger(__name__)
 
 _PLAN_HINT = "`refute plan` estimates a run without calling a model; `refute doctor` checks the endpoint."
-_CORRECTION_CHARS = 1_200
-_TOOL_STEP = MAX_TURN_RESULT_CHARS // 3 + 64 * MAX_TOOL_CALLS_PER_TURN  # tokens one tool turn appends at most
-_RETRY_STEP = _CORRECTION_CHARS // 3 + 16
 NO_KEY = "no-key"  # sent when a self-hosted server needs no key (the SDK insists on one)
 
 
@@ -311,7 +314,7 @@ class OpenAICompatProvider:
         output_retries = 0
         ceiling = self.worst_case(request)[0]
         out = request.max_tokens
-        retry_room = OUTPUT_RETRIES * (out + _RETRY_STEP + out) if request.schema is not None else 0
+        retry_room = OUTPUT_RETRIES * (out + RETRY_STEP + out) if request.schema is not None else 0
         next_input = self._first_input_tokens(request)
 
         while True:
@@ -326,7 +329,7 @@ class OpenAICompatProvider:
                     f"{spent} spent, next request up to {next_input + out})"), model, total)
             if tools:
                 room_after = ceiling - (spent + next_input + out)
-                final_after = next_input + out + _TOOL_STEP + out
+                final_after = next_input + out + TOOL_STEP + out
                 if tool_turns < MAX_TOOL_TURNS and room_after >= final_after + retry_room:
                     params["tools"] = tools
                 # else: no tools offered, so this turn must answer
@@ -392,7 +395,7 @@ class OpenAICompatProvider:
                             f"last answer: {snippet!r}"), model, total)
                     output_retries += 1
                     correction = (f"Your answer does not satisfy the required JSON schema: {problem}. "
-                                  "Answer again with only the JSON value, nothing else.")[:_CORRECTION_CHARS]
+                                  "Answer again with only the JSON value, nothing else.")[:CORRECTION_CHARS]
                     appended = [{"role": "assistant", "content": text or "(empty)"},
                                 {"role": "user", "content": correction}]
                     messages = messages + appended
@@ -436,25 +439,11 @@ class OpenAICompatProvider:
         return pricing.cost(model, usage)
 
     def _with_usage(self, error: ProviderError, model: str, usage: Usage) -> ProviderError:
-        error.usage = usage  # type: ignore[attr-defined]
-        try:
-            error.cost_usd = self._cost(model, usage)  # type: ignore[attr-defined]
-        except Exception:
-            error.cost_usd = None  # type: ignore[attr-defined]
-        return error
+        return with_usage(error, usage, lambda: self._cost(model, usage))
 
     # reservations --------------------------------------------------------------------------
     def _first_input_tokens(self, request: CallRequest) -> int:
-        tokens = upper_tokens(request.system or "") + upper_tokens(request.context or "") + \
-            upper_tokens(request.prompt) + 64
-        if request.schema is not None:
-            tokens += upper_tokens(json.dumps(request.schema))
-        if request.tools:
-            try:
-                tokens += upper_tokens(json.dumps(function_tools(request.tools)))
-            except ValueError:
-                pass
-        return tokens
+        return first_request_tokens(request, function_tools)
 
     def worst_case(self, request: CallRequest) -> tuple[int, float]:
         """(tokens, usd) at most, by the Anthropic provider's rule: the first request, up to
@@ -464,15 +453,9 @@ class OpenAICompatProvider:
 
         model = self.model_for(request)
         prefix = self._first_input_tokens(request)
-        tool_turns = RESERVED_TOOL_TURNS if request.tools else 0
-        retries = OUTPUT_RETRIES if request.schema is not None else 0
-        out = request.max_tokens
-        input_total = 0
-        appended = 0
-        for i in range(1 + tool_turns + retries):
-            input_total += prefix + appended
-            appended += out + (_TOOL_STEP if i < tool_turns else _RETRY_STEP)
-        output_total = (1 + tool_turns + retries) * out
+        input_total, output_total = whole_call_tokens(
+            prefix, request.max_tokens, tool_turns=RESERVED_TOOL_TURNS if request.tools else 0,
+            retries=OUTPUT_RETRIES if request.schema is not None else 0)
         usd = pricing.cost(model, Usage(input_tokens=input_total, output_tokens=output_total))
         return input_total + output_total, usd
 

@@ -14,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from refute.server.commands._output import deliver
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("export", help="a run's audit record (json or csv)",
@@ -36,13 +38,4 @@ def handle(args: argparse.Namespace) -> int:
         return 2
     finally:
         engine.close()
-    if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            print(f"refute export: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
-            return 2
-        print(f"wrote {args.output} ({args.fmt})", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return deliver(text, args.output, args.fmt, "export")

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from refute.server.commands._options import existing_folder
+from refute.server.commands._output import deliver
 
 
 def register(subparsers) -> None:
@@ -36,13 +37,4 @@ def handle(args: argparse.Namespace) -> int:
         return 2
     finally:
         engine.close()
-    if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            print(f"refute report: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
-            return 2
-        print(f"wrote {args.output} ({args.fmt})", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return deliver(text, args.output, args.fmt, "report")
