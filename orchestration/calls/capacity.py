@@ -83,12 +83,17 @@ class _Gate:
         scheduler = getattr(api, "scheduler", None)
         self.interrupted = getattr(scheduler, "stop_event", None)
 
-    def admit(self, cost: float, *, finder: bool, wait: bool = True) -> bool:
-        """Promise `cost` calls if they fit. Waiting is only allowed to callers holding no
-        promise themselves (so two waiters can never wait for each other). The script lock
-        is let go meanwhile: the work that would release a promise is script code too."""
+    def admit(self, cost: float, *, finder: bool, wait: bool = True, held: float = 0.0) -> bool:
+        """Promise `cost` calls if they fit. `held` is a promise the caller gives back in the
+        same step (a finder trading its expected cost for its candidates' worst case), so no
+        other finder can take it in between. Waiting is only allowed to callers holding no
+        other promise (so two waiters can never wait for each other). The script lock is let
+        go meanwhile: the work that would release a promise is script code too."""
         lock = getattr(self.api, "script_lock", None)
         with lock.released() if lock is not None else contextlib.nullcontext(), self.cond:
+            if held:
+                self.promised -= held
+                self.cond.notify_all()
             while True:
                 if finder and self.stopped:
                     return False
@@ -137,16 +142,21 @@ def sweep(api: Any, items: Sequence[dict[str, Any]], find: Callable[[dict[str, A
                                     "was found; continue with refute run WORKFLOW --continue RUN")
         try:
             candidates = _find(find, item)
-        finally:
+        except BaseException:
             gate.release(cost)
+            raise
         if candidates is None:
+            gate.release(cost)
             return "failed", "an agent call failed (see the run's failed calls); a follow-up run retries it"
         with stats_lock:
             stats["found"] += len(candidates)
             stats["finders"] += 1
+        if not candidates:
+            gate.release(cost)
         admitted = []
         for candidate in candidates:
-            if not gate.admit(per_candidate, finder=False, wait=not admitted):
+            # The first candidate takes over the finder's promise in one step (see _Gate.admit).
+            if not gate.admit(per_candidate, finder=False, wait=not admitted, held=0.0 if admitted else cost):
                 break
             admitted.append(candidate)
         thunks = [_verifier(verify, gate, item, candidate, per_candidate) for candidate in admitted]

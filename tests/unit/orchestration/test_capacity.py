@@ -4,6 +4,7 @@ after a partial run and after an edit, the plan's forecast and its calibration, 
 from __future__ import annotations
 
 import math
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -118,8 +119,10 @@ def test_a_capacity_aware_audit_never_fails_at_the_cap_and_records_what_it_left(
     record = CoverageLedger(tmp_path / ".refute" / "state").run_record("r1")
     assert record["not_covered"] == 400 - result["covered"]
     reasons = [item["reason"] for item in record["not_covered_items"]]
-    assert reasons and all(r.startswith(("not searched: the run's call cap", "1 of 2 candidates not verified"))
-                           for r in reasons)
+    # A finder's candidates may all be deferred when the tail of the cap is taken by work
+    # admitted earlier (its finder replays free in the follow-up run).
+    assert reasons and all(re.match(r"not searched: the run's call cap|[12] of 2 candidates not verified", r)
+                           for r in reasons), reasons
     assert record["not_searched"] >= 1
     assert any(e["type"] == "coverage" for e in events)
     # Every candidate of a covered unit was verified: 2 candidates x 2 refuters per covered unit.
