@@ -16,8 +16,8 @@ _NON_SPACE = re.compile(r"\S+")
 
 @dataclass(frozen=True)
 class Span:
-    """0-based lines and code-point columns; the end is exclusive. orchestration has its
-    own `model.Span` with the same fields (analysis may not import it)."""
+    """0-based lines and code-point columns; the end is exclusive. The one span type:
+    orchestration's model and the language server use it too."""
 
     start_line: int
     start_col: int
@@ -26,6 +26,10 @@ class Span:
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Span":
+        return cls(int(data["start_line"]), int(data["start_col"]), int(data["end_line"]), int(data["end_col"]))
 
 
 def offset_to_position(text: str, offset: int) -> tuple[int, int]:

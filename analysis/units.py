@@ -205,6 +205,16 @@ class _Splitter:
         current: _Group | None = None  # the open group small siblings may still join
         pending: list[tuple[int, int]] = []  # comments/attributes waiting for what they annotate
 
+        def join_small(spans: list[tuple[int, int]], current: _Group | None) -> _Group | None:
+            """Append loose spans to the open group while it stays within the budget."""
+            for p_start, p_end in spans:
+                if current is not None and p_end - current.start <= max_bytes:
+                    current.end = p_end
+                else:
+                    current = _Group(p_start, p_end, ())
+                    seq.append(current)
+            return current
+
         for element in elements:
             kind = element[0]
             if kind == _NODE:
@@ -217,12 +227,7 @@ class _Splitter:
                     if end - pending[0][0] <= max_bytes:
                         start = pending[0][0]
                     else:  # too big together: the comments join the small siblings before
-                        for p_start, p_end in pending:
-                            if current is not None and p_end - current.start <= max_bytes:
-                                current.end = p_end
-                            else:
-                                current = _Group(p_start, p_end, ())
-                                seq.append(current)
+                        current = join_small(pending, current)
                     pending = []
                 if is_def and end - start >= standalone_bytes:
                     seq.append(_Group(start, end, (node,), True))
@@ -244,12 +249,7 @@ class _Splitter:
                 pending = []
                 seq.append(element)
                 current = None
-        for p_start, p_end in pending:
-            if current is not None and p_end - current.start <= max_bytes:
-                current.end = p_end
-            else:
-                current = _Group(p_start, p_end, ())
-                seq.append(current)
+        join_small(pending, current)
         return self.merge_tiny(seq)
 
     def merge_tiny(self, seq: list) -> list:

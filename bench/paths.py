@@ -18,6 +18,7 @@ import shutil
 import sysconfig
 import tempfile
 import time
+import timeit
 from pathlib import Path
 
 from refute.analysis import discover as discover_module
@@ -25,12 +26,7 @@ from refute.analysis.paths import PathRule, Purpose
 
 
 def best_cpu(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.process_time()
-        fn()
-        best = min(best, time.process_time() - start)
-    return best
+    return min(timeit.repeat(fn, number=1, repeat=repeat, timer=time.process_time))
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ import json
 import sys
 import sysconfig
 import time
+import timeit
 from pathlib import Path
 from typing import Callable
 
@@ -53,12 +54,7 @@ def load_stdlib(limit: int | None) -> tuple[list[tuple[str, str]], int]:
 
 
 def best_time(fn: Callable[[], object], repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.process_time()
-        fn()
-        best = min(best, time.process_time() - start)
-    return best
+    return min(timeit.repeat(fn, number=1, repeat=repeat, timer=time.process_time))
 
 
 def covered_fraction(text: str, chunks: list[str]) -> float:

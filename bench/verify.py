@@ -224,12 +224,9 @@ def run_direct(n_units: int = 200, seed: int = 7, refuter_accuracy: float = 0.85
 def run_engine(workdir: Path, n_units: int = 200, seed: int = 7, refuter_accuracy: float = 0.85) -> dict[str, Any]:
     """The bundled `audit` workflow, in the sandbox, through the engine's run driver
     (scheduler, journal, budget) with the scripted provider answering as ScriptedAgents."""
-    from refute.orchestration.model import Budget, RunInfo, Scope
     from refute.orchestration.providers.scripted import ScriptedProvider
-    from refute.orchestration.runtime.driver import RunDriver, state_dir_of
+    from refute.orchestration.runtime.driver import run_in_process, state_dir_of
     from refute.orchestration.verification.findings import FindingsStore
-    from refute.orchestration.sandbox.scripts import resolve
-    from refute.orchestration.settings import EngineSettings
 
     corpus = build_corpus(n_units, seed)
     workspace = Path(workdir)
@@ -244,35 +241,32 @@ def run_engine(workdir: Path, n_units: int = 200, seed: int = 7, refuter_accurac
     agents = ScriptedAgents(corpus, refuter_accuracy, seed)
     provider = ScriptedProvider(function=lambda request: agents.answer(request["prompt"], request["role"])[0],
                                 workspace=workspace)
-    source = resolve(workspace, "audit")
-    run = RunInfo(id=f"bench-{seed}", workflow="audit", script_hash=source.hash, args={}, scope=Scope(),
-                  status="queued", budget=Budget(), provider=provider.name)
-    events: list[tuple[str, dict[str, Any]]] = []
-    driver = RunDriver(workspace=workspace, settings=EngineSettings(provider="scripted"), run=run, source=source,
-                       provider=provider, emit=lambda kind, **fields: events.append((kind, fields)),
-                       units_fn=lambda scope, max_tokens: units)
-    try:
-        outcome = driver.execute()
-    finally:
-        driver.close()
-    if outcome.status != "completed":
-        raise RuntimeError(f"bench run ended {outcome.status}: {outcome.error}")
+    done = run_in_process(workspace, "audit", provider, run_id=f"bench-{seed}",
+                          units_fn=lambda scope, max_tokens: units)
+    if done.outcome.status != "completed":
+        raise RuntimeError(f"bench run ended {done.outcome.status}: {done.outcome.error}")
+    store = FindingsStore(workspace, state_dir_of(workspace))
+    reported = [(f.path, f.quote) for f in store.list(run_id=f"bench-{seed}")]
+    store.close()
+    return _summary(corpus, reported, [{"type": kind, **fields} for kind, fields in done.events], n_units,
+                    "RunDriver in-process: bundled audit in the sandbox, scripted provider")
+
+
+def _summary(corpus: "Corpus", reported: list[tuple[str, str]], events: list[dict[str, Any]], n_units: int,
+             mode: str) -> dict[str, Any]:
+    """measure() plus the token and call split between finders and refuters of a run."""
     tokens = {"finder": 0, "refuter": 0}
     calls = {"finder": 0, "refuter": 0}
-    for kind, fields in events:
-        if kind == "call_finished":
-            bucket = "refuter" if str(fields.get("label", "")).startswith("refute") else "finder"
-            usage = fields.get("usage") or {}
-            tokens[bucket] += sum(int(v) for v in usage.values())
+    for event in events:
+        if event.get("type") == "call_finished":
+            bucket = "refuter" if str(event.get("label", "")).startswith("refute") else "finder"
+            tokens[bucket] += sum(int(v) for v in (event.get("usage") or {}).values())
             calls[bucket] += 1
-    store = FindingsStore(workspace, state_dir_of(workspace))
-    reported = [(f.path, f.quote) for f in store.list(run_id=run.id)]
-    store.close()
     candidates = [(c.path, c.quote) for found in corpus.candidates.values() for c in found]
     result = measure(corpus, reported, candidates)
-    result.update(mode="RunDriver in-process: bundled audit in the sandbox, scripted provider", units=n_units,
-                  candidates=len(candidates), reported=len(reported), tokens_unverified=tokens["finder"],
-                  tokens_verified=tokens["finder"] + tokens["refuter"], refuter_calls=calls["refuter"])
+    result.update(mode=mode, units=n_units, candidates=len(candidates), reported=len(reported),
+                  tokens_unverified=tokens["finder"], tokens_verified=tokens["finder"] + tokens["refuter"],
+                  refuter_calls=calls["refuter"])
     result["token_ratio"] = result["tokens_verified"] / max(1, result["tokens_unverified"])
     return result
 
@@ -316,13 +310,7 @@ def run_full_engine(workdir: Path, n_units: int = 200, seed: int = 7, refuter_ac
         info = engine.wait(run_id, timeout=600)
         if info.status != "completed":
             raise RuntimeError(f"bench run ended {info.status}: {info.error}")
-        tokens = {"finder": 0, "refuter": 0}
-        calls = {"finder": 0, "refuter": 0}
-        for event in engine.events(run_id):
-            if event.get("type") == "call_finished":
-                bucket = "refuter" if str(event.get("label", "")).startswith("refute") else "finder"
-                tokens[bucket] += sum(int(v) for v in (event.get("usage") or {}).values())
-                calls[bucket] += 1
+        events = list(engine.events(run_id))
         reported = [(f.path, f.quote) for f in engine.findings(run_id=run_id)]
     finally:
         engine.close()
@@ -331,13 +319,7 @@ def run_full_engine(workdir: Path, n_units: int = 200, seed: int = 7, refuter_ac
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    candidates = [(c.path, c.quote) for found in corpus.candidates.values() for c in found]
-    result = measure(corpus, reported, candidates)
-    result.update(mode="Engine.start: worker process, tree-sitter units, bundled audit", units=n_units,
-                  candidates=len(candidates), reported=len(reported), tokens_unverified=tokens["finder"],
-                  tokens_verified=tokens["finder"] + tokens["refuter"], refuter_calls=calls["refuter"])
-    result["token_ratio"] = result["tokens_verified"] / max(1, result["tokens_unverified"])
-    return result
+    return _summary(corpus, reported, events, n_units, "Engine.start: worker process, tree-sitter units, bundled audit")
 
 
 def format_result(r: dict[str, Any]) -> str:

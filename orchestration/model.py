@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any
 
+from refute.analysis.anchor import Span  # the one span type (re-exported)
+
 
 def _from_dict(cls, data: dict[str, Any]):
     names = {f.name for f in fields(cls)}
@@ -145,23 +147,6 @@ class ReviewState(str, Enum):
     DISMISSED = "dismissed"
     FIXED = "fixed"
     STALE = "stale"  # the quoted code is no longer in the file
-
-
-@dataclass
-class Span:
-    """0-based start/end line and code-point column; end is exclusive."""
-
-    start_line: int
-    start_col: int
-    end_line: int
-    end_col: int
-
-    def to_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Span":
-        return _from_dict(cls, data)
 
 
 @dataclass

@@ -8,7 +8,32 @@ settings.register_profile("refute", deadline=None, suppress_health_check=[Health
 settings.load_profile("refute")
 
 
+import importlib.util  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 import pytest  # noqa: E402
+
+BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.fixture(scope="module")
+def load_bench():
+    """`load_bench("scale")` imports bench/scale.py (benchmarks are scripts, not a package);
+    the modules are forgotten after the test module."""
+    names: list[str] = []
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"refute_bench_{name}", BENCH_DIR / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        names.append(spec.name)
+        spec.loader.exec_module(module)
+        return module
+
+    yield load
+    for name in names:
+        sys.modules.pop(name, None)
 
 
 @pytest.fixture(autouse=True)

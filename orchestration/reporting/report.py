@@ -107,49 +107,39 @@ def _markdown(findings: list[Finding], run: RunInfo | None, dropped: list[dict[s
         out.append("")
         for finding in sorted(by_path[path], key=lambda f: (f.span.start_line, f.span.start_col)):
             out.extend(_finding_md(finding))
-    if dismissed:
-        out.append(f"## Dismissed ({len(dismissed)})")
-        out.append("")
-        for finding in dismissed:
-            out.append(f"- {finding.path}:{finding.span.start_line + 1} {finding.title} (`{finding.fingerprint}`)")
-        out.append("")
-    if edits:
-        out.append(f"## Proposed edits ({len(edits)})")
-        out.append("")
-        for edit in edits:
-            out.extend(_edit_md(edit))
-    if failed_calls:
-        out.append(f"## Failed agent calls ({len(failed_calls)})")
-        out.append("")
-        for call in failed_calls:
-            out.append(f"- {call.get('label') or str(call.get('key', ''))[:12]}: {call.get('error', '')}")
-        out.append("")
+    _section(out, "Dismissed", [f"- {f.path}:{f.span.start_line + 1} {f.title} (`{f.fingerprint}`)"
+                                for f in dismissed])
+    _section(out, "Proposed edits", [line for edit in edits for line in _edit_md(edit)], count=len(edits),
+             blank_after=False)
+    _section(out, "Failed agent calls", [f"- {c.get('label') or str(c.get('key', ''))[:12]}: {c.get('error', '')}"
+                                         for c in failed_calls])
     if dropped:
-        out.append(f"## Dropped by the mechanical check ({len(dropped)})")
-        out.append("")
-        out.append("Candidates whose path or quote could not be found in the workspace (invented or "
-                   "misquoted evidence):")
-        out.append("")
-        for reason, count in Counter(_reason_kind(d.get("reason", "")) for d in dropped).most_common():
-            out.append(f"- {count} x {reason}")
-        out.append("")
-        for entry in dropped[:50]:
-            title = entry.get("title") or "(untitled)"
-            out.append(f"- {entry.get('path') or '?'}: {title}: {entry.get('reason', '')}")
-        if len(dropped) > 50:
-            out.append(f"- ... and {len(dropped) - 50} more (see `refute report RUN --format json`)")
-        out.append("")
-    if skipped:
-        out.append(f"## Skipped files ({len(skipped)})")
-        out.append("")
-        out.append("Files in the scope that no agent looked at, and why:")
-        out.append("")
-        for entry in skipped[:SKIPPED_SHOWN]:
-            out.append(f"- `{entry.get('path', '?')}`: {entry.get('reason', '')}")
-        if len(skipped) > SKIPPED_SHOWN:
-            out.append(f"- ... and {len(skipped) - SKIPPED_SHOWN} more (see `refute report RUN --format json`)")
-        out.append("")
+        kinds = Counter(_reason_kind(d.get("reason", "")) for d in dropped).most_common()
+        _section(out, "Dropped by the mechanical check",
+                 [f"- {count} x {reason}" for reason, count in kinds] + [""]
+                 + [f"- {d.get('path') or '?'}: {d.get('title') or '(untitled)'}: {d.get('reason', '')}"
+                    for d in dropped],
+                 count=len(dropped), shown=len(kinds) + 1 + 50,
+                 intro="Candidates whose path or quote could not be found in the workspace (invented or "
+                       "misquoted evidence):")
+    _section(out, "Skipped files", [f"- `{e.get('path', '?')}`: {e.get('reason', '')}" for e in skipped],
+             shown=SKIPPED_SHOWN, intro="Files in the scope that no agent looked at, and why:")
     return "\n".join(out).rstrip() + "\n"
+
+
+def _section(out: list[str], title: str, lines: list[str], *, count: int | None = None, shown: int | None = None,
+             intro: str = "", blank_after: bool = True) -> None:
+    """Append `## title (count)` and its lines (nothing when there are none); past `shown`
+    lines the rest is counted and pointed to the JSON report."""
+    if not lines:
+        return
+    count = len(lines) if count is None else count
+    out.extend([f"## {title} ({count})", ""] + ([intro, ""] if intro else []))
+    out.extend(lines if shown is None else lines[:shown])
+    if shown is not None and len(lines) > shown:
+        out.append(f"- ... and {len(lines) - shown} more (see `refute report RUN --format json`)")
+    if blank_after:
+        out.append("")
 
 
 def skipped_files(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

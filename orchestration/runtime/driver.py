@@ -258,6 +258,32 @@ class RunDriver:
             self.journal.close()
 
 
+@dataclass
+class InProcessRun:
+    outcome: Outcome
+    events: list[tuple[str, dict[str, Any]]]  # (type, fields) in the order emitted
+    scheduler: Scheduler  # its stats: paid calls, replays, failures
+
+
+def run_in_process(workspace: Path, workflow: str, provider: Provider, *, run_id: str = "run1",
+                   args: dict[str, Any] | None = None, budget: Budget | None = None,
+                   settings: EngineSettings | None = None, units_fn: UnitsFn | None = None) -> InProcessRun:
+    """Run `workflow` (bundled or the workspace's) to its end in this process: the driver a
+    worker runs, without the worker process or the run store. For benchmarks and tests that
+    measure the engine itself; users' runs always go through Engine.start."""
+    source = resolve(workspace, workflow)
+    run = RunInfo(id=run_id, workflow=workflow, script_hash=source.hash, args=dict(args or {}), scope=Scope(),
+                  status=RunStatus.QUEUED.value, budget=budget or Budget(), provider=getattr(provider, "name", "unknown"))
+    events: list[tuple[str, dict[str, Any]]] = []
+    driver = RunDriver(workspace=workspace, settings=settings or EngineSettings(provider="scripted"), run=run,
+                       source=source, provider=provider, emit=lambda kind, **fields: events.append((kind, fields)),
+                       units_fn=units_fn)
+    try:
+        return InProcessRun(driver.execute(), events, driver.scheduler)
+    finally:
+        driver.close()
+
+
 class ScriptError(Exception):
     """The script cannot start: compile errors, missing meta/main."""
 

@@ -123,9 +123,7 @@ def anchor(text: str, quote: str) -> Span | None:
             match = re.search(r"[^\n]+?".join(segments), text)
             if match is not None:
                 found = span_of(text, match.start(), match.end())
-    if found is None:
-        return None
-    return Span(found.start_line, found.start_col, found.end_line, found.end_col)
+    return found
 
 
 def locate_quote(workspace: Path, path: str, quote: str, *, never_send: Iterable[str] = ()) -> dict[str, Any] | None:

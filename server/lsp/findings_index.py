@@ -35,8 +35,7 @@ class Tracked:
 def anchor_near(text: str, quote: str, near: Span | None) -> Span | None:
     """Span of `quote` in `text` by the engine's own rule (analysis.anchor), the match
     nearest to where it was before the edit winning: a quote can repeat in a file."""
-    found = anchor_quote(text, quote, near=(near.start_line, near.start_col) if near else None)
-    return Span(found.start_line, found.start_col, found.end_line, found.end_col) if found else None
+    return anchor_quote(text, quote, near=(near.start_line, near.start_col) if near else None)
 
 
 class FindingIndex:

@@ -3,25 +3,15 @@ and dollar budgets (50%); each held, most of it was spent, and the resume paid n
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import sysconfig
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[3] / "bench" / "budget.py"
 
-
-def test_budget_bench_small(capsys):
-    spec = importlib.util.spec_from_file_location("refute_bench_budget", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bench
-    try:
-        spec.loader.exec_module(bench)
-        package = Path(sysconfig.get_paths()["stdlib"]) / "email"
-        code = bench.main(["--package", str(package), "--shares", "0.5", "--json"])
-    finally:
-        sys.modules.pop(spec.name, None)
+def test_budget_bench_small(capsys, load_bench):
+    bench = load_bench("budget")
+    package = Path(sysconfig.get_paths()["stdlib"]) / "email"
+    code = bench.main(["--package", str(package), "--shares", "0.5", "--json"])
     result = json.loads(capsys.readouterr().out)  # one JSON object
     assert code == 0 and result["ok"], result
     assert result["units"] >= 100 and [r["budget"] for r in result["rows"]] == ["tokens", "usd"]

@@ -58,18 +58,10 @@ class Answers:
 
 def audit_run(ws: Path, answers: Answers, run_id: str, *, max_calls: int, args: dict | None = None,
               budget: Budget | None = None) -> tuple[Any, RunInfo, Any]:
-    source = resolve(ws, "audit")
-    info = RunInfo(id=run_id, workflow="audit", script_hash=source.hash, args=dict(args or {}), scope=Scope(),
-                   status="queued", budget=budget or Budget(), provider="scripted")
-    events: list[dict] = []
-    d = runtime.RunDriver(workspace=ws, settings=EngineSettings(provider="scripted", max_calls=max_calls), run=info,
-                          source=source, provider=ScriptedProvider(function=answers, workspace=ws),
-                          emit=lambda type_, **f: events.append({"type": type_, **f}))
-    try:
-        outcome = d.execute()
-        return outcome, d.scheduler, events
-    finally:
-        d.close()
+    done = runtime.run_in_process(ws, "audit", ScriptedProvider(function=answers, workspace=ws), run_id=run_id,
+                                  args=args, budget=budget,
+                                  settings=EngineSettings(provider="scripted", max_calls=max_calls))
+    return done.outcome, done.scheduler, [{"type": kind, **fields} for kind, fields in done.events]
 
 
 def continue_args(previous: str) -> dict:

@@ -5,23 +5,12 @@ concurrency."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[3] / "bench" / "ratelimit.py"
 
 
-def test_ratelimit_bench_small(capsys, monkeypatch):
-    spec = importlib.util.spec_from_file_location("refute_bench_ratelimit", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bench
-    try:
-        spec.loader.exec_module(bench)
-        bench.main(["--calls", "80", "--prompt-chars", "800", "--limit", "240000", "--latency", "0.1", "--json"])
-    finally:
-        sys.modules.pop(spec.name, None)
+def test_ratelimit_bench_small(capsys, monkeypatch, load_bench):
+    bench = load_bench("ratelimit")
+    bench.main(["--calls", "80", "--prompt-chars", "800", "--limit", "240000", "--latency", "0.1", "--json"])
     result = json.loads(capsys.readouterr().out)  # one JSON object
     paced, unpaced = result["paced"], result["unpaced"]
     assert paced["share_429"] <= 0.02 and paced["throughput_share"] >= 0.8, paced

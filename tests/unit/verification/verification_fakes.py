@@ -154,27 +154,15 @@ def _reads(request: dict) -> str:
 def drive(workspace: Path, name: str, args: dict, responder, *, run_id: str = "run1", units=None, budget=None):
     """Run workflow `name` with RunDriver (sandbox, scheduler, journal, budget) and the
     scripted provider answering `responder(prompt, request_dict)`. Returns (outcome, events)."""
-    from refute.orchestration.model import Budget, RunInfo, Scope
     from refute.orchestration.providers.scripted import ScriptedProvider
-    from refute.orchestration.runtime.driver import RunDriver
-    from refute.orchestration.sandbox.scripts import resolve
-    from refute.orchestration.settings import EngineSettings
+    from refute.orchestration.runtime.driver import run_in_process
 
     # The responder sees what the model reads: the cached prefix (a unit's code) and the prompt.
     provider = ScriptedProvider(function=lambda request: responder(_reads(request), request), workspace=workspace)
-    source = resolve(workspace, name)
-    run = RunInfo(id=run_id, workflow=name, script_hash=source.hash, args=dict(args), scope=Scope(),
-                  status="queued", budget=budget or Budget(), provider=provider.name)
-    events: list[tuple[str, dict]] = []
     unit_list = units if units is not None else file_units(workspace)
-    driver = RunDriver(workspace=workspace, settings=EngineSettings(provider="scripted"), run=run, source=source,
-                       provider=provider, emit=lambda kind, **fields: events.append((kind, fields)),
-                       units_fn=lambda scope, max_tokens: unit_list)
-    try:
-        outcome = driver.execute()
-    finally:
-        driver.close()
-    return outcome, events
+    done = run_in_process(workspace, name, provider, run_id=run_id, args=args, budget=budget,
+                          units_fn=lambda scope, max_tokens: unit_list)
+    return done.outcome, done.events
 
 
 def write_sample_repo(root: Path) -> Path:
