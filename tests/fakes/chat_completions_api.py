@@ -15,8 +15,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
+
+from tests.fakes.loopback import LoopbackServer
 
 TEST_OPENAI_KEY = "sk-proj-TESTKEY0123456789abcdefghijklmn"
 
@@ -77,16 +79,7 @@ class Recorded:
     body: Any
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # client timeouts are deliberate here
-
-
-class FakeChatCompletionsAPI:
+class FakeChatCompletionsAPI(LoopbackServer):
     """`with FakeChatCompletionsAPI() as api:`; `api.base_url` is the /v1 address."""
 
     def __init__(self, replies: list[Reply] | None = None, *, responder: Responder | None = None,
@@ -97,36 +90,20 @@ class FakeChatCompletionsAPI:
         self.responder = responder
         self.models = models
         self.requests: list[Recorded] = []
-        self._server: _Server | None = None
 
-    def start(self) -> "FakeChatCompletionsAPI":
+    thread_name = "fake-chat-completions"
+
+    def handler(self) -> type[_Handler]:
         fake = self
 
         class Handler(_Handler):
             api = fake
 
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                         name="fake-chat-completions", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> "FakeChatCompletionsAPI":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        return Handler
 
     @property
     def base_url(self) -> str:
-        assert self._server, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return self.root_url + "/v1"
 
     def enqueue(self, *replies: Reply) -> None:
         with self._lock:

@@ -42,10 +42,12 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 
 from refute.orchestration.calls.prompt_cache import minimum_prefix_tokens
+
+from tests.fakes.loopback import LoopbackServer
 
 TEST_API_KEY = "sk-ant-api03-TESTKEY-0123456789abcdefghij"  # what tests put in ANTHROPIC_API_KEY
 
@@ -270,16 +272,7 @@ def _rfc3339(epoch: float) -> str:
 # --- the server ----------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # slow handlers must not hold up shutdown
-    allow_reuse_address = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # resets and client timeouts are deliberate here
-
-
-class FakeMessagesAPI:
+class FakeMessagesAPI(LoopbackServer):
     """Usable as a context manager (`with FakeMessagesAPI() as api:`) or a pytest fixture."""
 
     def __init__(self, replies: list[Reply] | None = None, *, responder: Responder | None = None,
@@ -296,40 +289,25 @@ class FakeMessagesAPI:
         self._cache: set[str] = set()
         self._stop = threading.Event()
         self._counter = 0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # lifecycle ------------------------------------------------------------------------
-    def start(self) -> "FakeMessagesAPI":
+    thread_name = "fake-messages-api"
+
+    def handler(self) -> type[_Handler]:
         fake = self
 
         class Handler(_Handler):
             api = fake
 
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="fake-messages-api", daemon=True)
-        self._thread.start()
-        return self
+        return Handler
 
     def stop(self) -> None:
         self._stop.set()
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> "FakeMessagesAPI":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        super().stop()
 
     @property
     def url(self) -> str:
-        assert self._server, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.root_url
 
     # scripting ------------------------------------------------------------------------
     def enqueue(self, *replies: Reply) -> None:

@@ -11,9 +11,11 @@ import http.client
 import json
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.fakes.loopback import LoopbackServer
 
 
 @dataclass
@@ -24,15 +26,16 @@ class Forwarded:
     status: int | None  # None while the model is still answering
 
 
-class RecordingProxy:
+class RecordingProxy(LoopbackServer):
     def __init__(self, target: str) -> None:
         parts = urlsplit(target)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self._lock = threading.Lock()
         self.requests: list[Forwarded] = []
-        self._server: ThreadingHTTPServer | None = None
 
-    def start(self) -> "RecordingProxy":
+    thread_name = "recording-proxy"
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -80,23 +83,11 @@ class RecordingProxy:
             def do_GET(self) -> None:  # noqa: N802
                 self._forward("GET")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._server.block_on_close = False  # keep-alive client connections must not hold up stop()
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        return Handler
 
     @property
     def url(self) -> str:
-        assert self._server
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.root_url
 
     def model_requests(self, path_suffix: str = "/chat/completions") -> list[Forwarded]:
         with self._lock:
