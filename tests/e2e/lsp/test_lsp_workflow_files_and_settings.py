@@ -61,12 +61,17 @@ async def test_settings_from_configuration_and_unknown_keys(tmp_path, profile):
         await h.stop(client)
 
 
-async def test_pull_diagnostics_for_clients_that_ask(tmp_path):
-    ws = h.make_workspace(tmp_path)
+async def start_pull_client(tmp_path):
+    """A VS Code-like client that pulls diagnostics (document and workspace), on a new workspace."""
     caps = client_capabilities("visual_studio_code")
     caps.text_document.diagnostic = types.DiagnosticClientCapabilities(dynamic_registration=False)
     caps.workspace.diagnostics = types.DiagnosticWorkspaceClientCapabilities(refresh_support=True)
-    client = await h.start(ws, caps)
+    ws = h.make_workspace(tmp_path)
+    return ws, await h.start(ws, caps)
+
+
+async def test_pull_diagnostics_for_clients_that_ask(tmp_path):
+    ws, client = await start_pull_client(tmp_path)
     try:
         app = h.open_doc(client, "app.py")
         run_id = (await h.command(client, "refute.run", {"workflow": "audit", "scope": {"paths": ["app.py"]}}))["runId"]
@@ -84,11 +89,7 @@ async def test_pull_diagnostics_for_clients_that_ask(tmp_path):
 async def test_workspace_pull_lists_every_finding_with_no_file_open(tmp_path):
     """Issue 16: after a workspace audit with no file open, VS Code's Problems panel was
     empty because the server answered only `textDocument/diagnostic`."""
-    ws = h.make_workspace(tmp_path)
-    caps = client_capabilities("visual_studio_code")
-    caps.text_document.diagnostic = types.DiagnosticClientCapabilities(dynamic_registration=False)
-    caps.workspace.diagnostics = types.DiagnosticWorkspaceClientCapabilities(refresh_support=True)
-    client = await h.start(ws, caps)
+    ws, client = await start_pull_client(tmp_path)
     try:
         assert client.init_result.capabilities.diagnostic_provider.workspace_diagnostics is True
         run_id = (await h.command(client, "refute.run", {"workflow": "audit"}))["runId"]
