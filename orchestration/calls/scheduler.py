@@ -53,7 +53,7 @@ from typing import Any, Callable
 
 from refute.orchestration.calls import pricing
 from refute.orchestration.calls.budget import BudgetLedger
-from refute.orchestration.calls.pacing import Pacer
+from refute.orchestration.calls.pacing import Debit, Pacer
 from refute.orchestration.errors import AgentError, BudgetExceeded, CallLimitExceeded, RunInterrupted
 from refute.orchestration.store.journal import Journal
 from refute.orchestration.model import CallRequest, CallResult, Usage, stable_hash
@@ -278,8 +278,9 @@ class Scheduler:
         # Journal keys whose paid call_finished is already in this run's log (set by the
         # driver on resume); a replayed answer of this run not among them is charged.
         self.counted_keys: set[str] | None = None
-        # Paces dispatch from the providers' rate-limit headers (inactive until a first report).
-        self.pacer: Pacer | None = Pacer() if pace else None
+        # Paces dispatch from the providers' rate-limit headers. Not in batch mode: a batch
+        # is not answered under the per-minute limits, and its first answer may take hours.
+        self.pacer: Pacer | None = Pacer() if pace and not batch else None
         self._last_progress = 0.0
         self.last_activity = time.monotonic()
         self.on_call_finished: Callable[[str], None] = lambda key: None  # provenance hook
@@ -508,7 +509,7 @@ class Scheduler:
         while True:
             attempt += 1
             epoch = self.limiter.acquire(self.stop_event)
-            reservation = None
+            reservation = paced = None
             try:  # the slot is held until the reservation is settled or released
                 reservation, sized = self._reserve(key, request, wasted)
                 paced = self._pace(sized)
@@ -516,14 +517,14 @@ class Scheduler:
                     started = True
                     self.emit("call_started", key=key, label=label, model=request.model)
                 t0 = time.monotonic()
-                result = self._call_with_timeout(sized, epoch, reservation)
+                result = self._call_with_timeout(sized, epoch, reservation, paced[1] if paced else None)
                 latency = time.monotonic() - t0
                 exc = result if isinstance(result, BaseException) else self._check_output(sized, result)
                 if exc is None:
                     if paced is not None:
                         u = result.usage
                         self.pacer.observe(paced[0], u.input_tokens + u.cache_write_tokens + u.cache_read_tokens,
-                                           paced[1])
+                                           u.output_tokens, paced[1])
                     return self._finish(key, request, result, reservation, latency, wasted)
                 if not isinstance(result, BaseException):
                     # The answer was paid for even though it is unusable.
@@ -535,6 +536,8 @@ class Scheduler:
             finally:
                 if reservation is not None and not reservation.settled:
                     self.ledger.release(reservation)
+                if paced is not None:
+                    self.pacer.finished(paced[1])
                 self.limiter.release()
             if isinstance(exc, RunInterrupted):
                 raise exc
@@ -553,22 +556,22 @@ class Scheduler:
             if self.stop_event.wait(delay):
                 raise RunInterrupted(self.stop_reason)
 
-    def _on_headers(self, headers: Any) -> None:
+    def _on_headers(self, headers: Any, debit: Debit | None = None) -> None:
         if self.pacer is not None:
-            self.pacer.report(headers)
+            self.pacer.report(headers, since=debit)
 
-    def _pace(self, request: CallRequest) -> tuple[int, float] | None:
+    def _pace(self, request: CallRequest) -> tuple[int, Debit] | None:
         """Wait until the rate-limit buckets the provider reported have room for this call
-        (before a first report it only counts); returns (estimated input tokens, tokens
-        debited), or None when there is no pacer or the provider cannot estimate."""
+        (before a first report it only counts); returns (estimated input tokens, the
+        debit), or None when there is no pacer or the provider cannot estimate."""
         estimate = getattr(self.provider, "input_estimate", None)
         if self.pacer is None or not callable(estimate):
             return None
         tokens = int(estimate(request))
-        debited = self.pacer.acquire(tokens, self.stop_event)
-        if debited is None:
+        debit = self.pacer.acquire(tokens, request.max_tokens, self.stop_event)
+        if debit is None:
             raise RunInterrupted(self.stop_reason)
-        return tokens, debited
+        return tokens, debit
 
     def _reserve(self, key: str, request: CallRequest, wasted: "_Spend") -> tuple[Any, CallRequest]:
         """Reserve the call in the budget (budget.BudgetLedger.reserve_sized); returns the
@@ -635,8 +638,8 @@ class Scheduler:
         ceiling = min(self.backoff_cap_s, self.backoff_base_s * (2 ** (attempt - 1)))
         return ceiling / 2 + random.uniform(0, ceiling / 2)  # "equal jitter": spread, never zero
 
-    def _call_with_timeout(self, request: CallRequest, epoch: int,
-                           reservation: Any = None) -> CallResult | BaseException:
+    def _call_with_timeout(self, request: CallRequest, epoch: int, reservation: Any = None,
+                           debit: Debit | None = None) -> CallResult | BaseException:
         call_cancelled = _Deadline(self.call_timeout_s) if self.batch else threading.Event()
         if self.stop_reason == "cancel":
             call_cancelled.set()
@@ -647,7 +650,7 @@ class Scheduler:
             self.limiter.on_rate_limit(epoch, "provider signalled rate limiting")
 
         ctx = CallContext(cancelled=call_cancelled, timeout_s=self.call_timeout_s, workspace=self.workspace,
-                          on_rate_limit=on_rate_limit, on_headers=self._on_headers,
+                          on_rate_limit=on_rate_limit, on_headers=lambda headers: self._on_headers(headers, debit),
                           extend_reservation=None if reservation is None else
                           (lambda tokens, usd: self.ledger.extend(reservation, tokens, usd)))
         if isinstance(call_cancelled, _Deadline):

@@ -201,18 +201,23 @@ def estimate_tokens(obj: Any) -> int:
 
 
 class TokenBucketLimiter:
-    """Requests and input tokens per minute as token buckets, with the API's headers."""
+    """Requests, input tokens and (when given) output tokens per minute as token buckets,
+    with the API's headers. Output is counted the way the API does: a request is admitted
+    against its max_tokens, and what it did not generate is credited back at the end."""
 
-    OUTPUT_TOKENS_PER_MIN = 10_000_000  # output is not what benchmarks limit: reported, generous
+    GENEROUS_OUTPUT_PER_MIN = 10_000_000  # reported when output is not what a test limits
 
-    def __init__(self, *, requests_per_min: int, input_tokens_per_min: int, burst_s: float = 60.0):
-        self.limits = {"requests": requests_per_min, "input-tokens": input_tokens_per_min}
+    def __init__(self, *, requests_per_min: int, input_tokens_per_min: int,
+                 output_tokens_per_min: int | None = None, burst_s: float = 60.0):
+        self.limits = {"requests": requests_per_min, "input-tokens": input_tokens_per_min,
+                       "output-tokens": output_tokens_per_min or self.GENEROUS_OUTPUT_PER_MIN}
         self.capacity = {k: v * burst_s / 60.0 for k, v in self.limits.items()}
         self.level = dict(self.capacity)
         self.updated = time.monotonic()
         self._lock = threading.Lock()
         self.accepted = 0
         self.accepted_input_tokens = 0
+        self.generated_output_tokens = 0
         self.rejected = 0
         self.first_accept: float | None = None
         self.last_accept: float | None = None
@@ -223,13 +228,13 @@ class TokenBucketLimiter:
         for k, per_min in self.limits.items():
             self.level[k] = min(self.capacity[k], self.level[k] + elapsed * per_min / 60.0)
 
-    def admit(self, input_tokens: int) -> tuple[bool, dict[str, str]]:
-        """(admitted, headers) for one request of `input_tokens`."""
+    def admit(self, input_tokens: int, max_output: int = 0) -> tuple[bool, dict[str, str]]:
+        """(admitted, headers) for one request of `input_tokens` that may generate `max_output`."""
         with self._lock:
             now = time.monotonic()
             self._refill(now)
-            need = {"requests": 1.0, "input-tokens": float(input_tokens)}
-            ok = all(self.level[k] >= need[k] for k in need)
+            need = {"requests": 1.0, "input-tokens": float(input_tokens), "output-tokens": float(max_output)}
+            ok = all(self.level[k] >= min(need[k], self.capacity[k]) for k in need)
             if ok:
                 for k in need:
                     self.level[k] -= need[k]
@@ -245,6 +250,13 @@ class TokenBucketLimiter:
                 headers["retry-after"] = str(max(1, math.ceil(wait)))
             return ok, headers
 
+    def generated(self, max_output: int, output_tokens: int) -> None:
+        """An admitted request finished having generated `output_tokens` of its `max_output`."""
+        with self._lock:
+            self.generated_output_tokens += output_tokens
+            self.level["output-tokens"] = min(self.capacity["output-tokens"],
+                                              self.level["output-tokens"] + max(max_output - output_tokens, 0))
+
     def _headers(self) -> dict[str, str]:
         headers: dict[str, str] = {}
         wall = time.time()
@@ -254,12 +266,10 @@ class TokenBucketLimiter:
             headers[f"anthropic-ratelimit-{k}-limit"] = str(per_min)
             headers[f"anthropic-ratelimit-{k}-remaining"] = str(max(remaining, 0))
             headers[f"anthropic-ratelimit-{k}-reset"] = _rfc3339(wall + full_in)
-        out = self.OUTPUT_TOKENS_PER_MIN
-        headers["anthropic-ratelimit-output-tokens-limit"] = str(out)
-        headers["anthropic-ratelimit-output-tokens-remaining"] = str(out)
-        headers["anthropic-ratelimit-output-tokens-reset"] = _rfc3339(wall)
+        out = self.limits["output-tokens"]
         headers["anthropic-ratelimit-tokens-limit"] = str(self.limits["input-tokens"] + out)
-        headers["anthropic-ratelimit-tokens-remaining"] = str(int(self.level["input-tokens"]) + out)
+        headers["anthropic-ratelimit-tokens-remaining"] = str(int(self.level["input-tokens"])
+                                                              + int(self.level["output-tokens"]))
         headers["anthropic-ratelimit-tokens-reset"] = headers["anthropic-ratelimit-input-tokens-reset"]
         return headers
 
@@ -440,17 +450,23 @@ class FakeMessagesAPI(LoopbackServer):
             if self.limiter is not None:
                 usage = self._usage({**params, "model": "limit:" + str(params.get("model"))}, [])
                 sent = usage["input_tokens"] + usage["cache_creation_input_tokens"] + usage["cache_read_input_tokens"]
-                admitted, limit_headers = self.limiter.admit(sent)
+                max_output = int(params.get("max_tokens") or 0)
+                admitted, limit_headers = self.limiter.admit(sent, max_output)
                 if not admitted:
-                    return error_reply(429, "rate_limit_error", "Number of input tokens has exceeded your per-minute "
-                                       "rate limit", headers=limit_headers), None, "application/json"
+                    return error_reply(429, "rate_limit_error", "Number of request tokens has exceeded your "
+                                       "per-minute rate limit", headers=limit_headers), None, "application/json"
             reply = self._next_reply(MessageCall(params=params, via="direct", headers=req.headers))
-            if limit_headers:
+            body = (self._complete(reply, params)
+                    if reply.status == 200 and isinstance(reply.body, dict) and not reply.reset else None)
+            if self.limiter is not None:
+                # The answer takes its time while its max_tokens are held, then what it did
+                # not generate is credited back (as the API counts output).
+                self._stop.wait(reply.delay_s)
+                self.limiter.generated(int(params.get("max_tokens") or 0),
+                                       int(((body or {}).get("usage") or {}).get("output_tokens") or 0))
                 reply = Reply(status=reply.status, body=reply.body, headers={**reply.headers, **limit_headers},
-                              delay_s=reply.delay_s, reset=reply.reset, batch_result=reply.batch_result)
-            if reply.status == 200 and isinstance(reply.body, dict) and not reply.reset:
-                return reply, json.dumps(self._complete(reply, params)).encode(), "application/json"
-            return reply, None, "application/json"
+                              delay_s=0.0, reset=reply.reset, batch_result=reply.batch_result)
+            return reply, json.dumps(body).encode() if body is not None else None, "application/json"
         if req.method == "POST" and path == "/v1/messages/count_tokens":
             params = req.body if isinstance(req.body, dict) else {}
             usage = self._usage({**params, "model": "count:" + str(params.get("model"))}, [])

@@ -1,7 +1,7 @@
 """bench/ratelimit.py at a small size: the real SDK against the loopback token-bucket
 limiter; pacing from the `anthropic-ratelimit-*` headers keeps 429s at <= 2% while
 filling the limit, where learning from 429s alone meets a storm of them and cuts
-concurrency."""
+concurrency; the same under an output-token limit that large max_tokens bind."""
 
 from __future__ import annotations
 
@@ -16,3 +16,6 @@ def test_ratelimit_bench_small(capsys, monkeypatch, load_bench):
     assert paced["share_429"] <= 0.02 and paced["throughput_share"] >= 0.8, paced
     assert unpaced["answered_429"] > paced["answered_429"] and unpaced["concurrency_at_end"] < 16
     assert paced["concurrency_at_end"] == 16  # no 429 storm, so nothing to halve
+    # Output-bound (max_tokens held while a call generates): paced stays clear of 429s too.
+    out_paced, out_unpaced = result["output_paced"], result["output_unpaced"]
+    assert out_paced["share_429"] <= 0.02 and out_unpaced["answered_429"] > out_paced["answered_429"], out_paced
