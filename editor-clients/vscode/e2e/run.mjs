@@ -18,6 +18,12 @@
 //   node e2e/run.mjs --scenario migrate ... --instruction TEXT --migrated-file REL
 //        --migrated-text TEXT           (a migration from the palette; "Apply Proposed
 //        Edits" opens VS Code's refactor preview; its Apply button writes the file)
+//   node e2e/run.mjs --scenario multiroot ... --workspace FILE.code-workspace
+//        --folders "/abs/a|/abs/b" --expect-problems "A|B|C" --dismiss-title TEXT --dismiss-line N
+//                                       (a multi-root workspace: one server per folder;
+//        Audit Workspace audits each; every folder's findings in the Problems panel and the
+//        Findings view; a light-bulb dismiss in the last folder goes to that folder's
+//        server; removing that folder from the workspace file stops its server)
 //
 // Prints one JSON line {"ok": true, "steps": [...]} (or ok false with the error) and
 // exits 0 only when every check passed.
@@ -37,6 +43,7 @@ function parseArgs(argv) {
   const required = ["code-server", "vsix", "workspace", "port", "screenshot"];
   if (out.scenario === "audit") required.push("expect-problem", "fix-line", "fixed-text");
   else if (out.scenario === "migrate") required.push("instruction", "migrated-file", "migrated-text");
+  else if (out.scenario === "multiroot") required.push("folders", "expect-problems", "dismiss-title", "dismiss-line");
   else if (out.scenario !== "missing-server") throw new Error(`unknown --scenario ${out.scenario}`);
   for (const key of required) {
     if (!out[key]) throw new Error(`missing --${key}`);
@@ -87,7 +94,9 @@ async function main() {
   ], { stdio: ["ignore", "pipe", "pipe"], detached: true });
   server.stdout.on("data", (d) => (serverLog += d));
   server.stderr.on("data", (d) => (serverLog += d));
-  const url = `http://127.0.0.1:${args.port}/?folder=${encodeURIComponent(args.workspace)}`;
+  // A .code-workspace file opens a multi-root workspace; anything else is one folder.
+  const opens = args.workspace.endsWith(".code-workspace") ? "workspace" : "folder";
+  const url = `http://127.0.0.1:${args.port}/?${opens}=${encodeURIComponent(args.workspace)}`;
   await until(budget(60_000), "code-server to answer /healthz", async () => {
     if (server.exitCode !== null) throw new Error(`code-server exited ${server.exitCode}: ${serverLog}`);
     try {
@@ -119,7 +128,103 @@ async function main() {
   step("workbench loaded");
   if (args.scenario === "missing-server") return missingServer();
   if (args.scenario === "migrate") return migrate();
+  if (args.scenario === "multiroot") return multiroot();
   return audit();
+}
+
+/** Waits until the refute commands are in the palette, then runs `label` with no file open. */
+async function paletteCommandWithNoFileOpen(label) {
+  await until(budget(60_000), "the refute commands in the palette", async () => {
+    await palette(`>${label}`);
+    const row = page.locator(".quick-input-list .monaco-list-row", { hasText: label }).first();
+    const visible = await row.isVisible().catch(() => false);
+    if (!visible) await page.keyboard.press("Escape");
+    return visible;
+  });
+  const openTabs = await page.locator(".tabs-container .tab").count();
+  if (openTabs !== 0) throw new Error(`expected no open editor, found ${openTabs} tab(s)`);
+  await page.keyboard.press("Enter");
+}
+
+/** The run.json of every run in a folder's store. */
+function runsIn(folder) {
+  const dir = path.join(folder, ".refute", "state", "runs");
+  const out = [];
+  for (const id of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+    try {
+      out.push(JSON.parse(fs.readFileSync(path.join(dir, id, "run.json"), "utf8")));
+    } catch {}
+  }
+  return out;
+}
+
+const problemRows = (text) => page.locator(".markers-panel .monaco-list-row", { hasText: text });
+
+/** A multi-root workspace: one language server per folder, each with its own store. */
+async function multiroot() {
+  const folders = args.folders.split("|");
+  const names = folders.map((f) => path.basename(f));
+  await paletteCommandWithNoFileOpen("refute: Audit Workspace");
+  step("Audit Workspace started from the palette with no file open");
+  await until(budget(120_000), "a completed audit in every folder's own store", async () =>
+    folders.every((f) => runsIn(f).some((r) => r.workflow === "audit" && r.status === "completed")));
+  step(`a completed audit in each folder's store: ${folders.map((f, i) => `${names[i]}: ${runsIn(f).map((r) => r.id).join(",")}`).join("; ")}`);
+
+  // Every folder's findings in the Problems panel: each title once per folder.
+  await runCommand("Focus on Problems View");
+  const expected = args["expect-problems"].split("|");
+  for (const text of expected) {
+    await until(budget(90_000), `"${text}" from every folder in the Problems panel`,
+      async () => (await problemRows(text).count()) >= folders.length);
+  }
+  const rows = (await page.locator(".markers-panel .monaco-list-row").allInnerTexts()).map((r) => r.replace(/\s+/g, " ").trim());
+  step(`problems panel (${rows.length} rows): ${rows.join(" | ")}`);
+  for (const text of expected) step(`"${text}": ${await problemRows(text).count()} rows`);
+  const problemsShot = args.screenshot.replace(/\.png$/, "-problems.png");
+  await page.screenshot({ path: problemsShot, fullPage: true });
+  step(`screenshot ${problemsShot}`);
+
+  // The Findings view lists every folder's findings, each path prefixed by its folder.
+  await runCommand("refute: Focus on Findings View");
+  const sidebar = page.locator(".part.sidebar");
+  for (const name of names) {
+    await sidebar.locator(".monaco-list-row", { hasText: `${name}/lib/more.py` }).first().waitFor({ timeout: budget(30_000) });
+  }
+  const listed = (await sidebar.locator(".monaco-list-row").allInnerTexts()).map((r) => r.replace(/\s+/g, " ").trim());
+  step(`findings view: ${listed.join(" | ")}`);
+
+  // A light-bulb action in the last folder's file runs on that folder's server only.
+  const last = folders[folders.length - 1];
+  await palette("app.py");
+  const pick = page.locator(".quick-input-list .monaco-list-row").filter({ hasText: "app.py" }).filter({ hasText: names[names.length - 1] }).first();
+  await pick.waitFor({ timeout: budget(20_000) });
+  await pick.click();
+  await page.locator(".monaco-editor .view-lines", { hasText: "def average" }).first().waitFor({ timeout: budget(20_000) });
+  const tab = (await page.locator(".tabs-container .tab.active").innerText()).replace(/\s+/g, " ").trim();
+  step(`opened ${tab} of ${names[names.length - 1]}`);
+  const titles = await codeAction(args["dismiss-line"], new RegExp(`dismiss: ${args["dismiss-title"]}`, "i"));
+  step(`light bulb: ${titles.map((t) => t.trim()).join(" | ")}`);
+  const dismissed = (f) => path.join(f, ".refute", "dismissed.json");
+  await until(budget(20_000), `${dismissed(last)} with the dismissal`, async () =>
+    fs.existsSync(dismissed(last)) && fs.readFileSync(dismissed(last), "utf8").includes(args["dismiss-title"]));
+  const elsewhere = folders.slice(0, -1).filter((f) => fs.existsSync(dismissed(f)));
+  if (elsewhere.length) throw new Error(`the dismissal also reached ${elsewhere.join(", ")}`);
+  step(`dismissed through ${names[names.length - 1]}'s server only (its .refute/dismissed.json; no other folder's)`);
+  await until(budget(20_000), "the dismissed finding to leave the Problems panel for that folder",
+    async () => (await problemRows(args["dismiss-title"]).count()) === folders.length - 1);
+  step(`"${args["dismiss-title"]}" now in ${folders.length - 1} folder(s)`);
+  await page.keyboard.press("Control+w");
+
+  // Removing the folder from the workspace stops its server: its findings leave.
+  const workspaceFile = JSON.parse(fs.readFileSync(args.workspace, "utf8"));
+  workspaceFile.folders = workspaceFile.folders.filter((f) => path.resolve(path.dirname(args.workspace), f.path) !== last);
+  fs.writeFileSync(args.workspace, JSON.stringify(workspaceFile, null, 2));
+  await runCommand("Focus on Problems View");
+  const other = expected.find((t) => t !== args["dismiss-title"]);
+  await until(budget(60_000), `"${other}" only once the folder is gone`, async () => (await problemRows(other).count()) === folders.length - 1);
+  step(`folder ${names[names.length - 1]} removed: "${other}" in ${await problemRows(other).count()} folder(s)`);
+  await page.screenshot({ path: args.screenshot, fullPage: true });
+  step(`screenshot ${args.screenshot}`);
 }
 
 /** A migration from the palette, then its edits through the refactor preview. */

@@ -97,6 +97,37 @@ local ok, err = xpcall(function()
     local runs = refute.tracker:visible()
     return runs[#runs] and runs[#runs].runId
   end
+  --- The server's run list (`refute.runs`), by run id.
+  local function runs_by_id()
+    local listed
+    refute.execute('refute.runs', {}, function(result)
+      listed = result
+    end)
+    wait_for(10000, 'refute.runs', function()
+      return listed ~= nil
+    end)
+    local by_id = {}
+    for _, r in ipairs(listed) do
+      by_id[r.id] = r
+    end
+    return by_id
+  end
+  --- Runs the Ex command `cmd` and waits for the run it starts; returns its id.
+  local function start_run(cmd)
+    local before = newest_run()
+    vim.cmd(cmd)
+    local id
+    wait_for(10000, 'the run of ' .. cmd .. ' to start', function()
+      id = newest_run()
+      return id ~= nil and id ~= before
+    end)
+    return id
+  end
+  local function wait_status(run_id, wanted, ms)
+    wait_for(ms or 60000, 'run ' .. run_id .. ' to be ' .. wanted, function()
+      return last_status(run_id) == wanted
+    end)
+  end
 
   -- What statusline plugins and progress UIs see: LspProgress events and vim.lsp.status().
   local progress_kinds, lsp_status_seen = {}, {}
@@ -252,28 +283,9 @@ local ok, err = xpcall(function()
     -- A range audits just those lines of the current file; the server gets the scope.
     vim.cmd('wincmd p')
     vim.cmd.edit('app.py')
-    vim.cmd('1,3RefuteAudit')
-    local range_run
-    wait_for(10000, 'the range run to start', function()
-      range_run = newest_run()
-      return range_run ~= nil and range_run ~= run_id
-    end)
-    wait_for(60000, 'the range run to complete', function()
-      return last_status(range_run) == 'completed'
-    end)
-    local listed
-    refute.execute('refute.runs', {}, function(result)
-      listed = result
-    end)
-    wait_for(10000, 'refute.runs', function()
-      return listed ~= nil
-    end)
-    local scope_seen
-    for _, r in ipairs(listed) do
-      if r.id == range_run then
-        scope_seen = r.scope
-      end
-    end
+    local range_run = start_run('1,3RefuteAudit')
+    wait_status(range_run, 'completed')
+    local scope_seen = (runs_by_id()[range_run] or {}).scope
     assert(
       scope_seen and vim.deep_equal(scope_seen.paths, { 'app.py' }) and vim.deep_equal(scope_seen.selection, { 0, 2 }),
       'range run scope: ' .. vim.inspect(scope_seen)
@@ -373,15 +385,8 @@ local ok, err = xpcall(function()
   elseif scenario == 'budget' then
     -- Issue 12: a run the budget stops ends budget_reached and says how to go on;
     -- :RefuteResume RUN tokens=N continues it with a larger budget.
-    vim.cmd('RefuteAsk what does average do?')
-    local run_id
-    wait_for(10000, 'the run to start', function()
-      run_id = newest_run()
-      return run_id ~= nil
-    end)
-    wait_for(60000, 'the run to end budget_reached', function()
-      return last_status(run_id) == 'budget_reached'
-    end)
+    local run_id = start_run('RefuteAsk what does average do?')
+    wait_status(run_id, 'budget_reached')
     local told
     wait_for(5000, 'the budget notification', function()
       for _, n in ipairs(notifications) do
@@ -394,54 +399,18 @@ local ok, err = xpcall(function()
     step('budget reached, told: ' .. told)
     assert(refute.statusline():find('budget_reached', 1, true), 'statusline: ' .. refute.statusline())
     vim.cmd('RefuteResume ' .. run_id .. ' tokens=500000')
-    wait_for(60000, 'the resumed run to complete', function()
-      return last_status(run_id) == 'completed'
-    end)
-    local listed
-    refute.execute('refute.runs', {}, function(result)
-      listed = result
-    end)
-    wait_for(10000, 'refute.runs', function()
-      return listed ~= nil
-    end)
-    local info
-    for _, r in ipairs(listed) do
-      if r.id == run_id then
-        info = r
-      end
-    end
+    wait_status(run_id, 'completed')
+    local info = runs_by_id()[run_id]
     assert(info and info.status == 'completed' and info.budget.tokens == 500000, 'after resume: ' .. vim.inspect(info))
     step(string.format('resumed with tokens=500000: %s, budget %d tokens, %d calls replayed',
       info.status, info.budget.tokens, info.calls_replayed or -1))
   elseif scenario == 'continue' then
     -- Issue 13: an audit that stops its finders early (a small call cap) says how much
     -- it searched; :RefuteContinue covers the rest, run after run, until it is complete.
-    vim.cmd('RefuteAudit')
-    local run_id
-    wait_for(10000, 'the run to start', function()
-      run_id = newest_run()
-      return run_id ~= nil
-    end)
-    local chain = { run_id }
-    local function runs_by_id()
-      local listed
-      refute.execute('refute.runs', {}, function(result)
-        listed = result
-      end)
-      wait_for(10000, 'refute.runs', function()
-        return listed ~= nil
-      end)
-      local by_id = {}
-      for _, r in ipairs(listed) do
-        by_id[r.id] = r
-      end
-      return by_id
-    end
+    local chain = { start_run('RefuteAudit') }
     for i = 1, 5 do
       local current = chain[#chain]
-      wait_for(60000, 'run ' .. current .. ' to complete', function()
-        return last_status(current) == 'completed'
-      end)
+      wait_status(current, 'completed')
       local info = runs_by_id()[current]
       local result = info.result or {}
       step(string.format('run %d %s: %s units covered, %s left, complete=%s, continues %s', i, current,
@@ -465,13 +434,7 @@ local ok, err = xpcall(function()
         end
         return false
       end)
-      vim.cmd('RefuteContinue ' .. current)
-      local next_id
-      wait_for(10000, 'the continuation to start', function()
-        next_id = newest_run()
-        return next_id ~= nil and not vim.tbl_contains(chain, next_id)
-      end)
-      table.insert(chain, next_id)
+      table.insert(chain, start_run('RefuteContinue ' .. current))
     end
     local last = runs_by_id()[chain[#chain]]
     assert(#chain >= 2 and last.result.complete == true, 'never complete: ' .. vim.inspect(chain))
@@ -498,17 +461,10 @@ local ok, err = xpcall(function()
     local runs = {}
     for _, b in ipairs({ buf, buf2 }) do
       vim.api.nvim_set_current_buf(b)
-      local before = newest_run()
-      vim.cmd('RefuteAudit')
-      wait_for(10000, 'the run to start', function()
-        return newest_run() ~= nil and newest_run() ~= before
-      end)
-      table.insert(runs, newest_run())
+      table.insert(runs, start_run('RefuteAudit'))
     end
     for _, id in ipairs(runs) do
-      wait_for(60000, 'run ' .. id .. ' to complete', function()
-        return last_status(id) == 'completed'
-      end)
+      wait_status(id, 'completed')
     end
     for i, r in ipairs({ root, root2 }) do
       local run_dir = r .. '/.refute/state/runs/' .. runs[i]
