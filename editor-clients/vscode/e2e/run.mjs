@@ -202,7 +202,19 @@ async function multiroot() {
   await page.locator(".monaco-editor .view-lines", { hasText: "def average" }).first().waitFor({ timeout: budget(20_000) });
   const tab = (await page.locator(".tabs-container .tab.active").innerText()).replace(/\s+/g, " ").trim();
   step(`opened ${tab} of ${names[names.length - 1]}`);
-  const titles = await codeAction(args["dismiss-line"], new RegExp(`dismiss: ${args["dismiss-title"]}`, "i"));
+  // The light bulb answers once the file's diagnostics have arrived (the squiggle).
+  await page.locator(".monaco-editor .squiggly-warning").first().waitFor({ timeout: budget(30_000) });
+  let titles = [];
+  await until(budget(60_000), "the dismiss action in the light bulb", async () => {
+    try {
+      titles = await codeAction(args["dismiss-line"], new RegExp(`dismiss: ${args["dismiss-title"]}`, "i"));
+      return true;
+    } catch (e) {
+      step(`light bulb not ready: ${String(e).split("\n")[0]}`);
+      await page.keyboard.press("Escape");
+      return false;
+    }
+  });
   step(`light bulb: ${titles.map((t) => t.trim()).join(" | ")}`);
   const dismissed = (f) => path.join(f, ".refute", "dismissed.json");
   await until(budget(20_000), `${dismissed(last)} with the dismissal`, async () =>
@@ -458,7 +470,7 @@ async function codeAction(line, wanted) {
   await page.keyboard.press("End");
   await page.keyboard.press("Control+.");
   const menu = page.locator(".action-widget .monaco-list-row.action");
-  await menu.first().waitFor({ timeout: budget(20_000) });
+  await menu.first().waitFor({ timeout: budget(args["code-action-wait-ms"] ? Number(args["code-action-wait-ms"]) : 20_000) });
   const titles = await menu.allInnerTexts();
   if (!titles.some((t) => wanted.test(t))) throw new Error(`no ${wanted} among the code actions: ${titles}`);
   // The menu takes keys, not clicks (a pointer block covers it): move to the action, Enter.

@@ -166,7 +166,7 @@ def test_multi_root_workspace_is_served_folder_by_folder(workspace: Path, isolat
         code_workspace, isolated_env, settings, ARTIFACTS / "vscode-multiroot.png",
         "--scenario", "multiroot", "--folders", f"{workspace}|{second}",
         "--expect-problems", "Division by zero on an empty list|File handle is never closed|join_words fails on None",
-        "--dismiss-title", "File handle is never closed", "--dismiss-line", "7",
+        "--dismiss-title", "File handle is never closed", "--dismiss-line", "7", "--code-action-wait-ms", "8000",
     )
     steps, detail = result["steps"], result["detail"]
     assert any("a completed audit in each folder's store" in s for s in steps), detail
