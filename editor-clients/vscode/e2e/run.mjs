@@ -24,6 +24,11 @@
 //        Audit Workspace audits each; every folder's findings in the Problems panel and the
 //        Findings view; a light-bulb dismiss in the last folder goes to that folder's
 //        server; removing that folder from the workspace file stops its server)
+//   node e2e/run.mjs --scenario budget-continue ... --ask-question TEXT --budget TEXT
+//                                       (settings with a small token budget and call cap:
+//        an Ask ends budget_reached, its notification's button resumes it with the typed
+//        budget; with the budget setting removed, an audit that stops early is continued
+//        from its "Continue audit" notification until it is complete)
 //
 // Prints one JSON line {"ok": true, "steps": [...]} (or ok false with the error) and
 // exits 0 only when every check passed.
@@ -44,6 +49,7 @@ function parseArgs(argv) {
   if (out.scenario === "audit") required.push("expect-problem", "fix-line", "fixed-text");
   else if (out.scenario === "migrate") required.push("instruction", "migrated-file", "migrated-text");
   else if (out.scenario === "multiroot") required.push("folders", "expect-problems", "dismiss-title", "dismiss-line");
+  else if (out.scenario === "budget-continue") required.push("ask-question", "budget");
   else if (out.scenario !== "missing-server") throw new Error(`unknown --scenario ${out.scenario}`);
   for (const key of required) {
     if (!out[key]) throw new Error(`missing --${key}`);
@@ -129,6 +135,7 @@ async function main() {
   if (args.scenario === "missing-server") return missingServer();
   if (args.scenario === "migrate") return migrate();
   if (args.scenario === "multiroot") return multiroot();
+  if (args.scenario === "budget-continue") return budgetThenContinue();
   return audit();
 }
 
@@ -159,6 +166,67 @@ function runsIn(folder) {
 }
 
 const problemRows = (text) => page.locator(".markers-panel .monaco-list-row", { hasText: text });
+
+/** Clicks `button` on the notification toast that says `text`. */
+async function clickToastButton(text, button) {
+  const toast = page.locator(".notification-toast", { hasText: text }).first();
+  await toast.waitFor({ timeout: budget(60_000) });
+  const message = (await toast.locator(".notification-list-item-message").innerText()).replace(/\s+/g, " ").trim();
+  await toast.locator(".monaco-button", { hasText: button }).first().click();
+  return message;
+}
+
+/** Issue 12 and 13 in the editor: resume with a larger budget, continue audit. */
+async function budgetThenContinue() {
+  const run = (id) => runsIn(args.workspace).find((r) => r.id === id);
+  await paletteCommandWithNoFileOpen("refute: Ask...");
+  await page.locator(".quick-input-widget", { hasText: "Question about this codebase" }).waitFor({ timeout: budget(15_000) });
+  const input = page.locator(".quick-input-widget input");
+  await input.fill(args["ask-question"]);
+  await page.keyboard.press("Enter");
+  step(`asked "${args["ask-question"]}" with a small token budget`);
+  const said = await clickToastButton("the budget stopped it", "Resume with a larger budget");
+  const askRun = runsIn(args.workspace).find((r) => r.workflow === "ask");
+  if (askRun?.status !== "budget_reached") throw new Error(`the ask run is ${askRun?.status}, not budget_reached`);
+  step(`notification: ${said}`);
+  await page.locator(".quick-input-widget", { hasText: "with a larger budget" }).waitFor({ timeout: budget(15_000) });
+  step(`budget box prefilled: ${await input.inputValue()}`);
+  await input.fill(args.budget);
+  await page.keyboard.press("Enter");
+  await until(budget(60_000), "the resumed ask to complete", async () => run(askRun.id)?.status === "completed");
+  step(`resumed with ${args.budget}: ${run(askRun.id).status}, budget ${JSON.stringify(run(askRun.id).budget)}`);
+
+  // With a large token budget (the call cap stays small), audits stop early and continue.
+  // (Raised, not deleted: a setting removed in VS Code is not sent, so the server keeps it.)
+  const settingsFile = path.join(args.workspace, ".vscode", "settings.json");
+  const settings = JSON.parse(fs.readFileSync(settingsFile, "utf8"));
+  settings["refute.budget.tokens"] = 10_000_000;
+  fs.writeFileSync(settingsFile, JSON.stringify(settings, null, 2));
+  await page.waitForTimeout(3000); // the configuration change reaches the server
+  await runCommand("refute: Audit Workspace");
+  const chain = [];
+  for (let i = 0; i < 5; i++) {
+    await until(budget(60_000), "an audit to start", async () => {
+      const next = runsIn(args.workspace).filter((r) => r.workflow === "audit" && !chain.includes(r.id))
+        .sort((a, b) => b.created_at - a.created_at)[0];
+      if (next) chain.push(next.id);
+      return Boolean(next);
+    });
+    const id = chain[chain.length - 1];
+    await until(budget(60_000), `audit ${id} to complete`, async () => run(id)?.status === "completed");
+    const info = run(id);
+    step(`audit ${i + 1} ${id}: complete=${info.result?.complete} covered=${info.result?.covered} continues=${info.args?.continues ?? "-"}`);
+    if (i > 0 && info.args?.continues !== chain[chain.length - 2]) throw new Error(`not a continuation: ${JSON.stringify(info.args)}`);
+    if (info.result?.complete) break;
+    const note = await clickToastButton(`${id} searched`, "Continue audit");
+    step(`notification: ${note}`);
+  }
+  const last = run(chain[chain.length - 1]);
+  if (chain.length < 2 || !last.result?.complete) throw new Error(`the audits never completed: ${chain}`);
+  step(`complete after ${chain.length - 1} continuation(s)`);
+  await page.screenshot({ path: args.screenshot, fullPage: true });
+  step(`screenshot ${args.screenshot}`);
+}
 
 /** A multi-root workspace: one language server per folder, each with its own store. */
 async function multiroot() {
@@ -202,19 +270,7 @@ async function multiroot() {
   await page.locator(".monaco-editor .view-lines", { hasText: "def average" }).first().waitFor({ timeout: budget(20_000) });
   const tab = (await page.locator(".tabs-container .tab.active").innerText()).replace(/\s+/g, " ").trim();
   step(`opened ${tab} of ${names[names.length - 1]}`);
-  // The light bulb answers once the file's diagnostics have arrived (the squiggle).
-  await page.locator(".monaco-editor .squiggly-warning").first().waitFor({ timeout: budget(30_000) });
-  let titles = [];
-  await until(budget(60_000), "the dismiss action in the light bulb", async () => {
-    try {
-      titles = await codeAction(args["dismiss-line"], new RegExp(`dismiss: ${args["dismiss-title"]}`, "i"));
-      return true;
-    } catch (e) {
-      step(`light bulb not ready: ${String(e).split("\n")[0]}`);
-      await page.keyboard.press("Escape");
-      return false;
-    }
-  });
+  const titles = await codeActionWhenReady(args["dismiss-line"], new RegExp(`dismiss: ${args["dismiss-title"]}`, "i"));
   step(`light bulb: ${titles.map((t) => t.trim()).join(" | ")}`);
   const dismissed = (f) => path.join(f, ".refute", "dismissed.json");
   await until(budget(20_000), `${dismissed(last)} with the dismissal`, async () =>
@@ -350,6 +406,15 @@ async function audit() {
   await page.screenshot({ path: problemsShot, fullPage: true });
   step(`screenshot ${problemsShot}`);
 
+  // The status bar shows the run (calls, tokens, cost), fed by refute/runUpdate: one item
+  // (checked now: a finished run fades from it after 10 s).
+  const status = page.locator(".statusbar-item", { hasText: /refute audit: \d+ calls/ }).first();
+  await status.waitFor({ timeout: budget(10_000) });
+  step(`status bar: ${(await status.innerText()).trim()}`);
+  const refuteItems = await page.locator(".statusbar-item", { hasText: /refute/ }).count();
+  step(`status bar items about refute: ${refuteItems}`);
+  if (refuteItems !== 1) throw new Error(`expected one refute status bar item, found ${refuteItems}`);
+
   // 6. Open the file, so the quick fix can be applied in its editor.
   await palette("app.py");
   await page.locator(".quick-input-list .monaco-list-row", { hasText: "app.py" }).first().waitFor({ timeout: budget(20_000) });
@@ -358,7 +423,7 @@ async function audit() {
   step("app.py open");
 
   // 7. Quick fix from the editor at the finding's line.
-  const titles = await codeAction(args["fix-line"], /apply fix/i);
+  const titles = await codeActionWhenReady(args["fix-line"], /apply fix/i);
   step(`quick fixes offered: ${titles.map((t) => t.trim()).join(" | ")}`);
   await page.locator(".monaco-editor .view-lines", { hasText: args["fixed-text"] }).first().waitFor({ timeout: budget(20_000) });
   step("the fix changed the editor");
@@ -371,13 +436,6 @@ async function audit() {
     (await page.locator(".markers-panel .monaco-list-row", { hasText: args["expect-problem"] }).count()) === 0);
   step(`problems after the fix: ${(await page.locator(".markers-panel .monaco-list-row").allInnerTexts()).map((r) => r.replace(/\s+/g, " ").trim()).join(" | ")}`);
 
-  // 8. The status bar shows the run (calls, tokens, cost), fed by refute/runUpdate: one item.
-  const status = page.locator(".statusbar-item", { hasText: /refute audit: \d+ calls/ }).first();
-  await status.waitFor({ timeout: budget(10_000) });
-  step(`status bar: ${(await status.innerText()).trim()}`);
-  const refuteItems = await page.locator(".statusbar-item", { hasText: /refute/ }).count();
-  step(`status bar items about refute: ${refuteItems}`);
-  if (refuteItems !== 1) throw new Error(`expected one refute status bar item, found ${refuteItems}`);
 
   // 9. Evidence of the other finding: a rendered preview titled by the finding.
   if (args["evidence-line"]) {
@@ -464,13 +522,13 @@ async function audit() {
 
 /** Goes to `line` of the active editor, opens the code action menu, and runs the action
  * whose title matches `wanted`; returns every title offered. */
-async function codeAction(line, wanted) {
+async function codeAction(line, wanted, menuWaitMs = 20_000) {
   await palette(`:${line}`);
   await page.keyboard.press("Enter");
   await page.keyboard.press("End");
   await page.keyboard.press("Control+.");
   const menu = page.locator(".action-widget .monaco-list-row.action");
-  await menu.first().waitFor({ timeout: budget(args["code-action-wait-ms"] ? Number(args["code-action-wait-ms"]) : 20_000) });
+  await menu.first().waitFor({ timeout: budget(menuWaitMs) });
   const titles = await menu.allInnerTexts();
   if (!titles.some((t) => wanted.test(t))) throw new Error(`no ${wanted} among the code actions: ${titles}`);
   // The menu takes keys, not clicks (a pointer block covers it): move to the action, Enter.
@@ -481,6 +539,25 @@ async function codeAction(line, wanted) {
     await page.keyboard.press("ArrowDown");
   }
   await page.keyboard.press("Enter");
+  return titles;
+}
+
+/** codeAction once the open file's diagnostics have arrived (a squiggle): a light bulb
+ * asked before then answers "No code actions available"; asked again until it offers. */
+async function codeActionWhenReady(line, wanted) {
+  await page.locator(".monaco-editor .squiggly-error, .monaco-editor .squiggly-warning").first()
+    .waitFor({ timeout: budget(30_000) });
+  let titles = [];
+  await until(budget(60_000), `${wanted} in the light bulb`, async () => {
+    try {
+      titles = await codeAction(line, wanted, 8_000);
+      return true;
+    } catch (e) {
+      step(`light bulb not ready: ${String(e).split("\n")[0]}`);
+      await page.keyboard.press("Escape");
+      return false;
+    }
+  });
   return titles;
 }
 

@@ -166,7 +166,7 @@ def test_multi_root_workspace_is_served_folder_by_folder(workspace: Path, isolat
         code_workspace, isolated_env, settings, ARTIFACTS / "vscode-multiroot.png",
         "--scenario", "multiroot", "--folders", f"{workspace}|{second}",
         "--expect-problems", "Division by zero on an empty list|File handle is never closed|join_words fails on None",
-        "--dismiss-title", "File handle is never closed", "--dismiss-line", "7", "--code-action-wait-ms", "8000",
+        "--dismiss-title", "File handle is never closed", "--dismiss-line", "7",
     )
     steps, detail = result["steps"], result["detail"]
     assert any("a completed audit in each folder's store" in s for s in steps), detail
@@ -176,3 +176,17 @@ def test_multi_root_workspace_is_served_folder_by_folder(workspace: Path, isolat
     assert "File handle is never closed" in (second / ".refute" / "dismissed.json").read_text()
     assert not (workspace / ".refute" / "dismissed.json").exists()
     assert any("folder second removed:" in s for s in steps), detail
+
+
+def test_resume_with_a_larger_budget_and_continue_audit(workspace: Path, isolated_env: dict[str, str]) -> None:
+    """Issue 12: a run the budget stopped is resumed from its notification with a typed
+    budget. Issue 13: an audit that stopped early is continued from its notification."""
+    settings = dict(vscode_settings(), **{"refute.budget.tokens": 1500, "refute.maxCalls": 6, "refute.maxConcurrency": 1})
+    result = run_e2e(workspace, isolated_env, settings, ARTIFACTS / "vscode-budget-continue.png",
+                     "--scenario", "budget-continue", "--ask-question", "what does average do?",
+                     "--budget", "tokens=500000")
+    steps, detail = result["steps"], result["detail"]
+    assert any("budget box prefilled: tokens=3000" in s for s in steps), detail
+    assert any('resumed with tokens=500000: completed, budget {"tokens":500000' in s for s in steps), detail
+    assert any("audit 1 " in s and "complete=false" in s for s in steps), detail
+    assert any("complete after" in s for s in steps), detail
