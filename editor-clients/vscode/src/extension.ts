@@ -693,7 +693,7 @@ async function offerContinue(folderKey: string, update: RunUpdate): Promise<void
   const label = "Continue audit";
   const total = run.coverage.covered + run.coverage.notCovered;
   const choice = await vscode.window.showInformationMessage(
-    `refute: ${run.workflow} ${run.id} searched ${run.coverage.covered} of ${total} units; ${run.coverage.notCovered} are left.`, label);
+    `refute: ${run.workflow} ${run.id} searched ${run.coverage.covered} of ${total} units; ${run.coverage.notCovered} not searched yet.`, label);
   if (choice === label) await continueRun(run);
 }
 
