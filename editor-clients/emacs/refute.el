@@ -19,14 +19,17 @@
 ;;   (add-hook 'python-mode-hook #'eglot-ensure)
 ;;
 ;; Commands: `refute-audit', `refute-security', `refute-ask', `refute-runs',
-;; `refute-cancel', `refute-report', `refute-findings', `refute-evidence',
-;; `refute-dismiss', `refute-fix'.  Findings are Flymake diagnostics (files never
+;; `refute-cancel', `refute-resume', `refute-resume-with-budget' (a run the budget
+;; stopped), `refute-continue' (an audit that left part of its scope),
+;; `refute-report', `refute-findings', `refute-evidence', `refute-dismiss', `refute-fix'.  Findings are Flymake diagnostics (files never
 ;; visited included: `refute-findings' lists the whole project); fixes and dismissals
 ;; are the server's code actions (`eglot-code-actions').  Live runs show in the mode
 ;; line from the server's `refute/runUpdate' notifications, for runs started here,
 ;; from the command line or from another editor.
 ;;
-;; Eglot runs one server per major mode and project: with refute on python-mode,
+;; Eglot runs one server per major mode and project, so each project (each root) has
+;; its own refute server and `.refute' store; commands go to the current buffer's.
+;; With refute on python-mode,
 ;; another Python server needs its own mode (or a multiplexer such as lspx).
 
 ;;; Code:
@@ -62,6 +65,9 @@ it never belongs here."
 (defvar refute-runs (make-hash-table :test 'equal)
   "Run id -> the latest `refute/runUpdate' of that run (a plist).")
 
+(defvar refute--announced (make-hash-table :test 'equal)
+  "Runs whose end was already told (a resumed run's next end is news again).")
+
 (defvar refute-run-updates-hook nil
   "Functions called with each `refute/runUpdate' plist.")
 
@@ -69,7 +75,10 @@ it never belongs here."
   "What the mode line shows about live runs.")
 (put 'refute-mode-line-string 'risky-local-variable t)
 
-(defconst refute--finished '("completed" "completed with failures" "failed" "cancelled" "interrupted"))
+(defconst refute--finished '("completed" "completed with failures" "failed" "cancelled" "interrupted"
+                             "budget_reached")
+  "Statuses of a run that has ended.
+budget_reached: the budget stopped it; it resumes with a larger one.")
 
 (defun refute--contact (&optional _interactive)
   "The eglot contact for refute, read when a server starts.
@@ -92,11 +101,11 @@ Live runs show in the mode line."
   (or (eglot-current-server)
       (user-error "refute: no language server here; visit a project file, M-x eglot")))
 
-(defun refute-execute (command &optional argument)
+(defun refute-execute (command &optional argument server)
   "Send `workspace/executeCommand' COMMAND with ARGUMENT (a plist: one JSON object)
-to the refute server and return its result.  The argument goes inside the
-`arguments' array, as the protocol wants."
-  (jsonrpc-request (refute--server) :workspace/executeCommand
+to the refute SERVER (default: this buffer's) and return its result.  The
+argument goes inside the `arguments' array, as the protocol wants."
+  (jsonrpc-request (or server (refute--server)) :workspace/executeCommand
                    (list :command command :arguments (vector (or argument (make-hash-table))))))
 
 (defun refute--root ()
@@ -190,7 +199,49 @@ to the refute server and return its result.  The argument goes inside the
   "Resume a paused, cancelled or failed run; finished calls replay at no cost."
   (interactive (list (refute--read-run)))
   (refute-execute "refute.resume" (list :runId run-id))
+  (remhash run-id refute--announced)
   (message "refute: resumed run %s" run-id))
+
+;;;###autoload
+(defun refute-resume-with-budget (run-id budget)
+  "Resume RUN-ID, which the budget stopped, with a larger BUDGET for the whole run.
+BUDGET is \"tokens=N usd=X\" (either or both), like
+`refute resume RUN --budget-tokens N --budget-usd X'; finished calls replay
+from the journal, so nothing is paid twice."
+  (interactive (list (refute--read-run) (read-string "Larger budget (tokens=N usd=X): ")))
+  (let ((raised (refute--parse-budget budget)))
+    (refute-execute "refute.resume" (append (list :runId run-id) raised))
+    (remhash run-id refute--announced)
+    (message "refute: resumed run %s with %s" run-id (string-trim budget))))
+
+(defun refute--parse-budget (text)
+  "The plist (:budgetTokens N :budgetUsd X) TEXT (\"tokens=N usd=X\") asks for."
+  (let (out)
+    (dolist (word (split-string (or text "") "[ \t,]+" t))
+      (unless (string-match "\\`\\(tokens\\|usd\\)=\\$?\\([0-9_.]+\\)\\'" (downcase word))
+        (user-error "refute: \"%s\" is not tokens=N or usd=X" word))
+      (let ((key (match-string 1 (downcase word)))
+            (value (string-to-number (replace-regexp-in-string "_" "" (match-string 2 (downcase word))))))
+        (cond ((not (> value 0)) (user-error "refute: %s must be above 0" key))
+              ((equal key "tokens")
+               (unless (= value (truncate value)) (user-error "refute: tokens must be a whole number"))
+               (setq out (plist-put out :budgetTokens (truncate value))))
+              (t (setq out (plist-put out :budgetUsd value))))))
+    (or out (user-error "refute: give a larger budget: tokens=N, usd=X or both"))))
+
+;;;###autoload
+(defun refute-continue (run-id)
+  "Continue audit: a new run covering what RUN-ID left (same workflow, scope and
+arguments); units already searched at the same content are skipped, like
+`refute run audit --continue RUN'.  Returns the new run's id."
+  (interactive (list (refute--read-run)))
+  (let ((new-id (plist-get (refute-execute "refute.run" (list :continueRun run-id)) :runId)))
+    (if (not new-id)
+        (message "refute: the continuation of %s was not started" run-id)
+      (unless (gethash new-id refute-runs)
+        (puthash new-id (list :runId new-id :workflow "audit" :status "queued") refute-runs))
+      (message "refute: continuing run %s as run %s" run-id new-id))
+    new-id))
 
 ;;;###autoload
 (defun refute-report (run-id)
@@ -223,11 +274,16 @@ to the refute server and return its result.  The argument goes inside the
   (interactive)
   (let* ((run-id (refute--read-run))
          (action (completing-read (format "refute run %s: " run-id)
-                                  '("report" "cancel" "resume" "apply edits") nil t nil nil "report")))
+                                  '("report" "cancel" "resume" "resume with a larger budget"
+                                    "continue audit" "apply edits")
+                                  nil t nil nil "report")))
     (pcase action
       ("report" (refute-report run-id))
       ("cancel" (refute-cancel run-id))
       ("resume" (refute-resume run-id))
+      ("resume with a larger budget"
+       (refute-resume-with-budget run-id (read-string "Larger budget (tokens=N usd=X): ")))
+      ("continue audit" (refute-continue run-id))
       ("apply edits" (refute-apply run-id)))))
 
 ;;; Live progress
@@ -249,15 +305,39 @@ to the refute server and return its result.  The argument goes inside the
                 (t (format " refute: %d runs" (length live)))))
     (force-mode-line-update t)))
 
-(cl-defmethod eglot-handle-notification (_server (_method (eql refute/runUpdate)) &rest update)
+(defun refute--announce-end (server update)
+  "Tell how UPDATE's run ended and, when there is one, the command that goes on:
+`refute-resume-with-budget' for a run the budget stopped, `refute-continue' for
+an audit that left part of its scope (asked of SERVER without waiting)."
+  (let ((run-id (plist-get update :runId)))
+    (if (equal (plist-get update :status) "budget_reached")
+        (message "%s: the budget stopped it; M-x refute-resume-with-budget %s continues it with a larger one"
+                 (refute--describe update) run-id)
+      (message "%s" (refute--describe update)))
+    (pcase (plist-get update :status)
+      ("completed"
+       (jsonrpc-async-request
+        server :workspace/executeCommand (list :command "refute.runs" :arguments (vector (make-hash-table)))
+        :success-fn
+        (lambda (runs)
+          (let* ((run (cl-find-if (lambda (r) (equal (plist-get r :id) run-id)) (append runs nil)))
+                 (result (plist-get run :result)))
+            (when (and (listp result) (eq (plist-get result :complete) :json-false))
+              (message "refute: %s %s searched %d of %d units; M-x refute-continue %s covers the %d left"
+                       (plist-get run :workflow) run-id (or (plist-get result :covered) 0)
+                       (+ (or (plist-get result :covered) 0) (or (plist-get result :not_covered) 0))
+                       run-id (or (plist-get result :not_covered) 0)))))
+        :error-fn #'ignore)))))
+
+(cl-defmethod eglot-handle-notification (server (_method (eql refute/runUpdate)) &rest update)
   "A run's numbers: the mode line shows live runs, the echo area how a run ended."
-  (let* ((run-id (plist-get update :runId))
-         (before (gethash run-id refute-runs)))
+  (let ((run-id (plist-get update :runId)))
     (puthash run-id update refute-runs)
     (refute--update-mode-line)
     (when (and (member (plist-get update :status) refute--finished)
-               (not (equal (plist-get before :status) (plist-get update :status))))
-      (message "%s" (refute--describe update)))
+               (not (gethash run-id refute--announced)))
+      (puthash run-id t refute--announced)
+      (refute--announce-end server update))
     (run-hook-with-args 'refute-run-updates-hook update)))
 
 ;;; Findings

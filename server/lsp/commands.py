@@ -93,8 +93,9 @@ def _rel(ls, path: Path) -> str:
 @command("refute.run")
 async def run(ls, p: dict[str, Any]) -> dict[str, Any]:
     name = "refute.run"
-    workflow = params.required_str(name, p, "workflow")
     continue_run = params.optional_str(name, p, "continueRun")  # "Continue audit": cover what a run left
+    # A continuation is of the run's own workflow: editors may name just the run.
+    workflow = params.optional_str(name, p, "workflow") if continue_run else params.required_str(name, p, "workflow")
     scope = params.scope(name, str(ls.root), p)
     args = params.optional_dict(name, p, "args")
     budget = params.budget(name, p, (ls.settings.budget_tokens, ls.settings.budget_usd))
@@ -110,6 +111,7 @@ async def run(ls, p: dict[str, Any]) -> dict[str, Any]:
         extra["guide"] = guide
     if continue_run:
         previous = await ls.engine_call("run", continue_run)
+        workflow = workflow or previous.workflow
         scope, args = previous.scope, {**(previous.args or {}), "skip_covered": True, "continues": previous.id}
     plan = approval.plan_dict(await ls.engine_call("plan", workflow, scope, args))
     reason = approval.over_threshold(plan, ls.settings)

@@ -25,7 +25,8 @@ REPORT_INTERVAL_S = 0.1
 TITLE_WAIT_S = 0.5
 SKIPPED_NAMED = 5  # skipped files named in the end-of-run message; the report has all
 # "interrupted": a run another process drove whose driver died (store/run_tail.py).
-FINISHED = {"cancelled", "failed", "completed", "completed with failures", "interrupted"}
+# "budget_reached": the budget stopped dispatch; it ends the progress (resumable with a larger one).
+FINISHED = {"cancelled", "failed", "completed", "completed with failures", "interrupted", "budget_reached"}
 _token_counter = itertools.count(1)
 
 

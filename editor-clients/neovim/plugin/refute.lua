@@ -65,9 +65,25 @@ command('RefuteRuns', function()
   refute().runs()
 end, { nargs = 0, desc = 'refute: pick a run to cancel, resume, report' })
 
+command('RefuteResume', function(opts)
+  refute().resume_command(opts.fargs)
+end, {
+  nargs = '*',
+  complete = function(arg_lead)
+    local out = complete_run(arg_lead)
+    for _, word in ipairs({ 'tokens=', 'usd=' }) do
+      if vim.startswith(word, arg_lead) then
+        table.insert(out, word)
+      end
+    end
+    return out
+  end,
+  desc = 'refute: resume [run id] [tokens=N] [usd=X] (a larger budget for a run the budget stopped)',
+})
+
 for name, fn in pairs({
   RefuteCancel = 'cancel',
-  RefuteResume = 'resume',
+  RefuteContinue = 'continue',
   RefuteApply = 'apply',
   RefuteReport = 'report',
   RefuteSarif = 'export_sarif',

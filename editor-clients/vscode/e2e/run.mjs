@@ -18,6 +18,17 @@
 //   node e2e/run.mjs --scenario migrate ... --instruction TEXT --migrated-file REL
 //        --migrated-text TEXT           (a migration from the palette; "Apply Proposed
 //        Edits" opens VS Code's refactor preview; its Apply button writes the file)
+//   node e2e/run.mjs --scenario multiroot ... --workspace FILE.code-workspace
+//        --folders "/abs/a|/abs/b" --expect-problems "A|B|C" --dismiss-title TEXT --dismiss-line N
+//                                       (a multi-root workspace: one server per folder;
+//        Audit Workspace audits each; every folder's findings in the Problems panel and the
+//        Findings view; a light-bulb dismiss in the last folder goes to that folder's
+//        server; removing that folder from the workspace file stops its server)
+//   node e2e/run.mjs --scenario budget-continue ... --ask-question TEXT --budget TEXT
+//                                       (settings with a small token budget and call cap:
+//        an Ask ends budget_reached, its notification's button resumes it with the typed
+//        budget; with the budget setting removed, an audit that stops early is continued
+//        from its "Continue audit" notification until it is complete)
 //
 // Prints one JSON line {"ok": true, "steps": [...]} (or ok false with the error) and
 // exits 0 only when every check passed.
@@ -37,6 +48,8 @@ function parseArgs(argv) {
   const required = ["code-server", "vsix", "workspace", "port", "screenshot"];
   if (out.scenario === "audit") required.push("expect-problem", "fix-line", "fixed-text");
   else if (out.scenario === "migrate") required.push("instruction", "migrated-file", "migrated-text");
+  else if (out.scenario === "multiroot") required.push("folders", "expect-problems", "dismiss-title", "dismiss-line");
+  else if (out.scenario === "budget-continue") required.push("ask-question", "budget");
   else if (out.scenario !== "missing-server") throw new Error(`unknown --scenario ${out.scenario}`);
   for (const key of required) {
     if (!out[key]) throw new Error(`missing --${key}`);
@@ -87,7 +100,9 @@ async function main() {
   ], { stdio: ["ignore", "pipe", "pipe"], detached: true });
   server.stdout.on("data", (d) => (serverLog += d));
   server.stderr.on("data", (d) => (serverLog += d));
-  const url = `http://127.0.0.1:${args.port}/?folder=${encodeURIComponent(args.workspace)}`;
+  // A .code-workspace file opens a multi-root workspace; anything else is one folder.
+  const opens = args.workspace.endsWith(".code-workspace") ? "workspace" : "folder";
+  const url = `http://127.0.0.1:${args.port}/?${opens}=${encodeURIComponent(args.workspace)}`;
   await until(budget(60_000), "code-server to answer /healthz", async () => {
     if (server.exitCode !== null) throw new Error(`code-server exited ${server.exitCode}: ${serverLog}`);
     try {
@@ -119,7 +134,165 @@ async function main() {
   step("workbench loaded");
   if (args.scenario === "missing-server") return missingServer();
   if (args.scenario === "migrate") return migrate();
+  if (args.scenario === "multiroot") return multiroot();
+  if (args.scenario === "budget-continue") return budgetThenContinue();
   return audit();
+}
+
+/** Waits until the refute commands are in the palette, then runs `label` with no file open. */
+async function paletteCommandWithNoFileOpen(label) {
+  await until(budget(60_000), "the refute commands in the palette", async () => {
+    await palette(`>${label}`);
+    const row = page.locator(".quick-input-list .monaco-list-row", { hasText: label }).first();
+    const visible = await row.isVisible().catch(() => false);
+    if (!visible) await page.keyboard.press("Escape");
+    return visible;
+  });
+  const openTabs = await page.locator(".tabs-container .tab").count();
+  if (openTabs !== 0) throw new Error(`expected no open editor, found ${openTabs} tab(s)`);
+  await page.keyboard.press("Enter");
+}
+
+/** The run.json of every run in a folder's store. */
+function runsIn(folder) {
+  const dir = path.join(folder, ".refute", "state", "runs");
+  const out = [];
+  for (const id of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+    try {
+      out.push(JSON.parse(fs.readFileSync(path.join(dir, id, "run.json"), "utf8")));
+    } catch {}
+  }
+  return out;
+}
+
+const problemRows = (text) => page.locator(".markers-panel .monaco-list-row", { hasText: text });
+
+/** Clicks `button` on the notification toast that says `text`. */
+async function clickToastButton(text, button) {
+  const toast = page.locator(".notification-toast", { hasText: text }).first();
+  await toast.waitFor({ timeout: budget(60_000) });
+  const message = (await toast.locator(".notification-list-item-message").innerText()).replace(/\s+/g, " ").trim();
+  await toast.locator(".monaco-button", { hasText: button }).first().click();
+  return message;
+}
+
+/** Issue 12 and 13 in the editor: resume with a larger budget, continue audit. */
+async function budgetThenContinue() {
+  const run = (id) => runsIn(args.workspace).find((r) => r.id === id);
+  await paletteCommandWithNoFileOpen("refute: Ask...");
+  await page.locator(".quick-input-widget", { hasText: "Question about this codebase" }).waitFor({ timeout: budget(15_000) });
+  const input = page.locator(".quick-input-widget input");
+  await input.fill(args["ask-question"]);
+  await page.keyboard.press("Enter");
+  step(`asked "${args["ask-question"]}" with a small token budget`);
+  const said = await clickToastButton("the budget stopped it", "Resume with a larger budget");
+  const askRun = runsIn(args.workspace).find((r) => r.workflow === "ask");
+  if (askRun?.status !== "budget_reached") throw new Error(`the ask run is ${askRun?.status}, not budget_reached`);
+  step(`notification: ${said}`);
+  await page.locator(".quick-input-widget", { hasText: "with a larger budget" }).waitFor({ timeout: budget(15_000) });
+  step(`budget box prefilled: ${await input.inputValue()}`);
+  await input.fill(args.budget);
+  await page.keyboard.press("Enter");
+  await until(budget(60_000), "the resumed ask to complete", async () => run(askRun.id)?.status === "completed");
+  step(`resumed with ${args.budget}: ${run(askRun.id).status}, budget ${JSON.stringify(run(askRun.id).budget)}`);
+
+  // With a large token budget (the call cap stays small), audits stop early and continue.
+  // (Raised, not deleted: a setting removed in VS Code is not sent, so the server keeps it.)
+  const settingsFile = path.join(args.workspace, ".vscode", "settings.json");
+  const settings = JSON.parse(fs.readFileSync(settingsFile, "utf8"));
+  settings["refute.budget.tokens"] = 10_000_000;
+  fs.writeFileSync(settingsFile, JSON.stringify(settings, null, 2));
+  await page.waitForTimeout(3000); // the configuration change reaches the server
+  await runCommand("refute: Audit Workspace");
+  const chain = [];
+  for (let i = 0; i < 5; i++) {
+    await until(budget(60_000), "an audit to start", async () => {
+      const next = runsIn(args.workspace).filter((r) => r.workflow === "audit" && !chain.includes(r.id))
+        .sort((a, b) => b.created_at - a.created_at)[0];
+      if (next) chain.push(next.id);
+      return Boolean(next);
+    });
+    const id = chain[chain.length - 1];
+    await until(budget(60_000), `audit ${id} to complete`, async () => run(id)?.status === "completed");
+    const info = run(id);
+    step(`audit ${i + 1} ${id}: complete=${info.result?.complete} covered=${info.result?.covered} continues=${info.args?.continues ?? "-"}`);
+    if (i > 0 && info.args?.continues !== chain[chain.length - 2]) throw new Error(`not a continuation: ${JSON.stringify(info.args)}`);
+    if (info.result?.complete) break;
+    const note = await clickToastButton(`${id} searched`, "Continue audit");
+    step(`notification: ${note}`);
+  }
+  const last = run(chain[chain.length - 1]);
+  if (chain.length < 2 || !last.result?.complete) throw new Error(`the audits never completed: ${chain}`);
+  step(`complete after ${chain.length - 1} continuation(s)`);
+  await page.screenshot({ path: args.screenshot, fullPage: true });
+  step(`screenshot ${args.screenshot}`);
+}
+
+/** A multi-root workspace: one language server per folder, each with its own store. */
+async function multiroot() {
+  const folders = args.folders.split("|");
+  const names = folders.map((f) => path.basename(f));
+  await paletteCommandWithNoFileOpen("refute: Audit Workspace");
+  step("Audit Workspace started from the palette with no file open");
+  await until(budget(120_000), "a completed audit in every folder's own store", async () =>
+    folders.every((f) => runsIn(f).some((r) => r.workflow === "audit" && r.status === "completed")));
+  step(`a completed audit in each folder's store: ${folders.map((f, i) => `${names[i]}: ${runsIn(f).map((r) => r.id).join(",")}`).join("; ")}`);
+
+  // Every folder's findings in the Problems panel: each title once per folder.
+  await runCommand("Focus on Problems View");
+  const expected = args["expect-problems"].split("|");
+  for (const text of expected) {
+    await until(budget(90_000), `"${text}" from every folder in the Problems panel`,
+      async () => (await problemRows(text).count()) >= folders.length);
+  }
+  const rows = (await page.locator(".markers-panel .monaco-list-row").allInnerTexts()).map((r) => r.replace(/\s+/g, " ").trim());
+  step(`problems panel (${rows.length} rows): ${rows.join(" | ")}`);
+  for (const text of expected) step(`"${text}": ${await problemRows(text).count()} rows`);
+  const problemsShot = args.screenshot.replace(/\.png$/, "-problems.png");
+  await page.screenshot({ path: problemsShot, fullPage: true });
+  step(`screenshot ${problemsShot}`);
+
+  // The Findings view lists every folder's findings, each path prefixed by its folder.
+  await runCommand("refute: Focus on Findings View");
+  const sidebar = page.locator(".part.sidebar");
+  for (const name of names) {
+    await sidebar.locator(".monaco-list-row", { hasText: `${name}/lib/more.py` }).first().waitFor({ timeout: budget(30_000) });
+  }
+  const listed = (await sidebar.locator(".monaco-list-row").allInnerTexts()).map((r) => r.replace(/\s+/g, " ").trim());
+  step(`findings view: ${listed.join(" | ")}`);
+
+  // A light-bulb action in the last folder's file runs on that folder's server only.
+  const last = folders[folders.length - 1];
+  await palette("app.py");
+  const pick = page.locator(".quick-input-list .monaco-list-row").filter({ hasText: "app.py" }).filter({ hasText: names[names.length - 1] }).first();
+  await pick.waitFor({ timeout: budget(20_000) });
+  await pick.click();
+  await page.locator(".monaco-editor .view-lines", { hasText: "def average" }).first().waitFor({ timeout: budget(20_000) });
+  const tab = (await page.locator(".tabs-container .tab.active").innerText()).replace(/\s+/g, " ").trim();
+  step(`opened ${tab} of ${names[names.length - 1]}`);
+  const titles = await codeActionWhenReady(args["dismiss-line"], new RegExp(`dismiss: ${args["dismiss-title"]}`, "i"));
+  step(`light bulb: ${titles.map((t) => t.trim()).join(" | ")}`);
+  const dismissed = (f) => path.join(f, ".refute", "dismissed.json");
+  await until(budget(20_000), `${dismissed(last)} with the dismissal`, async () =>
+    fs.existsSync(dismissed(last)) && fs.readFileSync(dismissed(last), "utf8").includes(args["dismiss-title"]));
+  const elsewhere = folders.slice(0, -1).filter((f) => fs.existsSync(dismissed(f)));
+  if (elsewhere.length) throw new Error(`the dismissal also reached ${elsewhere.join(", ")}`);
+  step(`dismissed through ${names[names.length - 1]}'s server only (its .refute/dismissed.json; no other folder's)`);
+  await until(budget(20_000), "the dismissed finding to leave the Problems panel for that folder",
+    async () => (await problemRows(args["dismiss-title"]).count()) === folders.length - 1);
+  step(`"${args["dismiss-title"]}" now in ${folders.length - 1} folder(s)`);
+  await page.keyboard.press("Control+w");
+
+  // Removing the folder from the workspace stops its server: its findings leave.
+  const workspaceFile = JSON.parse(fs.readFileSync(args.workspace, "utf8"));
+  workspaceFile.folders = workspaceFile.folders.filter((f) => path.resolve(path.dirname(args.workspace), f.path) !== last);
+  fs.writeFileSync(args.workspace, JSON.stringify(workspaceFile, null, 2));
+  await runCommand("Focus on Problems View");
+  const other = expected.find((t) => t !== args["dismiss-title"]);
+  await until(budget(60_000), `"${other}" only once the folder is gone`, async () => (await problemRows(other).count()) === folders.length - 1);
+  step(`folder ${names[names.length - 1]} removed: "${other}" in ${await problemRows(other).count()} folder(s)`);
+  await page.screenshot({ path: args.screenshot, fullPage: true });
+  step(`screenshot ${args.screenshot}`);
 }
 
 /** A migration from the palette, then its edits through the refactor preview. */
@@ -233,6 +406,15 @@ async function audit() {
   await page.screenshot({ path: problemsShot, fullPage: true });
   step(`screenshot ${problemsShot}`);
 
+  // The status bar shows the run (calls, tokens, cost), fed by refute/runUpdate: one item
+  // (checked now: a finished run fades from it after 10 s).
+  const status = page.locator(".statusbar-item", { hasText: /refute audit: \d+ calls/ }).first();
+  await status.waitFor({ timeout: budget(10_000) });
+  step(`status bar: ${(await status.innerText()).trim()}`);
+  const refuteItems = await page.locator(".statusbar-item", { hasText: /refute/ }).count();
+  step(`status bar items about refute: ${refuteItems}`);
+  if (refuteItems !== 1) throw new Error(`expected one refute status bar item, found ${refuteItems}`);
+
   // 6. Open the file, so the quick fix can be applied in its editor.
   await palette("app.py");
   await page.locator(".quick-input-list .monaco-list-row", { hasText: "app.py" }).first().waitFor({ timeout: budget(20_000) });
@@ -241,7 +423,7 @@ async function audit() {
   step("app.py open");
 
   // 7. Quick fix from the editor at the finding's line.
-  const titles = await codeAction(args["fix-line"], /apply fix/i);
+  const titles = await codeActionWhenReady(args["fix-line"], /apply fix/i);
   step(`quick fixes offered: ${titles.map((t) => t.trim()).join(" | ")}`);
   await page.locator(".monaco-editor .view-lines", { hasText: args["fixed-text"] }).first().waitFor({ timeout: budget(20_000) });
   step("the fix changed the editor");
@@ -254,13 +436,6 @@ async function audit() {
     (await page.locator(".markers-panel .monaco-list-row", { hasText: args["expect-problem"] }).count()) === 0);
   step(`problems after the fix: ${(await page.locator(".markers-panel .monaco-list-row").allInnerTexts()).map((r) => r.replace(/\s+/g, " ").trim()).join(" | ")}`);
 
-  // 8. The status bar shows the run (calls, tokens, cost), fed by refute/runUpdate: one item.
-  const status = page.locator(".statusbar-item", { hasText: /refute audit: \d+ calls/ }).first();
-  await status.waitFor({ timeout: budget(10_000) });
-  step(`status bar: ${(await status.innerText()).trim()}`);
-  const refuteItems = await page.locator(".statusbar-item", { hasText: /refute/ }).count();
-  step(`status bar items about refute: ${refuteItems}`);
-  if (refuteItems !== 1) throw new Error(`expected one refute status bar item, found ${refuteItems}`);
 
   // 9. Evidence of the other finding: a rendered preview titled by the finding.
   if (args["evidence-line"]) {
@@ -347,13 +522,13 @@ async function audit() {
 
 /** Goes to `line` of the active editor, opens the code action menu, and runs the action
  * whose title matches `wanted`; returns every title offered. */
-async function codeAction(line, wanted) {
+async function codeAction(line, wanted, menuWaitMs = 20_000) {
   await palette(`:${line}`);
   await page.keyboard.press("Enter");
   await page.keyboard.press("End");
   await page.keyboard.press("Control+.");
   const menu = page.locator(".action-widget .monaco-list-row.action");
-  await menu.first().waitFor({ timeout: budget(20_000) });
+  await menu.first().waitFor({ timeout: budget(menuWaitMs) });
   const titles = await menu.allInnerTexts();
   if (!titles.some((t) => wanted.test(t))) throw new Error(`no ${wanted} among the code actions: ${titles}`);
   // The menu takes keys, not clicks (a pointer block covers it): move to the action, Enter.
@@ -364,6 +539,25 @@ async function codeAction(line, wanted) {
     await page.keyboard.press("ArrowDown");
   }
   await page.keyboard.press("Enter");
+  return titles;
+}
+
+/** codeAction once the open file's diagnostics have arrived (a squiggle): a light bulb
+ * asked before then answers "No code actions available"; asked again until it offers. */
+async function codeActionWhenReady(line, wanted) {
+  await page.locator(".monaco-editor .squiggly-error, .monaco-editor .squiggly-warning").first()
+    .waitFor({ timeout: budget(30_000) });
+  let titles = [];
+  await until(budget(60_000), `${wanted} in the light bulb`, async () => {
+    try {
+      titles = await codeAction(line, wanted, 8_000);
+      return true;
+    } catch (e) {
+      step(`light bulb not ready: ${String(e).split("\n")[0]}`);
+      await page.keyboard.press("Escape");
+      return false;
+    }
+  });
   return titles;
 }
 

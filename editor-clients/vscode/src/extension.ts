@@ -1,14 +1,17 @@
-// VS Code glue for the refute language server: starts `refute lsp`, wires palette
-// commands to the server's workspace commands, and shows live runs in the status bar.
-// Decisions that need no editor (scopes, arguments, settings, status text) live in
-// ./logic so they are unit-tested without VS Code.
+// VS Code glue for the refute language server: starts `refute lsp` once per workspace
+// folder (multi-root workspaces are served folder by folder, each with its own root and
+// .refute store), wires palette commands to the server's workspace commands, and shows
+// live runs in the status bar. Decisions that need no editor (folders, scopes,
+// arguments, settings, status text) live in ./logic so they are unit-tested without VS Code.
 import * as vscode from "vscode";
 import {
+  DynamicFeature,
   ExecuteCommandRequest,
   LanguageClient,
   LanguageClientOptions,
   ServerOptions,
   State,
+  StaticFeature,
   TransportKind,
 } from "vscode-languageclient/node";
 
@@ -17,41 +20,92 @@ import {
   askArgs,
   opensAsPreview,
   auditArgs,
+  continueArgs,
   migrateArgs,
   newWorkflowArgs,
+  parseBudget,
+  resumeArgs,
   RunAction,
   RunArgs,
   runActionCommand,
   securityArgs,
+  suggestedBudget,
 } from "./logic/commands";
-import { ACTION_LABELS, actionsFor, parseRuns, runPickItems } from "./logic/runs";
+import {
+  CommandLike,
+  FolderLike,
+  folderOf,
+  folderSelector,
+  ROUTED_COMMAND,
+  routeCommand,
+  servedFolders,
+  unrouteArguments,
+  withFolder,
+} from "./logic/folders";
+import { ACTION_LABELS, actionsFor, isPartial, parseRuns, runPickItems, RunSummary } from "./logic/runs";
 import { buildScope, Scope, ScopeError, ScopeKind } from "./logic/scope";
-import { resolveServerLaunch, ServerNotFound } from "./logic/serverCommand";
+import { resolveServerLaunch, ServerLaunch, ServerNotFound } from "./logic/serverCommand";
 import { serverSettings } from "./logic/settings";
 import { describeRun, isFinished, isRunProgressToken, RunTracker, RunUpdate, statusView } from "./logic/status";
 import { FindingsView } from "./findingsView";
 
 const SECTION = "refute";
 
-let client: LanguageClient | undefined;
-const tracker = new RunTracker();
-let statusItem: vscode.StatusBarItem;
-// Runs whose markdown report opens when they finish (`ask`).
-const reportWhenDone = new Set<string>();
-// Runs whose failure was already shown, so repeated updates warn once.
-const warnedRuns = new Set<string>();
-let findingsView: FindingsView | undefined;
-
-function workspaceRoot(): string | undefined {
-  return vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+/** One workspace folder's language server. */
+interface Served extends FolderLike {
+  folder: vscode.WorkspaceFolder;
+  client: LanguageClient;
 }
 
-function readSettings(): Record<string, unknown> {
-  const config = vscode.workspace.getConfiguration(SECTION);
-  return serverSettings((key) => config.get(key), workspaceRoot());
+/** A run as listed by the server of its folder. */
+interface FolderRun extends RunSummary {
+  folder: string;
+  folderName: string;
+}
+
+const served = new Map<string, Served>(); // by folder URI
+const serverCommands = new Set<string>(); // server command ids registered as VS Code commands
+const tracker = new RunTracker();
+let statusItem: vscode.StatusBarItem;
+let extensionContext: vscode.ExtensionContext;
+// Runs whose markdown report opens when they finish (`ask`).
+const reportWhenDone = new Set<string>();
+// Runs whose end was already announced (a failure, the budget, a partial audit), so
+// repeated updates say it once.
+const announcedRuns = new Set<string>();
+let findingsView: FindingsView | undefined;
+let syncing: Promise<void> = Promise.resolve();
+
+/**
+ * vscode-languageclient registers the server's command ids (refute.run, ...) as VS Code
+ * commands, once per client: the second folder's client would fail to start ("command
+ * already exists"). Without that feature, the extension registers them once and routes
+ * each call to the right folder's server (logic/folders.ts).
+ */
+class FolderClient extends LanguageClient {
+  override registerFeature(feature: StaticFeature | DynamicFeature<any>): void {
+    if ((feature as DynamicFeature<any>).registrationType?.method === ExecuteCommandRequest.method) return;
+    super.registerFeature(feature);
+  }
+}
+
+function folderRefs(): (FolderLike & { folder: vscode.WorkspaceFolder })[] {
+  return (vscode.workspace.workspaceFolders ?? [])
+    .filter((f) => f.uri.scheme === "file")
+    .map((folder) => ({ key: folder.uri.toString(), fsPath: folder.uri.fsPath, name: folder.name, folder }));
+}
+
+function running(): Served[] {
+  return [...served.values()].filter((s) => s.client.state === State.Running);
+}
+
+function readSettings(folder: vscode.WorkspaceFolder): Record<string, unknown> {
+  const config = vscode.workspace.getConfiguration(SECTION, folder.uri);
+  return serverSettings((key) => config.get(key), folder.uri.fsPath);
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  extensionContext = context;
   statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 50);
   statusItem.name = "refute runs";
   statusItem.command = "refute.client.cancelRun";
@@ -77,70 +131,134 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   register("refute.client.runs", runsPicker);
   register("refute.client.cancelRun", cancelRun);
   register("refute.client.applyEdits", async () => {
-    const runId = await pickRun("Apply the proposed edits of");
-    if (runId) await runAction("applyEdits", runId);
+    const run = await pickRun("Apply the proposed edits of");
+    if (run) await runAction("applyEdits", run);
   });
-  register("refute.client.exportSarif", () => runAction("exportSarif", undefined));
-  findingsView = new FindingsView(execute, workspaceRoot);
+  register("refute.client.exportSarif", async () => {
+    const folder = await pickFolder("Export the SARIF of the latest run of");
+    if (folder) await exportSarif(folder.key, undefined);
+  });
+  register("refute.client.resumeWithBudget", async () => {
+    const run = await pickRun("Resume with a larger budget", (r) => r.status === "budget_reached" || actionsFor(r.status).includes("resume"));
+    if (run) await resumeWithBudget(run);
+  });
+  register("refute.client.continueAudit", async () => {
+    const run = await pickRun("Continue which audit (cover what it left)?", isPartial);
+    if (run) await continueRun(run);
+  });
+  // Every server command a code action or code lens carries comes through here, with
+  // the folder of the server that offered it.
+  register(ROUTED_COMMAND, (...args: unknown[]) => {
+    const routed = unrouteArguments(args);
+    return executeRaw(routed.folderKey, routed.command, routed.arguments);
+  });
+  findingsView = new FindingsView({
+    folders: () => running().map(({ key, name, fsPath }) => ({ key, name, fsPath })),
+    execute: (folderKey, command, argument) => execute(folderKey, command, argument),
+  });
   findingsView.register(context, register);
   register("refute.client.restartServer", async () => {
-    await stopClient();
-    await startClient(context);
+    await stopAll();
+    await syncFolders();
   });
 
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration(async (event) => {
       if (!event.affectsConfiguration(SECTION)) return;
       if (event.affectsConfiguration(`${SECTION}.server`)) {
-        await stopClient();
-        await startClient(context);
+        await stopAll();
+        await syncFolders();
         return;
       }
-      // The server pulls the new values with workspace/configuration; they are also
+      // The servers pull the new values with workspace/configuration; they are also
       // sent along for servers that read the notification's payload.
-      await client?.sendNotification("workspace/didChangeConfiguration", { settings: { [SECTION]: readSettings() } });
+      for (const s of running()) {
+        await s.client.sendNotification("workspace/didChangeConfiguration", { settings: { [SECTION]: readSettings(s.folder) } });
+      }
     }),
+    // Folders added to or removed from the workspace get or lose their server.
+    vscode.workspace.onDidChangeWorkspaceFolders(() => syncFolders()),
   );
 
-  await startClient(context);
+  await syncFolders();
 }
 
 export async function deactivate(): Promise<void> {
-  await stopClient();
+  await stopAll();
 }
 
-async function startClient(context: vscode.ExtensionContext): Promise<void> {
+/** Starts a server for each served folder that has none and stops those of folders no
+ * longer in the workspace. Calls are queued: folder events can come while one runs. */
+function syncFolders(): Promise<void> {
+  syncing = syncing.then(async () => {
+    const wanted = servedFolders(folderRefs());
+    for (const key of [...served.keys()]) {
+      if (!wanted.some((w) => w.key === key)) await stopClient(key);
+    }
+    const missing = wanted.filter((w) => !served.has(w.key));
+    if (missing.length === 0) return;
+    const launch = await resolveLaunch();
+    if (!launch) return;
+    await Promise.all(missing.map((f) => startClient(f.folder, launch, wanted.length)));
+    void findingsView?.refresh();
+  }).catch((error) => {
+    vscode.window.showErrorMessage(`refute: ${error instanceof Error ? error.message : String(error)}`);
+  });
+  return syncing;
+}
+
+async function openServerSettings(): Promise<void> {
+  await vscode.commands.executeCommand("workbench.action.openSettings", "refute.server");
+}
+
+/** The server command from the settings, or undefined after saying what is wrong. */
+async function resolveLaunch(): Promise<ServerLaunch | undefined> {
   const config = vscode.workspace.getConfiguration(SECTION);
-  let launch;
   try {
-    launch = resolveServerLaunch(
+    return resolveServerLaunch(
       { command: config.get<string[]>("server.command"), pythonPath: config.get<string>("server.pythonPath") },
       process.env.PATH,
     );
   } catch (error) {
-    if (error instanceof ServerNotFound) {
-      const choice = await vscode.window.showErrorMessage(error.message, "Open Settings");
-      if (choice === "Open Settings") {
-        await vscode.commands.executeCommand("workbench.action.openSettings", "refute.server");
-      }
-      return;
-    }
-    throw error;
+    if (!(error instanceof ServerNotFound)) throw error;
+    const choice = await vscode.window.showErrorMessage(error.message, "Open Settings");
+    if (choice === "Open Settings") await openServerSettings();
+    return undefined;
   }
+}
+
+async function startClient(folder: vscode.WorkspaceFolder, launch: ServerLaunch, folderCount: number): Promise<void> {
+  const key = folder.uri.toString();
   const serverOptions: ServerOptions = {
     command: launch.command,
     args: launch.args,
     transport: TransportKind.stdio,
-    options: { cwd: workspaceRoot() },
+    options: { cwd: folder.uri.fsPath },
   };
+  const routeAll = <T extends CommandLike | vscode.CodeAction>(items: T[] | null | undefined): T[] | null | undefined =>
+    items?.map((item) => routeItem(item, key));
   const clientOptions: LanguageClientOptions = {
-    documentSelector: [{ scheme: "file" }],
-    initializationOptions: readSettings(),
+    // This folder's files only; the server's root is the folder (initialize's rootUri
+    // and workspaceFolders), so its store is the folder's .refute.
+    documentSelector: folderSelector(key),
+    workspaceFolder: folder,
+    initializationOptions: readSettings(folder),
     middleware: {
       // One status bar item per run: ours (refute/runUpdate, click to cancel).
       handleWorkDoneProgress: (token, params, next) => {
         if (isRunProgressToken(token) && params.kind !== "end") return;
         next(token, params);
+      },
+      // Commands in code actions and code lenses go back to this folder's server.
+      provideCodeActions: async (document, range, context, token, next) => routeAll(await next(document, range, context, token)),
+      resolveCodeAction: async (item, token, next) => {
+        const resolved = await next(item, token);
+        return resolved ? routeItem(resolved, key) : resolved;
+      },
+      provideCodeLenses: async (document, token, next) => {
+        const lenses = await next(document, token);
+        lenses?.forEach((lens) => lens.command && (lens.command = routeCommand(lens.command, key)));
+        return lenses;
       },
       window: {
         // Reports and evidence pages are for reading: render them (the preview's tab is
@@ -158,34 +276,59 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
           const fallback = await next(params, token);
           if (!Array.isArray(fallback)) return fallback;
           return params.items.map((item, i) =>
-            item.section === SECTION || item.section === undefined ? readSettings() : fallback[i],
+            item.section === SECTION || item.section === undefined ? readSettings(folder) : fallback[i],
           );
         },
       },
     },
   };
-  client = new LanguageClient("refute", "refute", serverOptions, clientOptions);
-  context.subscriptions.push(
-    client.onNotification("refute/runUpdate", (update: RunUpdate) => onRunUpdate(update)),
+  const name = withFolder("refute", folder.name, folderCount);
+  const client = new FolderClient("refute", name, serverOptions, clientOptions);
+  served.set(key, { key, fsPath: folder.uri.fsPath, name: folder.name, folder, client });
+  extensionContext.subscriptions.push(
+    client.onNotification("refute/runUpdate", (update: RunUpdate) => onRunUpdate(key, update)),
   );
   try {
     await client.start();
-    void findingsView?.refresh();
+    registerServerCommands(client);
   } catch (error) {
     const choice = await vscode.window.showErrorMessage(
-      `refute: the language server (${launch.command} ${launch.args.join(" ")}) did not start: ${String(error)}`,
+      `refute: the language server for ${folder.name} (${launch.command} ${launch.args.join(" ")}) did not start: ${String(error)}`,
       "Open Settings",
     );
-    if (choice === "Open Settings") {
-      await vscode.commands.executeCommand("workbench.action.openSettings", "refute.server");
-    }
+    if (choice === "Open Settings") await openServerSettings();
   }
 }
 
-async function stopClient(): Promise<void> {
-  const running = client;
-  client = undefined;
-  if (running && running.state === State.Running) await running.stop();
+/** A code action or command from the server of `folderKey`, its command routed back there. */
+function routeItem<T extends CommandLike | vscode.CodeAction>(item: T, folderKey: string): T {
+  if (typeof (item as CommandLike).command === "string") return routeCommand(item as CommandLike, folderKey) as T;
+  const action = item as vscode.CodeAction;
+  if (action.command) action.command = routeCommand(action.command, folderKey);
+  return item;
+}
+
+/** The server's own command ids stay usable as VS Code commands (keybindings, other
+ * extensions): registered once, sent to the server of the active editor's folder. */
+function registerServerCommands(client: LanguageClient): void {
+  for (const command of client.initializeResult?.capabilities.executeCommandProvider?.commands ?? []) {
+    if (serverCommands.has(command)) continue;
+    serverCommands.add(command);
+    extensionContext.subscriptions.push(vscode.commands.registerCommand(command, async (...args: unknown[]) => {
+      const folder = await pickFolder(command);
+      return folder ? executeRaw(folder.key, command, args) : undefined;
+    }));
+  }
+}
+
+async function stopClient(key: string): Promise<void> {
+  const entry = served.get(key);
+  served.delete(key);
+  if (entry && entry.client.state === State.Running) await entry.client.stop();
+}
+
+async function stopAll(): Promise<void> {
+  await Promise.all([...served.keys()].map(stopClient));
 }
 
 async function guarded(fn: (...args: any[]) => unknown, ...args: any[]): Promise<unknown> {
@@ -201,52 +344,98 @@ async function guarded(fn: (...args: any[]) => unknown, ...args: any[]): Promise
   }
 }
 
-async function execute<T = unknown>(command: string, argument: Record<string, unknown>): Promise<T> {
-  if (!client || client.state !== State.Running) {
-    throw new Error("the language server is not running (see the 'refute' output channel).");
+function executeRaw<T = unknown>(folderKey: string, command: string, args: unknown[]): Promise<T> {
+  const entry = served.get(folderKey);
+  if (!entry || entry.client.state !== State.Running) {
+    throw new Error(`the language server${entry ? ` for ${entry.name}` : ""} is not running (see the 'refute' output channel).`);
   }
-  return client.sendRequest(ExecuteCommandRequest.type, { command, arguments: [argument] }) as Promise<T>;
+  return entry.client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args }) as Promise<T>;
+}
+
+function execute<T = unknown>(folderKey: string, command: string, argument: Record<string, unknown>): Promise<T> {
+  return executeRaw<T>(folderKey, command, [argument]);
+}
+
+/** The served folder holding this file, or undefined. */
+function servedFolderOf(uri: vscode.Uri | undefined): Served | undefined {
+  if (!uri || uri.scheme !== "file") return undefined;
+  return folderOf(uri.fsPath, running());
+}
+
+/** The folder a command without a file means: the active editor's, the only one, or
+ * the one the person picks. */
+async function pickFolder(title: string): Promise<Served | undefined> {
+  const folders = running();
+  if (folders.length === 0) throw new Error("the language server is not running (see the 'refute' output channel).");
+  const active = servedFolderOf(vscode.window.activeTextEditor?.document.uri);
+  if (active) return active;
+  if (folders.length === 1) return folders[0];
+  const picked = await vscode.window.showQuickPick(
+    folders.map((f) => ({ label: f.name, description: f.fsPath, key: f.key })),
+    { title: `${title}: which folder?` },
+  );
+  return picked && served.get(picked.key);
 }
 
 // --- scopes and runs ----------------------------------------------------------------
 
-function scopeFor(kind: ScopeKind, uri?: vscode.Uri): Scope {
-  const root = workspaceRoot();
-  if (!root) throw new ScopeError("Open a folder first: refute runs over a workspace folder.");
+interface FolderScope {
+  folder: Served;
+  scope: Scope;
+}
+
+/** Where a run of this kind goes: the whole workspace is every folder (one run each);
+ * a folder, file or selection is the folder that holds it. */
+function scopesFor(kind: ScopeKind, uri?: vscode.Uri): FolderScope[] {
+  if (running().length === 0) {
+    if (!vscode.workspace.workspaceFolders?.length) throw new ScopeError("Open a folder first: refute runs over a workspace folder.");
+    throw new Error("the language server is not running (see the 'refute' output channel).");
+  }
+  if (kind === "workspace") {
+    return running().map((folder) => ({ folder, scope: buildScope({ kind, workspaceRoot: folder.fsPath }) }));
+  }
   const editor = vscode.window.activeTextEditor;
   const fileUri = uri ?? (editor?.document.uri.scheme === "file" ? editor.document.uri : undefined);
   let target = fileUri?.fsPath;
   if (kind === "folder" && fileUri && !uri) target = vscode.Uri.joinPath(fileUri, "..").fsPath;
+  const folder = servedFolderOf(fileUri);
+  if (!folder) {
+    throw new ScopeError(fileUri ? `${fileUri.fsPath} is in no workspace folder refute serves.` : "Open a file of the workspace first.");
+  }
   const sel = editor?.selection;
-  return buildScope({
+  const scope = buildScope({
     kind,
-    workspaceRoot: root,
+    workspaceRoot: folder.fsPath,
     target,
     selection: kind === "selection" && sel && !sel.isEmpty
       ? { startLine: sel.start.line, startCharacter: sel.start.character, endLine: sel.end.line, endCharacter: sel.end.character }
       : undefined,
   });
+  return [{ folder, scope }];
 }
 
-function budget() {
-  const config = vscode.workspace.getConfiguration(SECTION);
+function budget(folder?: Served) {
+  const config = vscode.workspace.getConfiguration(SECTION, folder?.folder.uri);
   return { tokens: config.get<number | null>("budget.tokens"), usd: config.get<number | null>("budget.usd") };
 }
 
-async function startRun(args: RunArgs): Promise<string | undefined> {
-  const result = await execute<{ runId?: string; declined?: boolean }>("refute.run", args as unknown as Record<string, unknown>);
+async function startRun(folder: Served, args: RunArgs): Promise<string | undefined> {
+  const result = await execute<{ runId?: string; declined?: boolean }>(folder.key, "refute.run", args as unknown as Record<string, unknown>);
+  const what = args.workflow || "continued";
   if (result?.declined) {
-    vscode.window.showInformationMessage(`refute: the ${args.workflow} run was not started.`);
+    vscode.window.showInformationMessage(`refute: the ${what} run was not started.`);
     return undefined;
   }
   if (!result?.runId) throw new Error(`refute.run returned no run id: ${JSON.stringify(result)}`);
   // The server's run updates can overtake this answer; never overwrite them.
-  if (!tracker.get(result.runId)) onRunUpdate({ runId: result.runId, workflow: args.workflow, status: "queued" });
+  if (!tracker.get(result.runId)) onRunUpdate(folder.key, { runId: result.runId, workflow: what, status: "queued" });
   return result.runId;
 }
 
 async function startScoped(kind: ScopeKind, build: (scope: Scope, b: ReturnType<typeof budget>) => RunArgs, uri?: vscode.Uri) {
-  return startRun(build(scopeFor(kind, uri), budget()));
+  const ids = [];
+  for (const { folder, scope } of scopesFor(kind, uri)) ids.push(await startRun(folder, build(scope, budget(folder))));
+  return ids;
 }
 
 async function pickScopeKind(title: string): Promise<ScopeKind | undefined> {
@@ -261,6 +450,14 @@ async function pickScopeKind(title: string): Promise<ScopeKind | undefined> {
   return picked?.scope;
 }
 
+/** One folder for a run that needs one (a migration or a question): a workspace scope
+ * is the picked folder's whole tree. */
+async function oneFolderScope(kind: ScopeKind, title: string): Promise<FolderScope | undefined> {
+  if (kind !== "workspace") return scopesFor(kind)[0];
+  const folder = await pickFolder(title);
+  return folder && { folder, scope: buildScope({ kind, workspaceRoot: folder.fsPath }) };
+}
+
 async function migrate(): Promise<void> {
   const instruction = await vscode.window.showInputBox({
     title: "refute: migrate",
@@ -270,7 +467,9 @@ async function migrate(): Promise<void> {
   if (instruction === undefined) return;
   const kind = await pickScopeKind("Migrate");
   if (!kind) return;
-  const runId = await startRun(migrateArgs(instruction, scopeFor(kind), budget()));
+  const target = await oneFolderScope(kind, "Migrate");
+  if (!target) return;
+  const runId = await startRun(target.folder, migrateArgs(instruction, target.scope, budget(target.folder)));
   if (runId) {
     vscode.window.showInformationMessage(
       "refute: the migration runs in the background; review and apply its edits from refute: Runs when it finishes.",
@@ -281,7 +480,9 @@ async function migrate(): Promise<void> {
 async function ask(): Promise<void> {
   const question = await vscode.window.showInputBox({ title: "refute: ask", prompt: "Question about this codebase", ignoreFocusOut: true });
   if (question === undefined) return;
-  const runId = await startRun(askArgs(question, scopeFor("workspace"), budget()));
+  const target = await oneFolderScope("workspace", "Ask about");
+  if (!target) return;
+  const runId = await startRun(target.folder, askArgs(question, target.scope, budget(target.folder)));
   if (runId) reportWhenDone.add(runId);
 }
 
@@ -292,30 +493,51 @@ async function newWorkflow(): Promise<void> {
     ignoreFocusOut: true,
   });
   if (request === undefined) return;
-  const result = await execute<{ path?: string }>("refute.newWorkflow", newWorkflowArgs(request));
-  if (result?.path) await openWorkspaceFile(result.path);
+  const folder = await pickFolder("New workflow in");
+  if (!folder) return;
+  const result = await execute<{ path?: string }>(folder.key, "refute.newWorkflow", newWorkflowArgs(request));
+  if (result?.path) await openFolderFile(folder, result.path);
 }
 
-async function openWorkspaceFile(file: string): Promise<void> {
-  const root = workspaceRoot();
-  const uri = file.startsWith("/") || !root ? vscode.Uri.file(file) : vscode.Uri.joinPath(vscode.Uri.file(root), file);
-  await vscode.window.showTextDocument(uri);
+function folderFile(folder: Served, file: string): vscode.Uri {
+  return file.startsWith("/") ? vscode.Uri.file(file) : vscode.Uri.joinPath(vscode.Uri.file(folder.fsPath), file);
 }
 
-async function listRuns() {
-  return parseRuns(await execute("refute.runs", {}));
+async function openFolderFile(folder: Served, file: string): Promise<void> {
+  await vscode.window.showTextDocument(folderFile(folder, file));
 }
 
-async function pickRun(title: string, onlyActive = false): Promise<string | undefined> {
-  let runs = await listRuns();
-  if (onlyActive) runs = runs.filter((r) => !isFinished(r.status));
+/** The runs of every served folder, newest first. */
+async function listRuns(only?: Served): Promise<FolderRun[]> {
+  const folders = only ? [only] : running();
+  let firstError: unknown;
+  const lists = await Promise.all(folders.map(async (folder) => {
+    try {
+      return parseRuns(await execute(folder.key, "refute.runs", {})).map((r) => ({ ...r, folder: folder.key, folderName: folder.name }));
+    } catch (error) {
+      firstError ??= error;
+      return [];
+    }
+  }));
+  if (firstError && lists.every((l) => l.length === 0)) throw firstError;
+  const runs = lists.flat().sort((a, b) => (b.createdAt ?? 0) - (a.createdAt ?? 0));
+  return runs;
+}
+
+function folderRunItems(runs: FolderRun[]) {
+  const folderCount = running().length;
+  return runPickItems(runs).map((item, i) => ({ ...item, label: withFolder(item.label, runs[i].folderName, folderCount), run: runs[i] }));
+}
+
+async function pickRun(title: string, keep: (r: FolderRun) => boolean = () => true, onlyActive = false): Promise<FolderRun | undefined> {
+  const runs = (await listRuns()).filter((r) => keep(r) && (!onlyActive || !isFinished(r.status)));
   if (runs.length === 0) {
-    vscode.window.showInformationMessage(onlyActive ? "refute: no run is in progress." : "refute: no runs yet.");
+    vscode.window.showInformationMessage(onlyActive ? "refute: no run is in progress." : "refute: no such run.");
     return undefined;
   }
-  if (onlyActive && runs.length === 1) return runs[0].id;
-  const picked = await vscode.window.showQuickPick(runPickItems(runs), { title, matchOnDescription: true });
-  return picked?.runId;
+  if (onlyActive && runs.length === 1) return runs[0];
+  const picked = await vscode.window.showQuickPick(folderRunItems(runs), { title, matchOnDescription: true });
+  return picked?.run;
 }
 
 async function runsPicker(): Promise<void> {
@@ -324,54 +546,90 @@ async function runsPicker(): Promise<void> {
     vscode.window.showInformationMessage("refute: no runs yet.");
     return;
   }
-  const picked = await vscode.window.showQuickPick(runPickItems(runs), { title: "refute runs", matchOnDescription: true });
+  const picked = await vscode.window.showQuickPick(folderRunItems(runs), { title: "refute runs", matchOnDescription: true });
   if (!picked) return;
-  const run = runs.find((r) => r.id === picked.runId)!;
+  const run = picked.run;
   const action = await vscode.window.showQuickPick(
-    actionsFor(run.status).map((a) => ({ label: ACTION_LABELS[a], action: a })),
+    actionsFor(run.status, isPartial(run)).map((a) => ({ label: ACTION_LABELS[a], action: a })),
     { title: `${run.workflow} ${run.id}` },
   );
-  if (action) await runAction(action.action, run.id);
+  if (action) await runAction(action.action, run);
 }
 
 async function cancelRun(): Promise<void> {
-  const runId = await pickRun("Cancel which run?", true);
-  if (runId) await runAction("cancel", runId);
+  const run = await pickRun("Cancel which run?", undefined, true);
+  if (run) await runAction("cancel", run);
 }
 
-async function runAction(action: RunAction, runId: string | undefined): Promise<void> {
-  if (action === "exportSarif") {
-    const result = await execute<{ path?: string }>("refute.exportSarif", runId ? { runId } : {});
-    if (result?.path) {
-      const choice = await vscode.window.showInformationMessage(`refute: SARIF written to ${result.path}`, "Open");
-      if (choice === "Open") await openWorkspaceFile(result.path);
-    }
-    return;
+/** Asks for the larger budget (prefilled with twice the run's), then resumes the run:
+ * finished calls replay from the journal, so nothing is paid twice. */
+async function resumeWithBudget(run: FolderRun): Promise<void> {
+  const text = await vscode.window.showInputBox({
+    title: `refute: resume ${run.workflow} ${run.id} with a larger budget`,
+    prompt: `Budget for the whole run (it has spent ${describeRun({ runId: run.id, workflow: run.workflow, status: run.status, tokens: run.tokens, costUsd: run.costUsd, callsDone: run.callsDone })}): tokens=N usd=X`,
+    value: suggestedBudget({ tokens: run.budgetTokens, usd: run.budgetUsd }, { tokens: run.tokens, costUsd: run.costUsd }),
+    ignoreFocusOut: true,
+    validateInput: (value) => {
+      try {
+        parseBudget(value);
+        return undefined;
+      } catch (error) {
+        return error instanceof Error ? error.message : String(error);
+      }
+    },
+  });
+  if (text === undefined) return;
+  const raised = parseBudget(text);
+  await execute(run.folder, "refute.resume", resumeArgs(run.id, raised));
+  announcedRuns.delete(run.id); // its next end is news again
+  vscode.window.showInformationMessage(`refute: resumed ${run.workflow} ${run.id} with ${text.trim()}.`);
+}
+
+/** "Continue audit": a new run over what `run` left, skipping what it covered. */
+async function continueRun(run: FolderRun): Promise<void> {
+  const folder = served.get(run.folder);
+  if (!folder) throw new Error(`the folder of run ${run.id} is no longer in the workspace.`);
+  const runId = await startRun(folder, continueArgs(run, budget(folder)));
+  if (runId) vscode.window.showInformationMessage(`refute: continuing ${run.workflow} ${run.id} as run ${runId}.`);
+}
+
+async function exportSarif(folderKey: string, runId: string | undefined): Promise<void> {
+  const folder = served.get(folderKey)!;
+  const result = await execute<{ path?: string }>(folderKey, "refute.exportSarif", runId ? { runId } : {});
+  if (result?.path) {
+    const choice = await vscode.window.showInformationMessage(`refute: SARIF written to ${result.path}`, "Open");
+    if (choice === "Open") await openFolderFile(folder, result.path);
   }
-  if (!runId) return;
-  const { command, argument } = runActionCommand(action, runId);
-  const result = await execute<Record<string, unknown>>(command, argument);
+}
+
+async function runAction(action: RunAction, run: FolderRun): Promise<void> {
+  if (action === "exportSarif") return exportSarif(run.folder, run.id);
+  if (action === "resumeWithBudget") return resumeWithBudget(run);
+  if (action === "continue") return continueRun(run);
+  const folder = served.get(run.folder);
+  if (!folder) throw new Error(`the folder of run ${run.id} is no longer in the workspace.`);
+  const { command, argument } = runActionCommand(action, run.id);
+  const result = await execute<Record<string, unknown>>(folder.key, command, argument);
   if (action === "report") {
-    await showMarkdown(result);
+    await showMarkdown(folder, result);
   } else if (action === "applyEdits") {
-    await saveApplied(result?.applied);
+    await saveApplied(folder, result?.applied);
     const applied = (result?.applied as unknown[] | undefined)?.length ?? 0;
     const refused = (result?.refused as unknown[] | undefined) ?? [];
     const message = `refute: applied ${applied} edit(s)` + (refused.length ? `, refused ${refused.length}: ${JSON.stringify(refused)}` : ".");
     (refused.length ? vscode.window.showWarningMessage : vscode.window.showInformationMessage)(message);
   } else {
-    vscode.window.showInformationMessage(`refute: ${ACTION_LABELS[action].toLowerCase()} sent to run ${runId}.`);
+    vscode.window.showInformationMessage(`refute: ${ACTION_LABELS[action].toLowerCase()} sent to run ${run.id}.`);
   }
 }
 
 /** Accepting edits in the refactor preview changes buffers; the person accepted them,
  * so save those files (others the person had open stay as they were). */
-async function saveApplied(applied: unknown): Promise<void> {
-  const root = workspaceRoot();
-  if (!root || !Array.isArray(applied)) return;
+async function saveApplied(folder: Served, applied: unknown): Promise<void> {
+  if (!Array.isArray(applied)) return;
   for (const rel of applied) {
     if (typeof rel !== "string") continue;
-    const target = vscode.Uri.joinPath(vscode.Uri.file(root), rel).fsPath;
+    const target = folderFile(folder, rel).fsPath;
     const doc = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === target);
     if (doc?.isDirty) await doc.save();
   }
@@ -379,11 +637,9 @@ async function saveApplied(applied: unknown): Promise<void> {
 
 /** Renders a `refute.report` answer: the report file the server wrote (the same
  * preview its showDocument opened, so no duplicate), else the content as an untitled doc. */
-async function showMarkdown(report: Record<string, unknown> | undefined): Promise<void> {
-  const root = workspaceRoot();
-  if (typeof report?.path === "string" && root) {
-    const uri = report.path.startsWith("/") ? vscode.Uri.file(report.path) : vscode.Uri.joinPath(vscode.Uri.file(root), report.path);
-    await vscode.commands.executeCommand("markdown.showPreview", uri);
+async function showMarkdown(folder: Served, report: Record<string, unknown> | undefined): Promise<void> {
+  if (typeof report?.path === "string") {
+    await vscode.commands.executeCommand("markdown.showPreview", folderFile(folder, report.path));
     return;
   }
   const content = typeof report?.content === "string" ? report.content : JSON.stringify(report, null, 2);
@@ -393,20 +649,52 @@ async function showMarkdown(report: Record<string, unknown> | undefined): Promis
 
 // --- live status ----------------------------------------------------------------------
 
-function onRunUpdate(update: RunUpdate): void {
+function onRunUpdate(folderKey: string, update: RunUpdate): void {
   tracker.update(update);
   renderStatus();
   findingsView?.scheduleRefresh();
-  if (isFinished(update.status) && reportWhenDone.delete(update.runId)) {
+  if (!isFinished(update.status)) return;
+  const folder = served.get(folderKey);
+  if (reportWhenDone.delete(update.runId) && folder) {
     guarded(async () => {
       const { command, argument } = runActionCommand("report", update.runId);
-      await showMarkdown(await execute<Record<string, unknown>>(command, argument));
+      await showMarkdown(folder, await execute<Record<string, unknown>>(folderKey, command, argument));
     });
   }
-  if ((update.status === "failed" || update.status === "completed with failures") && !warnedRuns.has(update.runId)) {
-    warnedRuns.add(update.runId);
+  if (announcedRuns.has(update.runId)) return;
+  announcedRuns.add(update.runId);
+  if (update.status === "failed" || update.status === "completed with failures") {
     vscode.window.showWarningMessage(`refute: ${describeRun(update)}`);
+  } else if (update.status === "budget_reached") {
+    guarded(() => offerResume(folderKey, update));
+  } else if (update.status === "completed" || update.status === "interrupted") {
+    guarded(() => offerContinue(folderKey, update));
   }
+}
+
+/** The budget stopped a run: say so, with a button that resumes it with a larger one. */
+async function offerResume(folderKey: string, update: RunUpdate): Promise<void> {
+  const label = ACTION_LABELS.resumeWithBudget;
+  const choice = await vscode.window.showWarningMessage(
+    `refute: ${describeRun(update)}: the budget stopped it; finished calls are kept.`, label);
+  if (choice !== label) return;
+  const run = (await listRuns(served.get(folderKey))).find((r) => r.id === update.runId);
+  if (!run) throw new Error(`run ${update.runId} is no longer listed.`);
+  await resumeWithBudget(run);
+}
+
+/** An audit that stopped early to keep capacity for verification left part of its scope
+ * unsearched (its coverage record): say how much, with a button that continues it. */
+async function offerContinue(folderKey: string, update: RunUpdate): Promise<void> {
+  const folder = served.get(folderKey);
+  if (!folder) return;
+  const run = (await listRuns(folder)).find((r) => r.id === update.runId);
+  if (!run || !isPartial(run) || !run.coverage) return;
+  const label = "Continue audit";
+  const total = run.coverage.covered + run.coverage.notCovered;
+  const choice = await vscode.window.showInformationMessage(
+    `refute: ${run.workflow} ${run.id} searched ${run.coverage.covered} of ${total} units; ${run.coverage.notCovered} not searched yet.`, label);
+  if (choice === label) await continueRun(run);
 }
 
 function renderStatus(): void {

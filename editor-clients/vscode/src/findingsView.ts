@@ -3,6 +3,8 @@
 // actions apply fix, dismiss with a reason, evidence, re-verify, copy fingerprint. The
 // rows come from the server (`refute.findings`), so dismissed and fixed findings, which
 // are no longer diagnostics, can still be listed. Grouping and labels: ./logic/findings.
+// In a multi-root workspace each folder has its own server: the view lists the findings
+// of every folder, and each action goes to the server of the finding's folder.
 import * as vscode from "vscode";
 
 import {
@@ -18,7 +20,11 @@ import {
   StateFilter,
 } from "./logic/findings";
 
-type Execute = <T = unknown>(command: string, argument: Record<string, unknown>) => Promise<T>;
+/** The served workspace folders and a way to send a server command to one of them. */
+export interface FindingsSource {
+  folders(): { key: string; name: string; fsPath: string }[];
+  execute<T = unknown>(folderKey: string, command: string, argument: Record<string, unknown>): Promise<T>;
+}
 type Node = FindingGroup | FindingRow;
 
 const SEVERITY_ICON: Record<string, string> = { error: "error", warning: "warning", info: "info", information: "info", hint: "lightbulb" };
@@ -38,8 +44,16 @@ export class FindingsView implements vscode.TreeDataProvider<Node> {
   private pending: ReturnType<typeof setTimeout> | undefined;
   private selected: FindingRow | undefined; // the last finding selected or opened
   private shownJson = "";
+  private readonly byFolder = new Map<string, FindingRow[]>();
 
-  constructor(private readonly execute: Execute, private readonly root: () => string | undefined) {}
+  constructor(private readonly source: FindingsSource) {}
+
+  /** A server command for the finding's folder. */
+  private execute<T = unknown>(row: FindingRow, command: string, argument: Record<string, unknown>): Promise<T> {
+    const folder = row.folder ?? this.source.folders()[0]?.key;
+    if (!folder) throw new Error("open a workspace folder first.");
+    return this.source.execute<T>(folder, command, argument);
+  }
 
   register(context: vscode.ExtensionContext, register: (id: string, fn: (...args: any[]) => unknown) => void): void {
     this.view = vscode.window.createTreeView("refute.findings", { treeDataProvider: this, showCollapseAll: true });
@@ -53,11 +67,13 @@ export class FindingsView implements vscode.TreeDataProvider<Node> {
     register("refute.client.findings.filter", () => this.pickFilter());
     register("refute.client.findings.applyFix", (row?: FindingRow) => this.applyFix(this.target(row)));
     register("refute.client.findings.dismiss", (row?: FindingRow) => this.dismiss(this.target(row)));
-    register("refute.client.findings.evidence", (row?: FindingRow) =>
-      this.execute("refute.showEvidence", { fingerprint: this.target(row).fingerprint }));
+    register("refute.client.findings.evidence", (row?: FindingRow) => {
+      const target = this.target(row);
+      return this.execute(target, "refute.showEvidence", { fingerprint: target.fingerprint });
+    });
     register("refute.client.findings.reverify", async (row?: FindingRow) => {
       const target = this.target(row);
-      await this.execute("refute.reverify", { fingerprint: target.fingerprint });
+      await this.execute(target, "refute.reverify", { fingerprint: target.fingerprint });
       vscode.window.showInformationMessage(`refute: re-verifying "${target.title}"`);
     });
     register("refute.client.findings.copyFingerprint", async (row?: FindingRow) => {
@@ -79,17 +95,25 @@ export class FindingsView implements vscode.TreeDataProvider<Node> {
   }
 
   async refresh(): Promise<void> {
-    let rows: FindingRow[];
-    try {
-      rows = parseFindings(await this.execute("refute.findings", {}));
-    } catch {
-      return; // the server is not up yet; the next run update refreshes
+    const folders = this.source.folders();
+    for (const key of [...this.byFolder.keys()]) {
+      if (!folders.some((f) => f.key === key)) this.byFolder.delete(key); // a folder removed from the workspace
     }
+    await Promise.all(folders.map(async (folder) => {
+      try {
+        const rows = parseFindings(await this.source.execute(folder.key, "refute.findings", {}));
+        const folderName = folders.length > 1 ? folder.name : undefined;
+        this.byFolder.set(folder.key, rows.map((r) => ({ ...r, folder: folder.key, folderName })));
+      } catch {
+        // that folder's server is not up yet: keep what it listed; the next run update refreshes
+      }
+    }));
+    const rows = folders.flatMap((f) => this.byFolder.get(f.key) ?? []);
     const json = JSON.stringify(rows);
     if (json === this.shownJson) return; // nothing changed: keep the tree (and its selection) as it is
     this.shownJson = json;
     this.rows = rows;
-    if (this.selected) this.selected = rows.find((r) => r.fingerprint === this.selected!.fingerprint);
+    if (this.selected) this.selected = rows.find((r) => r.fingerprint === this.selected!.fingerprint && r.folder === this.selected!.folder);
     this.changed.fire(undefined);
     this.updateDescription();
   }
@@ -110,7 +134,7 @@ export class FindingsView implements vscode.TreeDataProvider<Node> {
       return item;
     }
     const item = new vscode.TreeItem(node.title, vscode.TreeItemCollapsibleState.None);
-    item.id = `finding:${node.fingerprint}`;
+    item.id = `finding:${node.folder ?? ""}:${node.fingerprint}`;
     item.description = findingDescription(node, this.groupBy);
     item.tooltip = new vscode.MarkdownString(
       `**${node.title}**\n\n${node.severity} · ${node.category} · ${node.state}\n\n` +
@@ -135,9 +159,10 @@ export class FindingsView implements vscode.TreeDataProvider<Node> {
   }
 
   private uri(row: FindingRow): vscode.Uri {
-    const root = this.root();
-    if (!root) throw new Error("open the workspace folder first.");
-    return vscode.Uri.joinPath(vscode.Uri.file(root), row.path);
+    const folders = this.source.folders();
+    const folder = folders.find((f) => f.key === row.folder) ?? folders[0];
+    if (!folder) throw new Error("open the workspace folder first.");
+    return vscode.Uri.joinPath(vscode.Uri.file(folder.fsPath), row.path);
   }
 
   private async open(row: FindingRow): Promise<vscode.TextEditor> {
@@ -166,7 +191,7 @@ export class FindingsView implements vscode.TreeDataProvider<Node> {
       ignoreFocusOut: true,
     });
     if (reason === undefined) return;
-    await this.execute("refute.dismiss", { fingerprint: row.fingerprint, reason: reason.trim() || "no reason given" });
+    await this.execute(row, "refute.dismiss", { fingerprint: row.fingerprint, reason: reason.trim() || "no reason given" });
     vscode.window.showInformationMessage(`refute: dismissed "${row.title}".`);
     await this.refresh();
   }

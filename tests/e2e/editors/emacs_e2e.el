@@ -61,6 +61,47 @@
       (run-hooks 'post-command-hook)
       (e2e-wait 30 "eglot to connect" (lambda () (and (eglot-current-server) eglot--managed-mode)))
       (e2e-step "connected: %s" (plist-get (eglot--server-info (eglot-current-server)) :name))
+      (pcase (getenv "REFUTE_E2E_SCENARIO")
+        ("budget"
+         ;; Issue 12: a run the budget stops says how to go on; a larger budget resumes it.
+         (setq run-id (refute-ask "what does average do?"))
+         (e2e-wait 60 "the run to end budget_reached"
+                   (lambda () (equal (plist-get (gethash run-id refute-runs) :status) "budget_reached")))
+         (let ((told (cl-find-if (lambda (m) (string-match-p (concat "refute-resume-with-budget " run-id) m)) messages)))
+           (unless told (e2e-fail "no budget message in %S" (seq-take messages 10)))
+           (e2e-step "budget reached, told: %s" told))
+         (refute-resume-with-budget run-id "tokens=500000")
+         (e2e-wait 60 "the resumed run to complete"
+                   (lambda () (equal (plist-get (gethash run-id refute-runs) :status) "completed")))
+         (let ((info (cl-find-if (lambda (r) (equal (plist-get r :id) run-id)) (refute--runs))))
+           (e2e-step "resumed: %s, budget %s tokens" (plist-get info :status)
+                     (plist-get (plist-get info :budget) :tokens)))
+         (e2e-step "PASS")
+         (kill-emacs 0))
+        ("continue"
+         ;; Issue 13: a partial audit names M-x refute-continue, which covers the rest.
+         (let ((chain (list (refute-audit "workspace"))) (complete nil) (rounds 0))
+           (while (and (not complete) (< rounds 5))
+             (setq rounds (1+ rounds) run-id (car chain))
+             (e2e-wait 60 (format "run %s to complete" run-id)
+                       (lambda () (equal (plist-get (gethash run-id refute-runs) :status) "completed")))
+             (let* ((info (cl-find-if (lambda (r) (equal (plist-get r :id) run-id)) (refute--runs)))
+                    (result (plist-get info :result)))
+               (setq complete (eq (plist-get result :complete) t))
+               (e2e-step "run %d %s: complete=%s covered=%s continues=%s" rounds run-id complete
+                         (plist-get result :covered) (plist-get (plist-get info :args) :continues))
+               (when (and (= rounds 1) complete) (e2e-fail "the first audit should be partial: %S" result))
+               (when (and (> rounds 1) (not (equal (plist-get (plist-get info :args) :continues) (cadr chain))))
+                 (e2e-fail "not a continuation of %s: %S" (cadr chain) (plist-get info :args)))
+               (unless complete
+                 (e2e-wait 10 "the partial-audit message"
+                           (lambda () (cl-find-if (lambda (m) (string-match-p (concat "refute-continue " run-id) m))
+                                                  messages)))
+                 (push (refute-continue run-id) chain))))
+           (unless complete (e2e-fail "never complete after %d runs" rounds))
+           (e2e-step "complete after %d continuation(s)" (1- (length chain))))
+         (e2e-step "PASS")
+         (kill-emacs 0)))
       ;; 3. M-x refute-audit over the workspace.
       (setq run-id (refute-audit "workspace"))
       (unless run-id (e2e-fail "refute-audit returned no run id"))

@@ -97,6 +97,37 @@ local ok, err = xpcall(function()
     local runs = refute.tracker:visible()
     return runs[#runs] and runs[#runs].runId
   end
+  --- The server's run list (`refute.runs`), by run id.
+  local function runs_by_id()
+    local listed
+    refute.execute('refute.runs', {}, function(result)
+      listed = result
+    end)
+    wait_for(10000, 'refute.runs', function()
+      return listed ~= nil
+    end)
+    local by_id = {}
+    for _, r in ipairs(listed) do
+      by_id[r.id] = r
+    end
+    return by_id
+  end
+  --- Runs the Ex command `cmd` and waits for the run it starts; returns its id.
+  local function start_run(cmd)
+    local before = newest_run()
+    vim.cmd(cmd)
+    local id
+    wait_for(10000, 'the run of ' .. cmd .. ' to start', function()
+      id = newest_run()
+      return id ~= nil and id ~= before
+    end)
+    return id
+  end
+  local function wait_status(run_id, wanted, ms)
+    wait_for(ms or 60000, 'run ' .. run_id .. ' to be ' .. wanted, function()
+      return last_status(run_id) == wanted
+    end)
+  end
 
   -- What statusline plugins and progress UIs see: LspProgress events and vim.lsp.status().
   local progress_kinds, lsp_status_seen = {}, {}
@@ -252,28 +283,9 @@ local ok, err = xpcall(function()
     -- A range audits just those lines of the current file; the server gets the scope.
     vim.cmd('wincmd p')
     vim.cmd.edit('app.py')
-    vim.cmd('1,3RefuteAudit')
-    local range_run
-    wait_for(10000, 'the range run to start', function()
-      range_run = newest_run()
-      return range_run ~= nil and range_run ~= run_id
-    end)
-    wait_for(60000, 'the range run to complete', function()
-      return last_status(range_run) == 'completed'
-    end)
-    local listed
-    refute.execute('refute.runs', {}, function(result)
-      listed = result
-    end)
-    wait_for(10000, 'refute.runs', function()
-      return listed ~= nil
-    end)
-    local scope_seen
-    for _, r in ipairs(listed) do
-      if r.id == range_run then
-        scope_seen = r.scope
-      end
-    end
+    local range_run = start_run('1,3RefuteAudit')
+    wait_status(range_run, 'completed')
+    local scope_seen = (runs_by_id()[range_run] or {}).scope
     assert(
       scope_seen and vim.deep_equal(scope_seen.paths, { 'app.py' }) and vim.deep_equal(scope_seen.selection, { 0, 2 }),
       'range run scope: ' .. vim.inspect(scope_seen)
@@ -370,6 +382,120 @@ local ok, err = xpcall(function()
     assert(report:find('divides the sum of the values', 1, true), 'ask report lacks the claim: ' .. report:sub(1, 600))
     assert(vim.bo[refute.last_report_buf].filetype == 'markdown', 'ask report is not markdown')
     step('ask report: ' .. #report .. ' chars')
+  elseif scenario == 'budget' then
+    -- Issue 12: a run the budget stops ends budget_reached and says how to go on;
+    -- :RefuteResume RUN tokens=N continues it with a larger budget.
+    local run_id = start_run('RefuteAsk what does average do?')
+    wait_status(run_id, 'budget_reached')
+    local told
+    wait_for(5000, 'the budget notification', function()
+      for _, n in ipairs(notifications) do
+        if n:find(':RefuteResume ' .. run_id .. ' tokens=N usd=X', 1, true) then
+          told = n
+        end
+      end
+      return told ~= nil
+    end)
+    step('budget reached, told: ' .. told)
+    assert(refute.statusline():find('budget_reached', 1, true), 'statusline: ' .. refute.statusline())
+    vim.cmd('RefuteResume ' .. run_id .. ' tokens=500000')
+    wait_status(run_id, 'completed')
+    local info = runs_by_id()[run_id]
+    assert(info and info.status == 'completed' and info.budget.tokens == 500000, 'after resume: ' .. vim.inspect(info))
+    step(string.format('resumed with tokens=500000: %s, budget %d tokens, %d calls replayed',
+      info.status, info.budget.tokens, info.calls_replayed or -1))
+  elseif scenario == 'continue' then
+    -- Issue 13: an audit that stops its finders early (a small call cap) says how much
+    -- it searched; :RefuteContinue covers the rest, run after run, until it is complete.
+    local chain = { start_run('RefuteAudit') }
+    for i = 1, 5 do
+      local current = chain[#chain]
+      wait_status(current, 'completed')
+      local info = runs_by_id()[current]
+      local result = info.result or {}
+      step(string.format('run %d %s: %s units covered, %s left, complete=%s, continues %s', i, current,
+        tostring(result.covered), tostring(result.not_covered), tostring(result.complete),
+        tostring(info.args and info.args.continues)))
+      if i == 1 then
+        assert(result.complete == false, 'the first audit should be partial: ' .. vim.inspect(result))
+      else
+        assert(info.args.continues == chain[#chain - 1] and info.args.skip_covered == true,
+          'a continuation: ' .. vim.inspect(info.args))
+      end
+      if result.complete then
+        break
+      end
+      local hint = ':RefuteContinue ' .. current .. ' covers the'
+      wait_for(10000, 'the partial-audit notification', function()
+        for _, n in ipairs(notifications) do
+          if n:find(hint, 1, true) then
+            return true
+          end
+        end
+        return false
+      end)
+      table.insert(chain, start_run('RefuteContinue ' .. current))
+    end
+    local last = runs_by_id()[chain[#chain]]
+    assert(#chain >= 2 and last.result.complete == true, 'never complete: ' .. vim.inspect(chain))
+    step(string.format('complete after %d continuation(s)', #chain - 1))
+    wait_for(20000, 'every finding as a diagnostic', function()
+      return #refute.findings() == 3
+    end)
+    step('findings: ' .. #refute.findings())
+  elseif scenario == 'multiroot' then
+    -- Two projects in one Neovim: one client per root, each audit goes to its own root's
+    -- server and store, and every finding of both is listed.
+    local root2 = assert(os.getenv('REFUTE_E2E_ROOT2'))
+    vim.cmd.edit(vim.fn.fnameescape(root2 .. '/app.py'))
+    local buf2 = vim.api.nvim_get_current_buf()
+    local client2
+    wait_for(20000, 'a second client for the second root', function()
+      client2 = vim.lsp.get_clients({ name = 'refute', bufnr = buf2 })[1]
+      return client2 ~= nil and client2.initialized == true
+    end)
+    assert(client2.id ~= client.id, 'the second root reused the first root\'s client')
+    assert(vim.fs.normalize(client2.root_dir) == vim.fs.normalize(root2), 'second root_dir ' .. tostring(client2.root_dir))
+    assert(#vim.lsp.get_clients({ name = 'refute' }) == 2, 'clients: ' .. #vim.lsp.get_clients({ name = 'refute' }))
+    step('two clients: ' .. client.root_dir .. ' and ' .. client2.root_dir)
+    local runs = {}
+    for _, b in ipairs({ buf, buf2 }) do
+      vim.api.nvim_set_current_buf(b)
+      table.insert(runs, start_run('RefuteAudit'))
+    end
+    for _, id in ipairs(runs) do
+      wait_status(id, 'completed')
+    end
+    for i, r in ipairs({ root, root2 }) do
+      local run_dir = r .. '/.refute/state/runs/' .. runs[i]
+      assert(vim.fn.isdirectory(run_dir) == 1, 'run ' .. runs[i] .. ' is not in its root\'s store: ' .. run_dir)
+    end
+    step('each run in its root\'s store: ' .. table.concat(runs, ', '))
+    -- :RefuteReport of the first root's run, from the second root's buffer: routed to
+    -- the server that ran it.
+    refute.last_report_buf = nil
+    vim.cmd('RefuteReport ' .. runs[1])
+    wait_for(10000, 'the first root\'s report from the second root\'s buffer', function()
+      return refute.last_report_buf ~= nil and vim.api.nvim_buf_is_valid(refute.last_report_buf)
+    end)
+    step('report of the first root\'s run from the second root\'s buffer')
+    vim.cmd('only')
+    wait_for(20000, 'the findings of both roots', function()
+      return #refute.findings() == 6
+    end)
+    vim.cmd('RefuteFindings')
+    local qf = vim.fn.getqflist({ items = 1 })
+    local per_root = { 0, 0 }
+    for _, item in ipairs(qf.items) do
+      local name = vim.api.nvim_buf_get_name(item.bufnr)
+      if vim.startswith(name, root2 .. '/') then
+        per_root[2] = per_root[2] + 1
+      elseif vim.startswith(name, root .. '/') then
+        per_root[1] = per_root[1] + 1
+      end
+    end
+    assert(per_root[1] == 3 and per_root[2] == 3, 'quickfix per root: ' .. vim.inspect(per_root))
+    step(string.format('quickfix: %d findings of the first root, %d of the second', per_root[1], per_root[2]))
   else
     error('unknown scenario ' .. scenario)
   end

@@ -95,6 +95,36 @@ eq(labels('running'), { 'cancel', 'pause', 'report' }, 'running actions')
 eq(labels('paused'), { 'resume', 'report' }, 'paused actions')
 eq(labels('cancelled'), { 'resume', 'report', 'apply', 'export_sarif' }, 'cancelled actions')
 eq(labels('completed'), { 'report', 'apply', 'export_sarif' }, 'completed actions')
+eq(labels('budget_reached'), { 'resume_with_budget', 'report', 'apply', 'export_sarif' }, 'budget-reached actions')
+eq(vim.tbl_map(function(a) return a.fn end, refute.actions_for('completed', true)),
+  { 'continue', 'report', 'apply', 'export_sarif' }, 'a partial audit offers to continue')
+assert(status.is_finished('budget_reached'), 'a budget-reached run has ended')
+
+-- coverage records and budgets in the run list
+local partial, whole = unpack(refute.parse_runs({
+  { id = 'p', workflow = 'audit', status = 'completed', created_at = 2, budget = { tokens = 1500, usd = vim.NIL },
+    result = { covered = 2, not_covered = 1, complete = false } },
+  { id = 'w', workflow = 'audit', status = 'completed', created_at = 1, result = { covered = 3, not_covered = 0, complete = true } },
+}))
+eq(partial.coverage, { covered = 2, not_covered = 1, complete = false }, 'coverage record')
+eq({ partial.budget_tokens, partial.budget_usd }, { 1500, nil }, 'budget limits')
+assert(refute.is_partial(partial) and not refute.is_partial(whole), 'partial vs complete')
+assert(not refute.is_partial({ status = 'budget_reached', coverage = { complete = false } }), 'budget-reached is resumed, not continued')
+assert(not refute.is_partial({ status = 'running', coverage = { complete = false } }), 'a running audit is not partial yet')
+
+-- :RefuteResume [run] [tokens=N] [usd=X]
+local function resume_args(...)
+  return { refute.parse_resume_args({ ... }) }
+end
+eq(resume_args(), {}, 'no arguments: the newest run, same budget')
+eq(resume_args('r1'), { 'r1' }, 'a run id')
+eq(resume_args('r1', 'tokens=200000', 'usd=2.5'), { 'r1', { budgetTokens = 200000, budgetUsd = 2.5 } }, 'run and budget')
+eq(resume_args('usd=$3'), { nil, { budgetUsd = 3 } }, 'budget only, dollar sign allowed')
+eq(resume_args('TOKENS=1_000'), { nil, { budgetTokens = 1000 } }, 'underscores and case')
+assert(resume_args('tokens=1.5')[3]:find('whole number'), 'fractional tokens refused')
+assert(resume_args('usd=0')[3]:find('above 0'), 'zero usd refused')
+assert(resume_args('calls=3')[3]:find('not tokens=N or usd=X'), 'unknown key refused')
+assert(resume_args('r1', 'r2')[3]:find('one run at a time'), 'two runs refused')
 
 assert(refute.is_report_uri('file:///w/.refute/reports/20261121-1.md'), 'report uri')
 assert(not refute.is_report_uri('file:///w/.refute/reports/r.sarif'), 'sarif is not a markdown report')

@@ -29,8 +29,9 @@ def documented_snippet() -> str:
     return found.group(1)
 
 
-def test_emacs_snippet_audit_diagnostics_and_a_code_action(workspace: Path, isolated_env: dict[str, str],
-                                                          tmp_path: Path) -> None:
+def run_emacs(scenario: str, workspace: Path, env: dict[str, str], tmp_path: Path,
+              settings: dict[str, object]) -> str:
+    """Runs emacs_e2e.el's scenario with the documented snippet; returns its step log."""
     if EMACS is None:
         pytest.fail("emacs is missing: run `bash scripts/setup-editors.sh` (installs emacs-nox and elpa-eglot)")
     snippet = documented_snippet()
@@ -38,21 +39,39 @@ def test_emacs_snippet_audit_diagnostics_and_a_code_action(workspace: Path, isol
     snippet_file = tmp_path / "init-snippet.el"
     snippet_file.write_text(snippet.replace("/path/to/refute", str(REPO)))
     log = tmp_path / "emacs.log"
-    env = dict(isolated_env, HOME=str(tmp_path / "home"), REFUTE_E2E_SNIPPET=str(snippet_file),
+    env = dict(env, HOME=str(tmp_path / "home"), REFUTE_E2E_SNIPPET=str(snippet_file),
                REFUTE_E2E_ROOT=str(workspace), REFUTE_E2E_CMD=dump([str(REFUTE), "lsp"]),
-               REFUTE_E2E_SETTINGS=dump(scripted_settings()), REFUTE_E2E_LOG=str(log))
+               REFUTE_E2E_SETTINGS=dump(settings), REFUTE_E2E_LOG=str(log), REFUTE_E2E_SCENARIO=scenario)
     (tmp_path / "home").mkdir()
     proc = subprocess.run([EMACS, "--batch", "-l", str(HERE / "emacs_e2e.el")], env=env, cwd=workspace,
                           capture_output=True, text=True, timeout=150, stdin=subprocess.DEVNULL)
     steps = log.read_text() if log.exists() else "(no log written)"
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "emacs-audit.log").write_text(steps)
+    (ARTIFACTS / f"emacs-{scenario}.log").write_text(steps)
     assert proc.returncode == 0, f"emacs failed:\n{steps}\nstderr:\n{proc.stderr[-3000:]}"
     assert steps.rstrip().endswith("PASS"), steps
+    return steps
+
+
+def test_emacs_snippet_audit_diagnostics_and_a_code_action(workspace: Path, isolated_env: dict[str, str],
+                                                          tmp_path: Path) -> None:
+    steps = run_emacs("audit", workspace, isolated_env, tmp_path, scripted_settings())
     assert "progress while running: refute audit running" in steps
     assert "unvisited file: lib/more.py has 1 diagnostic(s)" in steps
     assert "code action applied: return total / len(values) if values else 0.0" in steps
     assert "if values else 0.0" in (workspace / "app.py").read_text()
+
+
+def test_emacs_resume_with_a_larger_budget(workspace: Path, isolated_env: dict[str, str], tmp_path: Path) -> None:
+    """Issue 12: M-x refute-resume-with-budget continues a run the budget stopped."""
+    steps = run_emacs("budget", workspace, isolated_env, tmp_path, scripted_settings(budgetTokens=1500))
+    assert "budget reached, told:" in steps and "resumed: completed, budget 500000 tokens" in steps
+
+
+def test_emacs_continue_audit(workspace: Path, isolated_env: dict[str, str], tmp_path: Path) -> None:
+    """Issue 13: M-x refute-continue covers what a partial audit left."""
+    steps = run_emacs("continue", workspace, isolated_env, tmp_path, scripted_settings(maxCalls=6, maxConcurrency=1))
+    assert "complete=nil" in steps and "complete after" in steps
 
 
 def test_helix_snippet_is_valid_toml_naming_the_server() -> None:

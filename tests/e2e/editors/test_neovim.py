@@ -57,6 +57,29 @@ def test_cancel_stops_a_run(workspace: Path, isolated_env: dict[str, str], tmp_p
     assert "cancelled in" in steps
 
 
+def test_budget_reached_then_resume_with_a_larger_budget(workspace: Path, isolated_env: dict[str, str],
+                                                        tmp_path: Path) -> None:
+    """Issue 12: the editor offers what `refute resume RUN --budget-tokens N` does."""
+    steps = run_scenario("budget", workspace, isolated_env, tmp_path, scripted_settings(budgetTokens=1500))
+    assert "budget reached, told:" in steps and "resumed with tokens=500000: completed" in steps
+
+
+def test_continue_audit_until_complete(workspace: Path, isolated_env: dict[str, str], tmp_path: Path) -> None:
+    """Issue 13: "Continue audit" after a partial audit (the call cap stops its finders)."""
+    steps = run_scenario("continue", workspace, isolated_env, tmp_path,
+                         scripted_settings(maxCalls=6, maxConcurrency=1))
+    assert "complete=false" in steps and "complete after" in steps and "findings: 3" in steps
+
+
+def test_one_client_per_root(workspace: Path, isolated_env: dict[str, str], tmp_path: Path) -> None:
+    """Issue 16: two projects open in one Neovim are served root by root."""
+    second = tmp_path / "second"
+    shutil.copytree(workspace, second)
+    steps = run_scenario("multiroot", workspace, dict(isolated_env, REFUTE_E2E_ROOT2=str(second)), tmp_path,
+                         scripted_settings())
+    assert "two clients:" in steps and "quickfix: 3 findings of the first root, 3 of the second" in steps
+
+
 def test_checkhealth_starts_the_server(workspace: Path, isolated_env: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "health.txt"
     setup = f"lua require('refute').setup({{cmd = {{'{REFUTE}', 'lsp'}}}})"

@@ -66,8 +66,9 @@ def run_e2e(workspace: Path, env: dict[str, str], settings: dict[str, object], s
     node = shutil.which("node")
     assert node, "node is not on PATH"
 
-    (workspace / ".vscode").mkdir(exist_ok=True)
-    (workspace / ".vscode" / "settings.json").write_text(json.dumps(settings, indent=2))
+    if workspace.is_dir():  # a .code-workspace file carries its own settings
+        (workspace / ".vscode").mkdir(exist_ok=True)
+        (workspace / ".vscode" / "settings.json").write_text(json.dumps(settings, indent=2))
     ARTIFACTS.mkdir(exist_ok=True)
     for old in ARTIFACTS.glob(screenshot.stem + "*.png"):
         old.unlink()
@@ -145,3 +146,47 @@ def test_migration_edits_open_the_refactor_preview_and_apply_writes_them(workspa
     after = (workspace / "lib" / "util.py").read_text()
     assert after == before.replace("def clamp(value, low, high):", MIGRATED_SIGNATURE)
     assert (workspace / "app.py").read_text() == (FIXTURES / "project" / "app.py").read_text()
+
+
+def test_multi_root_workspace_is_served_folder_by_folder(workspace: Path, isolated_env: dict[str, str],
+                                                         tmp_path: Path) -> None:
+    """Issue 16: a multi-root workspace (two real git folders) gets one server per folder;
+    Audit Workspace audits each into its own store; the Problems panel and the Findings
+    view show both folders' findings; a code action runs on its own folder's server;
+    removing a folder stops its server."""
+    second = tmp_path / "second"
+    shutil.copytree(workspace, second)
+    for folder in (workspace, second):  # real git repositories, as a person would have
+        shutil.rmtree(folder / ".git")
+        subprocess.run(["git", "init", "-q"], cwd=folder, check=True)
+    settings = vscode_settings()
+    code_workspace = tmp_path / "two.code-workspace"
+    code_workspace.write_text(json.dumps({"folders": [{"path": "project"}, {"path": "second"}], "settings": settings}))
+    result = run_e2e(
+        code_workspace, isolated_env, settings, ARTIFACTS / "vscode-multiroot.png",
+        "--scenario", "multiroot", "--folders", f"{workspace}|{second}",
+        "--expect-problems", "Division by zero on an empty list|File handle is never closed|join_words fails on None",
+        "--dismiss-title", "File handle is never closed", "--dismiss-line", "7",
+    )
+    steps, detail = result["steps"], result["detail"]
+    assert any("a completed audit in each folder's store" in s for s in steps), detail
+    assert any('"join_words fails on None": 2 rows' in s for s in steps), detail
+    assert any("findings view:" in s and "project/lib/more.py" in s and "second/lib/more.py" in s for s in steps), detail
+    assert any("dismissed through second's server only" in s for s in steps), detail
+    assert "File handle is never closed" in (second / ".refute" / "dismissed.json").read_text()
+    assert not (workspace / ".refute" / "dismissed.json").exists()
+    assert any("folder second removed:" in s for s in steps), detail
+
+
+def test_resume_with_a_larger_budget_and_continue_audit(workspace: Path, isolated_env: dict[str, str]) -> None:
+    """Issue 12: a run the budget stopped is resumed from its notification with a typed
+    budget. Issue 13: an audit that stopped early is continued from its notification."""
+    settings = dict(vscode_settings(), **{"refute.budget.tokens": 1500, "refute.maxCalls": 6, "refute.maxConcurrency": 1})
+    result = run_e2e(workspace, isolated_env, settings, ARTIFACTS / "vscode-budget-continue.png",
+                     "--scenario", "budget-continue", "--ask-question", "what does average do?",
+                     "--budget", "tokens=500000")
+    steps, detail = result["steps"], result["detail"]
+    assert any("budget box prefilled: tokens=3000" in s for s in steps), detail
+    assert any('resumed with tokens=500000: completed, budget {"tokens":500000' in s for s in steps), detail
+    assert any("audit 1 " in s and "complete=false" in s for s in steps), detail
+    assert any("complete after" in s for s in steps), detail

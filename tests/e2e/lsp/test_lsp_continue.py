@@ -18,5 +18,10 @@ async def test_continue_audit_covers_what_a_run_left(tmp_path, profile):
         by_id = {r["id"]: r for r in await h.command(client, "refute.runs", {})}
         assert by_id[second]["args"]["continues"] == first and by_id[second]["args"]["skip_covered"] is True
         assert by_id[second]["status"] == "completed" and by_id[second]["result"]["skipped_covered"] >= 1
+        # An editor may name just the run: the continuation is of that run's workflow.
+        third = (await h.command(client, "refute.run", {"continueRun": second}))["runId"]
+        await h.wait_run_end(client, third, timeout=60)
+        by_id = {r["id"]: r for r in await h.command(client, "refute.runs", {})}
+        assert by_id[third]["workflow"] == "audit" and by_id[third]["args"]["continues"] == second
     finally:
         await h.stop(client)

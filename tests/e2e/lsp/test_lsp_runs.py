@@ -236,6 +236,11 @@ async def test_resume_with_a_larger_budget_from_the_editor(tmp_path, profile):
         run_id = (await h.command(client, "refute.run", {"workflow": "spend", "budgetTokens": 1500}))["runId"]
         await h.wait_for(lambda: any(u["runId"] == run_id and u["status"] == "budget_reached"
                                      for u in client.run_updates), timeout=60, what="budget_reached")
+        # The run has ended (resumable): its progress ends too, saying why.
+        first = h.run_token(client, run_id)
+        await h.wait_for(lambda: "end" in h.progress_kinds(client, first), timeout=10,
+                         what="the budget-reached run's progress end")
+        assert client.progress_reports[first][-1].message.startswith("budget_reached")
         await h.command(client, "refute.resume", {"runId": run_id, "budgetTokens": 10_000_000})
         await h.wait_for(lambda: any(u["runId"] == run_id and u["status"] == "completed"
                                      for u in client.run_updates), timeout=60, what="the resumed run's completion")

@@ -28,7 +28,10 @@ M.configured = false
 
 local progress_message = nil ---@type string|nil
 local report_when_done = {} ---@type table<string, boolean>
-local warned = {} ---@type table<string, boolean>
+local announced = {} ---@type table<string, boolean> runs whose end was already announced
+-- Run id -> id of the client (one per workspace root) whose server reported it, so a
+-- command on a run goes to that run's server whichever buffer is current.
+local run_clients = {} ---@type table<string, integer>
 
 local function notify(msg, level)
   vim.notify('refute: ' .. msg, level or vim.log.levels.INFO)
@@ -42,9 +45,14 @@ local function object(t)
   return t
 end
 
-local function on_run_update(_, update)
+local announce_end -- defined below, with the commands it points to
+
+local function on_run_update(_, update, ctx)
   if type(update) ~= 'table' or not update.runId then
     return
+  end
+  if ctx and ctx.client_id then
+    run_clients[update.runId] = ctx.client_id
   end
   M.tracker:update(update)
   pcall(vim.api.nvim_exec_autocmds, 'User', { pattern = 'RefuteRunUpdate', data = update, modeline = false })
@@ -54,9 +62,9 @@ local function on_run_update(_, update)
       report_when_done[update.runId] = nil
       M.report(update.runId)
     end
-    if (update.status == 'failed' or update.status == 'completed with failures') and not warned[update.runId] then
-      warned[update.runId] = true
-      notify(status.describe(update), vim.log.levels.WARN)
+    if not announced[update.runId] then
+      announced[update.runId] = true
+      announce_end(update)
     end
   end
 end
@@ -164,13 +172,29 @@ local function client_root(client)
   return vim.fn.getcwd()
 end
 
+--- The client of the server that reported `run_id` (roots have a server each), else
+--- the current buffer's.
+function M.run_client(run_id)
+  local id = run_id and run_clients[run_id]
+  local client = id and vim.lsp.get_client_by_id(id)
+  if client and not client:is_stopped() then
+    return client
+  end
+  return M.client()
+end
+
 --- Sends `workspace/executeCommand` and calls `on_result(result)` on success; errors
---- are shown, never raised into the caller's callback.
+--- are shown, never raised into the caller's callback. `client`: which server (default:
+--- the current buffer's).
 ---@param command string
 ---@param argument table
 ---@param on_result? fun(result: any)
-function M.execute(command, argument, on_result)
-  local client, err = M.client()
+---@param client? vim.lsp.Client
+function M.execute(command, argument, on_result, client)
+  local err
+  if not client then
+    client, err = M.client()
+  end
   if not client then
     notify(err, vim.log.levels.ERROR)
     return false
@@ -224,6 +248,7 @@ function M.start(workflow, scope_input, args, on_started)
       notify('refute.run returned no run id: ' .. vim.inspect(result), vim.log.levels.ERROR)
       return
     end
+    run_clients[result.runId] = client.id
     -- The server's run updates can overtake this answer; never overwrite them.
     if not M.tracker:get(result.runId) then
       M.tracker:update({ runId = result.runId, workflow = workflow, status = 'queued' })
@@ -232,7 +257,7 @@ function M.start(workflow, scope_input, args, on_started)
     if on_started then
       on_started(result.runId)
     end
-  end)
+  end, client)
 end
 
 --- Scope from a user command: an explicit kind, or "selection" when a range was given.
@@ -306,7 +331,8 @@ function M.new_workflow(opts)
 end
 
 --- Normalises the server's run list (RunInfo dicts, bare or in {runs = ...}) to the
---- newest first.
+--- newest first. `coverage` is the coverage record of an audit ({covered, not_covered,
+--- complete}), when the workflow keeps one.
 function M.parse_runs(result)
   local list = result
   if type(result) == 'table' and type(result.runs) == 'table' then
@@ -315,6 +341,8 @@ function M.parse_runs(result)
   local runs = {}
   for _, r in ipairs(type(list) == 'table' and list or {}) do
     if type(r) == 'table' and (r.id or r.runId) then
+      local res = type(r.result) == 'table' and r.result or {}
+      local budget = type(r.budget) == 'table' and r.budget or {}
       table.insert(runs, {
         id = r.id or r.runId,
         workflow = r.workflow or '?',
@@ -322,6 +350,11 @@ function M.parse_runs(result)
         created_at = r.created_at or r.createdAt or 0,
         calls_done = r.calls_done or r.callsDone or 0,
         cost_usd = r.cost_usd or r.costUsd or 0,
+        budget_tokens = type(budget.tokens) == 'number' and budget.tokens or nil,
+        budget_usd = type(budget.usd) == 'number' and budget.usd or nil,
+        coverage = type(res.complete) == 'boolean'
+            and { covered = res.covered or 0, not_covered = res.not_covered or 0, complete = res.complete }
+          or nil,
       })
     end
   end
@@ -331,52 +364,138 @@ function M.parse_runs(result)
   return runs
 end
 
---- Calls `fn(run_id)` with the given id, else the newest run (the newest unfinished
---- one when `active_only`), asking the server when this session hasn't seen one.
+--- A finished run that left part of its scope unsearched (:RefuteContinue covers the rest).
+function M.is_partial(run)
+  return status.is_finished(run.status) and run.status ~= 'budget_reached' and run.coverage ~= nil
+    and run.coverage.complete == false
+end
+
+--- The arguments of :RefuteResume: an optional run id and tokens=N / usd=X (a larger
+--- budget for a run the budget stopped). Returns run_id (or nil), budget (or nil), and
+--- an error message for anything else.
+---@param fargs string[]
+function M.parse_resume_args(fargs)
+  local run_id, budget
+  for _, word in ipairs(fargs or {}) do
+    local key, value = word:match('^(%a+)=(.+)$')
+    if key then
+      key = key:lower()
+      local n = tonumber((value:gsub('^%$', ''):gsub('_', '')))
+      if key == 'tokens' then
+        if not n or n <= 0 or n ~= math.floor(n) then
+          return nil, nil, 'tokens must be a whole number above 0, not ' .. value
+        end
+        budget = budget or {}
+        budget.budgetTokens = n
+      elseif key == 'usd' then
+        if not n or n <= 0 then
+          return nil, nil, 'usd must be a number above 0, not ' .. value
+        end
+        budget = budget or {}
+        budget.budgetUsd = n
+      else
+        return nil, nil, string.format('"%s" is not tokens=N or usd=X', word)
+      end
+    elseif run_id then
+      return nil, nil, string.format('one run at a time: "%s" and "%s"', run_id, word)
+    else
+      run_id = word
+    end
+  end
+  return run_id, budget, nil
+end
+
+--- Calls `fn(run_id, client)` with the given id, else the newest run (the newest
+--- unfinished one when `active_only`), asking the server when this session hasn't seen
+--- one. `client` is the server that reported the run (each workspace root has its own).
 local function with_run(run_id, active_only, fn)
   if run_id and run_id ~= '' then
-    return fn(run_id)
+    return fn(run_id, M.run_client(run_id))
   end
   local seen = active_only and M.tracker:active() or M.tracker:visible()
   if #seen > 0 then
-    return fn(seen[#seen].runId)
+    local id = seen[#seen].runId
+    return fn(id, M.run_client(id))
   end
+  local client = M.client()
   M.execute('refute.runs', {}, function(result)
     for _, r in ipairs(M.parse_runs(result)) do
       if not active_only or not status.is_finished(r.status) then
-        return fn(r.id)
+        return fn(r.id, client)
       end
     end
     notify(active_only and 'no run is in progress' or 'no runs yet', vim.log.levels.WARN)
-  end)
+  end, client)
 end
 
 function M.cancel(run_id)
-  with_run(run_id, true, function(id)
+  with_run(run_id, true, function(id, client)
     M.execute('refute.cancel', { runId = id }, function()
       notify('cancel sent to run ' .. id)
-    end)
+    end, client)
   end)
 end
 
-function M.resume(run_id)
-  with_run(run_id, false, function(id)
-    M.execute('refute.resume', { runId = id }, function()
-      notify('resumed run ' .. id)
-    end)
+--- Resumes a run; `budget` ({budgetTokens?, budgetUsd?}) raises the budget of a run the
+--- budget stopped, like `refute resume RUN --budget-tokens N --budget-usd X` (finished
+--- calls replay from the journal: nothing is paid twice).
+function M.resume(run_id, budget)
+  with_run(run_id, false, function(id, client)
+    local argument = vim.tbl_extend('force', { runId = id }, budget or {})
+    M.execute('refute.resume', argument, function()
+      announced[id] = nil -- its next end is news again
+      local raised = {}
+      if budget and budget.budgetTokens then
+        table.insert(raised, 'tokens=' .. budget.budgetTokens)
+      end
+      if budget and budget.budgetUsd then
+        table.insert(raised, 'usd=' .. budget.budgetUsd)
+      end
+      notify('resumed run ' .. id .. (#raised > 0 and (' with ' .. table.concat(raised, ' ')) or ''))
+    end, client)
+  end)
+end
+
+--- :RefuteResume [run] [tokens=N] [usd=X]
+function M.resume_command(fargs)
+  local run_id, budget, err = M.parse_resume_args(fargs)
+  if err then
+    notify(err, vim.log.levels.ERROR)
+    return
+  end
+  M.resume(run_id, budget)
+end
+
+--- "Continue audit": a new run of the same workflow, scope and arguments that covers
+--- what `run_id` (default: the newest run) left, skipping units already searched at the
+--- same content.
+function M.continue(run_id)
+  with_run(run_id, false, function(id, client)
+    M.execute('refute.run', { continueRun = id }, function(result)
+      result = result or {}
+      if result.declined or not result.runId then
+        notify('the continuation of ' .. id .. ' was not started', vim.log.levels.WARN)
+        return
+      end
+      run_clients[result.runId] = client and client.id or nil
+      if not M.tracker:get(result.runId) then
+        M.tracker:update({ runId = result.runId, workflow = (M.tracker:get(id) or {}).workflow or 'continued', status = 'queued' })
+      end
+      notify(string.format('continuing run %s as run %s', id, result.runId))
+    end, client)
   end)
 end
 
 function M.pause(run_id)
-  with_run(run_id, true, function(id)
+  with_run(run_id, true, function(id, client)
     M.execute('refute.pause', { runId = id }, function()
       notify('paused run ' .. id)
-    end)
+    end, client)
   end)
 end
 
 function M.apply(run_id)
-  with_run(run_id, false, function(id)
+  with_run(run_id, false, function(id, client)
     M.execute('refute.applyEdits', { runId = id }, function(result)
       result = result or {}
       local applied = type(result.applied) == 'table' and #result.applied or 0
@@ -387,7 +506,7 @@ function M.apply(run_id)
         notify(string.format('applied %d edit(s)', applied))
       end
       vim.cmd.checktime()
-    end)
+    end, client)
   end)
 end
 
@@ -395,12 +514,12 @@ function M.export_sarif(run_id)
   local arg = (run_id and run_id ~= '') and { runId = run_id } or {}
   M.execute('refute.exportSarif', arg, function(result)
     notify('SARIF written to ' .. tostring(result and result.path))
-  end)
+  end, M.run_client(run_id))
 end
 
 --- Shows a run's markdown report in a scratch buffer (buffer number in M.last_report_buf).
 function M.report(run_id)
-  with_run(run_id, false, function(id)
+  with_run(run_id, false, function(id, client)
     M.execute('refute.report', { runId = id, format = 'md' }, function(result)
       local content = type(result) == 'table' and result.content or nil
       if type(content) ~= 'string' then
@@ -416,7 +535,23 @@ function M.report(run_id)
       vim.bo[buf].modifiable = false
       vim.bo[buf].filetype = 'markdown'
       M.last_report_buf = buf
-    end)
+    end, client)
+  end)
+end
+
+--- Asks for a larger budget (vim.ui.input, "tokens=N usd=X"), then resumes the run.
+function M.resume_with_budget(run_id)
+  vim.ui.input({ prompt = 'refute: larger budget for ' .. run_id .. ' (tokens=N usd=X): ' }, function(text)
+    if not text or vim.trim(text) == '' then
+      return
+    end
+    local words = vim.split(vim.trim(text), '[%s,]+')
+    local extra, budget, err = M.parse_resume_args(words)
+    if err or extra or not budget then
+      notify(err or 'give a larger budget: tokens=N, usd=X or both', vim.log.levels.ERROR)
+      return
+    end
+    M.resume(run_id, budget)
   end)
 end
 
@@ -424,13 +559,15 @@ local ACTIONS = {
   { label = 'Cancel', fn = 'cancel', when = 'active' },
   { label = 'Pause', fn = 'pause', when = 'active' },
   { label = 'Resume', fn = 'resume', when = 'resumable' },
+  { label = 'Resume with a larger budget', fn = 'resume_with_budget', when = 'budget_reached' },
+  { label = 'Continue audit (cover what it left)', fn = 'continue', when = 'partial' },
   { label = 'Show report', fn = 'report', when = 'any' },
   { label = 'Apply proposed edits', fn = 'apply', when = 'finished' },
   { label = 'Export SARIF', fn = 'export_sarif', when = 'finished' },
 }
 
---- Actions offered for a run in this status.
-function M.actions_for(run_status)
+--- Actions offered for a run in this status (`partial`: it left part of its scope).
+function M.actions_for(run_status, partial)
   local finished = status.is_finished(run_status)
   local out = {}
   for _, a in ipairs(ACTIONS) do
@@ -438,6 +575,8 @@ function M.actions_for(run_status)
       or (a.when == 'active' and not finished and run_status ~= 'paused')
       or (a.when == 'finished' and finished)
       or (a.when == 'resumable' and (run_status == 'paused' or run_status == 'cancelled' or run_status == 'failed'))
+      or (a.when == 'budget_reached' and run_status == 'budget_reached')
+      or (a.when == 'partial' and partial == true)
     if ok then
       table.insert(out, a)
     end
@@ -447,6 +586,7 @@ end
 
 --- Picks a run with vim.ui.select, then what to do with it.
 function M.runs()
+  local client = M.client()
   M.execute('refute.runs', {}, function(result)
     local runs = M.parse_runs(result)
     if #runs == 0 then
@@ -462,7 +602,10 @@ function M.runs()
       if not run then
         return
       end
-      vim.ui.select(M.actions_for(run.status), {
+      if client then
+        run_clients[run.id] = run_clients[run.id] or client.id
+      end
+      vim.ui.select(M.actions_for(run.status, M.is_partial(run)), {
         prompt = run.workflow .. ' ' .. run.id,
         format_item = function(a)
           return a.label
@@ -473,7 +616,35 @@ function M.runs()
         end
       end)
     end)
-  end)
+  end, client)
+end
+
+--- How a run's end is told: failures loudly; a run the budget stopped with the command
+--- that continues it with a larger budget; an audit that left part of its scope with the
+--- command that covers the rest.
+announce_end = function(update)
+  local id = update.runId
+  if update.status == 'failed' or update.status == 'completed with failures' then
+    notify(status.describe(update), vim.log.levels.WARN)
+  elseif update.status == 'budget_reached' then
+    notify(string.format('%s: the budget stopped it (finished calls are kept); ' ..
+      ':RefuteResume %s tokens=N usd=X continues it with a larger budget', status.describe(update), id),
+      vim.log.levels.WARN)
+  elseif update.status == 'completed' then
+    local client = M.run_client(id)
+    if not client then
+      return
+    end
+    M.execute('refute.runs', {}, function(result)
+      for _, run in ipairs(M.parse_runs(result)) do
+        if run.id == id and M.is_partial(run) then
+          local total = run.coverage.covered + run.coverage.not_covered
+          notify(string.format('%s %s searched %d of %d units; :RefuteContinue %s covers the %d left',
+            run.workflow, id, run.coverage.covered, total, id, run.coverage.not_covered))
+        end
+      end
+    end, client)
+  end
 end
 
 --- refute's diagnostics (findings) of one buffer, or of every buffer when `bufnr` is nil.

@@ -7,6 +7,7 @@ local FINISHED = {
   completed = true,
   ['completed with failures'] = true,
   interrupted = true, -- a run another process drove whose process died
+  budget_reached = true, -- the budget stopped dispatch: :RefuteResume RUN tokens=N usd=X continues it
 }
 
 function M.is_finished(status)

@@ -18,6 +18,15 @@ export interface FindingRow {
   costUsd: number;
   hasFix: boolean;
   provider?: string;
+  /** Multi-root: the workspace folder (URI) whose server reported it, and its name when
+   * the workspace has several folders (shown before the path). */
+  folder?: string;
+  folderName?: string;
+}
+
+/** The path as the view shows it: prefixed by the folder's name in a multi-root workspace. */
+export function displayPath(row: FindingRow): string {
+  return row.folderName ? `${row.folderName}/${row.path}` : row.path;
 }
 
 export type GroupBy = "severity" | "file" | "category" | "run";
@@ -46,7 +55,7 @@ function groupKey(row: FindingRow, by: GroupBy): string {
     case "severity":
       return row.severity || "warning";
     case "file":
-      return row.path;
+      return displayPath(row);
     case "category":
       return row.category || "finding";
     case "run":
@@ -77,7 +86,7 @@ export function groupFindings(rows: FindingRow[], by: GroupBy, filter: StateFilt
   }
   const out: FindingGroup[] = [];
   for (const [key, list] of groups) {
-    list.sort((a, b) => a.path.localeCompare(b.path) || a.line - b.line || a.title.localeCompare(b.title));
+    list.sort((a, b) => displayPath(a).localeCompare(displayPath(b)) || a.line - b.line || a.title.localeCompare(b.title));
     out.push({ key, label: `${key} (${list.length})`, rows: list });
   }
   out.sort((a, b) => {
@@ -97,7 +106,7 @@ export function verdictBadge(row: FindingRow): string {
 /** The grey text after a finding's title: verdicts, where, state when not new, cost. */
 export function findingDescription(row: FindingRow, by: GroupBy): string {
   const parts = [verdictBadge(row)];
-  if (by !== "file") parts.push(`${row.path}:${row.line + 1}`);
+  if (by !== "file") parts.push(`${displayPath(row)}:${row.line + 1}`);
   else parts.push(`line ${row.line + 1}`);
   if (row.state !== "new") parts.push(row.state);
   if (row.costUsd > 0) parts.push(`$${row.costUsd < 0.01 ? row.costUsd.toFixed(4) : row.costUsd.toFixed(2)}`);

@@ -14,6 +14,29 @@ export interface RunSummary {
   tokens?: number;
   costUsd?: number;
   error?: string | null;
+  budgetTokens?: number | null;
+  budgetUsd?: number | null;
+  /** The coverage record of an audit (`result` of the bundled audit and security). */
+  coverage?: Coverage;
+}
+
+export interface Coverage {
+  covered: number;
+  notCovered: number;
+  complete: boolean;
+}
+
+/** The coverage record in a run's result, when the workflow keeps one. */
+export function coverageOf(result: unknown): Coverage | undefined {
+  if (!result || typeof result !== "object") return undefined;
+  const r = result as Record<string, unknown>;
+  if (typeof r.complete !== "boolean") return undefined;
+  return { covered: num(r.covered) ?? 0, notCovered: num(r.not_covered ?? r.notCovered) ?? 0, complete: r.complete };
+}
+
+/** A finished run that left part of its scope unsearched: "Continue audit" covers the rest. */
+export function isPartial(run: Pick<RunSummary, "status" | "coverage">): boolean {
+  return isFinished(run.status) && run.status !== "budget_reached" && run.coverage?.complete === false;
 }
 
 function num(value: unknown): number | undefined {
@@ -35,6 +58,7 @@ export function parseRuns(result: unknown): RunSummary[] {
     const id = (r.id ?? r.runId) as string | undefined;
     if (typeof id !== "string") continue;
     const usage = (r.usage ?? {}) as Record<string, unknown>;
+    const budget = (r.budget ?? {}) as Record<string, unknown>;
     const usageTokens = ["input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens"]
       .map((k) => num(usage[k]) ?? 0)
       .reduce((a, b) => a + b, 0);
@@ -49,6 +73,9 @@ export function parseRuns(result: unknown): RunSummary[] {
       tokens: num(r.tokens) ?? usageTokens,
       costUsd: num(r.cost_usd ?? r.costUsd),
       error: typeof r.error === "string" ? r.error : null,
+      budgetTokens: num(budget.tokens) ?? null,
+      budgetUsd: num(budget.usd) ?? null,
+      coverage: coverageOf(r.result),
     });
   }
   // Newest first: that is the run a person most likely means.
@@ -68,6 +95,7 @@ export function runPickItems(runs: RunSummary[]): PickItem[] {
     description: r.id,
     detail: [
       r.phase,
+      r.coverage && !r.coverage.complete ? `${r.coverage.covered} of ${r.coverage.covered + r.coverage.notCovered} units covered` : undefined,
       `${r.callsDone ?? 0} calls${r.callsFailed ? ` (${r.callsFailed} failed)` : ""}`,
       `${formatTokens(r.tokens ?? 0)} tokens`,
       formatUsd(r.costUsd ?? 0),
@@ -81,16 +109,20 @@ export const ACTION_LABELS: Record<RunAction, string> = {
   cancel: "Cancel",
   pause: "Pause",
   resume: "Resume",
+  resumeWithBudget: "Resume with a larger budget...",
+  continue: "Continue audit (cover what it left)",
   report: "Show report",
   applyEdits: "Apply proposed edits",
   exportSarif: "Export SARIF",
 };
 
-/** Actions offered for a run in this status. */
-export function actionsFor(status: string): RunAction[] {
+/** Actions offered for a run in this status (`partial`: it left part of its scope). */
+export function actionsFor(status: string, partial = false): RunAction[] {
   if (status === "paused") return ["resume", "cancel", "report"];
   if (!isFinished(status)) return ["cancel", "pause", "report"];
+  // The budget stopped it: continue it with a larger one (finished calls are not paid twice).
+  if (status === "budget_reached") return ["resumeWithBudget", "report", "applyEdits", "exportSarif"];
   // A cancelled or failed run can be resumed: finished calls replay from the journal.
   if (status === "cancelled" || status === "failed") return ["resume", "report", "applyEdits", "exportSarif"];
-  return ["report", "applyEdits", "exportSarif"];
+  return [...(partial ? (["continue"] as RunAction[]) : []), "report", "applyEdits", "exportSarif"];
 }

@@ -14,7 +14,8 @@ export interface RunUpdate {
 }
 
 // "interrupted": a run another process drove whose process died (the server follows its log).
-const FINISHED = new Set(["cancelled", "failed", "completed", "completed with failures", "interrupted"]);
+// "budget_reached": the budget or the paid-call cap stopped dispatch; resumable with a larger one.
+const FINISHED = new Set(["cancelled", "failed", "completed", "completed with failures", "interrupted", "budget_reached"]);
 
 export function isFinished(status: string): boolean {
   return FINISHED.has(status);

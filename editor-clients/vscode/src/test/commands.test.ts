@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { ArgumentError, askArgs, isEvidencePage, isMarkdownReport, opensAsPreview, auditArgs, migrateArgs, newWorkflowArgs, runActionCommand, securityArgs } from "../logic/commands";
-import { actionsFor, parseRuns, runPickItems } from "../logic/runs";
+import { ArgumentError, askArgs, continueArgs, isEvidencePage, isMarkdownReport, opensAsPreview, auditArgs, migrateArgs, newWorkflowArgs, parseBudget, resumeArgs, runActionCommand, securityArgs, suggestedBudget } from "../logic/commands";
+import { actionsFor, isPartial, parseRuns, runPickItems } from "../logic/runs";
 
 test("audit and security runs carry scope and budget", () => {
   assert.deepEqual(auditArgs({ paths: ["src"] }, { tokens: 1000, usd: null }), {
@@ -71,4 +71,53 @@ test("evidence pages and reports open as previews; other markdown does not", () 
   assert.ok(opensAsPreview("file:///w/.refute/reports/r.md"));
   assert.ok(opensAsPreview("file:///w/.refute/evidence/x-1.md"));
   assert.ok(!opensAsPreview("file:///w/app.md"));
+});
+
+test("a larger budget is typed as tokens=N usd=X, the same words as :RefuteResume", () => {
+  assert.deepEqual(parseBudget("tokens=200000 usd=2.5"), { budgetTokens: 200000, budgetUsd: 2.5 });
+  assert.deepEqual(parseBudget(" usd=$3, "), { budgetUsd: 3 });
+  assert.deepEqual(parseBudget("TOKENS=1_000_000"), { budgetTokens: 1000000 });
+  assert.throws(() => parseBudget(""), /give a larger budget/);
+  assert.throws(() => parseBudget("tokens=1.5"), /whole number/);
+  assert.throws(() => parseBudget("usd=-1"), /above 0/);
+  assert.throws(() => parseBudget("200000"), /not tokens=N or usd=X/);
+});
+
+test("the budget box starts at twice the run's limits", () => {
+  assert.equal(suggestedBudget({ tokens: 1500, usd: null }, { tokens: 1400 }), "tokens=3000");
+  assert.equal(suggestedBudget({ tokens: 1500, usd: 0.5 }, { tokens: 1400 }), "tokens=3000 usd=1.00");
+  assert.equal(suggestedBudget({ tokens: null, usd: 0.015 }, { tokens: 900 }), "usd=0.03");
+  assert.equal(suggestedBudget({}, { tokens: 900 }), "tokens=1800");
+  assert.deepEqual(parseBudget(suggestedBudget({ tokens: 1500, usd: 0.5 }, {})), { budgetTokens: 3000, budgetUsd: 1 });
+});
+
+test("resume with a larger budget and continue audit send what the server takes", () => {
+  assert.deepEqual(resumeArgs("r1", parseBudget("tokens=9000")), { runId: "r1", budgetTokens: 9000 });
+  assert.deepEqual(continueArgs({ id: "r1", workflow: "audit" }, { tokens: 5000, usd: null }), {
+    workflow: "audit", continueRun: "r1", budgetTokens: 5000,
+  });
+  assert.deepEqual(continueArgs({ id: "r1" }), { continueRun: "r1" });
+  assert.deepEqual(runActionCommand("continue", "r1"), { command: "refute.run", argument: { continueRun: "r1" } });
+  assert.throws(() => runActionCommand("resumeWithBudget", "r1"), ArgumentError);
+});
+
+test("a budget-reached run offers a resume with a larger budget; a partial audit offers to continue", () => {
+  assert.deepEqual(actionsFor("budget_reached"), ["resumeWithBudget", "report", "applyEdits", "exportSarif"]);
+  assert.deepEqual(actionsFor("completed", true), ["continue", "report", "applyEdits", "exportSarif"]);
+  assert.ok(!actionsFor("completed").includes("continue"));
+  const [partial, whole, stopped] = parseRuns([
+    { id: "r1", workflow: "audit", status: "completed", created_at: 3, budget: { tokens: 1500, usd: null },
+      result: { covered: 2, not_covered: 1, complete: false } },
+    { id: "r2", workflow: "audit", status: "completed", created_at: 2, result: { covered: 3, not_covered: 0, complete: true } },
+    { id: "r3", workflow: "ask", status: "budget_reached", created_at: 1, result: "not a coverage record" },
+  ]);
+  assert.deepEqual(partial.coverage, { covered: 2, notCovered: 1, complete: false });
+  assert.equal(partial.budgetTokens, 1500);
+  assert.equal(partial.budgetUsd, null);
+  assert.equal(isPartial(partial), true);
+  assert.equal(isPartial(whole), false);
+  assert.equal(isPartial(stopped), false);
+  assert.equal(stopped.coverage, undefined);
+  assert.equal(isPartial({ status: "running", coverage: { covered: 0, notCovered: 3, complete: false } }), false);
+  assert.match(runPickItems([partial])[0].detail, /2 of 3 units covered/);
 });

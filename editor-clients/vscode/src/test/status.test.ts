@@ -59,4 +59,5 @@ test("run progress tokens are recognised (one status bar item per run)", () => {
 
 test("an interrupted run (its driving process died) counts as finished", () => {
   assert.ok(isFinished("interrupted"));
+  assert.ok(isFinished("budget_reached"), "a budget-reached run has ended (resumable, not running)");
 });
