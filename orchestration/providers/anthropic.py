@@ -68,6 +68,7 @@ from refute.orchestration.providers.reservation import (
     CORRECTION_CHARS,
     RETRY_STEP,
     TOOL_STEP,
+    calibration_for,
     first_request_tokens,
     upper_tokens,
     whole_call_tokens,
@@ -256,6 +257,7 @@ class AnthropicProvider:
         self._client = client if client is not None else build_client(settings)
         self._lock = threading.Lock()
         self._batches: Any = None
+        self.calibration = calibration_for(self.workspace)  # input estimates learnt from counted usage
         self.redactions = 0  # secret-looking strings removed from everything sent, this session
         if settings.batch:  # a bad batch setting fails the run at start, not its first call
             for name in ("batch_window_s", "batch_poll_s", "batch_max_requests"):
@@ -403,6 +405,8 @@ class AnthropicProvider:
                 estimated = True
             total = total + used
             sent_input = used.input_tokens + used.cache_write_tokens + used.cache_read_tokens
+            if tool_turns == 0 and output_retries == 0 and not estimated:  # the first request, as counted
+                self.calibration.observe(self.name, model, first_request_tokens(request, tool_definitions), sent_input)
             stop = message.stop_reason
 
             if stop == "tool_use" and tools:
@@ -497,10 +501,12 @@ class AnthropicProvider:
 
     # reservations -----------------------------------------------------------------------------
     def _first_input_tokens(self, request: CallRequest) -> int:
-        return first_request_tokens(request, tool_definitions)
+        """The first request's input tokens: the upper estimate, calibrated (reservation.py)."""
+        upper = first_request_tokens(request, tool_definitions)
+        return self.calibration.estimate(self.name, self.model_for(request), upper)
 
     def input_estimate(self, request: CallRequest) -> int:
-        """Input tokens of the first request (an upper estimate; the pacer calibrates it)."""
+        """Input tokens of the first request (calibrated; the pacer calibrates it further)."""
         return self._first_input_tokens(request)
 
     def worst_case(self, request: CallRequest) -> tuple[int, float]:

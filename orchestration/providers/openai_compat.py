@@ -65,6 +65,7 @@ from refute.orchestration.providers.reservation import (
     CORRECTION_CHARS,
     RETRY_STEP,
     TOOL_STEP,
+    calibration_for,
     first_request_tokens,
     upper_tokens,
     whole_call_tokens,
@@ -254,6 +255,7 @@ class OpenAICompatProvider:
         self.base_url = (base_url or settings.openai_base_url or os.environ.get("OPENAI_BASE_URL")
                          or "https://api.openai.com/v1").rstrip("/")
         self._lock = threading.Lock()
+        self.calibration = calibration_for(self.workspace)  # input estimates learnt from counted usage
         self._client = client
         self.redactions = 0
         self.last_rate_limits: dict[str, Any] = {}  # the newest x-ratelimit-* headers (refute doctor)
@@ -352,6 +354,8 @@ class OpenAICompatProvider:
                             used.total_tokens)
             total = total + used
             sent_input = used.input_tokens + used.cache_read_tokens
+            if tool_turns == 0 and output_retries == 0 and reported:  # the first request, as counted
+                self.calibration.observe(self.name, model, first_request_tokens(request, function_tools), sent_input)
             finish = choice.finish_reason
             tool_calls = list(getattr(message, "tool_calls", None) or [])
 
@@ -443,7 +447,9 @@ class OpenAICompatProvider:
 
     # reservations --------------------------------------------------------------------------
     def _first_input_tokens(self, request: CallRequest) -> int:
-        return first_request_tokens(request, function_tools)
+        """The first request's input tokens: the upper estimate, calibrated (reservation.py)."""
+        upper = first_request_tokens(request, function_tools)
+        return self.calibration.estimate(self.name, self.model_for(request), upper)
 
     def worst_case(self, request: CallRequest) -> tuple[int, float]:
         """(tokens, usd) at most, by the Anthropic provider's rule: the first request, up to
