@@ -147,6 +147,35 @@ def whole_call_tokens(prefix: int, out: int, *, tool_turns: int, retries: int) -
     return input_total, (1 + tool_turns + retries) * out
 
 
+class Ceiling:
+    """The tokens a call may use, as its provider enforces them before every request. With a
+    scheduler that can grow the reservation (`extend`, CallContext.extend_reservation) it
+    starts at the first request's reservation and grows turn by turn (a tool turn, a
+    corrective retry), never beyond the whole call's worst case `hard_cap`; without one it
+    is `hard_cap` from the start. Why turn by turn: reserving every possible turn up front
+    (162,000 tokens for a refuter with tools) ended budgeted runs at a few percent."""
+
+    def __init__(self, first: int, hard_cap: int, extend: Callable[[int, float], bool] | None,
+                 extra_usd: Callable[[int], float]):
+        self.hard_cap = int(hard_cap)
+        self.grows = extend is not None
+        self.value = int(first) if self.grows else self.hard_cap
+        self._extend = extend
+        self._extra_usd = extra_usd
+
+    def grow_to(self, tokens: int) -> bool:
+        """Extend the reservation so `tokens` fit; False when the budget (or the hard cap) cannot."""
+        if tokens <= self.value:
+            return True
+        if self._extend is None or tokens > self.hard_cap:
+            return False
+        extra = tokens - self.value
+        if not self._extend(extra, self._extra_usd(extra)):
+            return False
+        self.value = tokens
+        return True
+
+
 def with_usage(error: ProviderError, usage: Usage, cost: Callable[[], float]) -> ProviderError:
     """Tokens were spent on a failed call: attach them (and their cost) so the budget counts them."""
     error.usage = usage  # type: ignore[attr-defined]

@@ -206,6 +206,36 @@ def test_tools_run_under_the_workspace_path_rule(fake, workspace, ctx):
     assert tool_messages[1]["content"].startswith("ERROR:") and "passwd" not in tool_messages[1]["content"][30:]
 
 
+def test_tool_turns_are_reserved_turn_by_turn_within_the_budget(fake, workspace, monkeypatch):
+    """As the Anthropic provider: a call reserves its first request only, and each tool
+    turn grows the reservation when it happens, so a budget that could never pay the
+    whole worst case up front pays three tool turns one at a time."""
+    from refute.orchestration.calls.budget import BudgetLedger
+    from refute.orchestration.calls.scheduler import Scheduler
+    from refute.orchestration.model import Budget
+
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_OPENAI_KEY)
+    fake.enqueue(*[completion(None, finish_reason="tool_calls",
+                              tool_calls=[tool_call("read_file", {"path": "src/app.py"}, f"c{i}")])
+                   for i in range(3)], json_answer({"findings": []}))
+    provider = provider_for(fake, workspace)
+    call = request(tools=("read_file",), max_tokens=300)
+    whole, _ = provider.full_worst_case(call)
+    first, _ = provider.worst_case(call)
+    assert first < whole // 4  # the first request only
+    ledger = BudgetLedger(Budget(tokens=whole // 2))
+    scheduler = Scheduler(provider=provider, journal=None, ledger=ledger, run_id="r", workspace=str(workspace),
+                          emit=lambda t, **f: None)
+    try:
+        result = scheduler.call(call)
+    finally:
+        scheduler.close()
+        provider.close()
+    assert result.data == {"findings": []} and len(fake.chat_bodies()) == 4
+    assert ledger.spent_tokens == result.usage.total_tokens <= whole // 2 and ledger.reserved_tokens == 0
+    assert ledger.overruns == 0
+
+
 def test_exhausted_ratelimit_headers_on_success_slow_the_scheduler_down(fake, workspace, ctx):
     fake.enqueue(json_answer({"findings": []}, headers={
         "x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "0",
