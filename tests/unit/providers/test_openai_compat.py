@@ -29,6 +29,7 @@ from refute.orchestration.providers.local import bounded_schema
 from refute.orchestration.providers.openai_compat import OpenAICompatProvider, duration_seconds, rate_limit_state
 from refute.orchestration.providers.structured import validate
 from refute.orchestration.settings import EngineSettings
+from provider_helpers import call_under_budget
 from tests.fakes.chat_completions_api import (
     TEST_OPENAI_KEY,
     FakeChatCompletionsAPI,
@@ -210,10 +211,6 @@ def test_tool_turns_are_reserved_turn_by_turn_within_the_budget(fake, workspace,
     """As the Anthropic provider: a call reserves its first request only, and each tool
     turn grows the reservation when it happens, so a budget that could never pay the
     whole worst case up front pays three tool turns one at a time."""
-    from refute.orchestration.calls.budget import BudgetLedger
-    from refute.orchestration.calls.scheduler import Scheduler
-    from refute.orchestration.model import Budget
-
     monkeypatch.setenv("OPENAI_API_KEY", TEST_OPENAI_KEY)
     fake.enqueue(*[completion(None, finish_reason="tool_calls",
                               tool_calls=[tool_call("read_file", {"path": "src/app.py"}, f"c{i}")])
@@ -223,13 +220,9 @@ def test_tool_turns_are_reserved_turn_by_turn_within_the_budget(fake, workspace,
     whole, _ = provider.full_worst_case(call)
     first, _ = provider.worst_case(call)
     assert first < whole // 4  # the first request only
-    ledger = BudgetLedger(Budget(tokens=whole // 2))
-    scheduler = Scheduler(provider=provider, journal=None, ledger=ledger, run_id="r", workspace=str(workspace),
-                          emit=lambda t, **f: None)
     try:
-        result = scheduler.call(call)
+        result, ledger = call_under_budget(provider, workspace, call, whole // 2)
     finally:
-        scheduler.close()
         provider.close()
     assert result.data == {"findings": []} and len(fake.chat_bodies()) == 4
     assert ledger.spent_tokens == result.usage.total_tokens <= whole // 2 and ledger.reserved_tokens == 0
