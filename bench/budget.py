@@ -43,6 +43,7 @@ import shutil
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -135,8 +136,34 @@ class _Fake:
         role = "refuter" if "Claim to check:" in text else "finder"
         return self._reply(answer({"role": role, "prompt": text, "context": ""}))
 
+    def restart(self) -> None:
+        from tests.fakes.messages_api import FakeMessagesAPI
+
+        self.api.stop()
+        self.api = FakeMessagesAPI(responder=self._respond).start()
+
     def close(self) -> None:
         self.api.stop()
+
+
+def _measured_provider(settings: EngineSettings, workspace: Path) -> Any:
+    """The Anthropic provider, adding up the input it reserved and the input the API counted."""
+    from refute.orchestration.providers.anthropic import AnthropicProvider
+
+    class Measured(AnthropicProvider):
+        reserved_input = counted_input = 0
+        _tally = threading.Lock()
+
+        def call(self, request: Any, ctx: Any) -> Any:
+            reserved = self._first_input_tokens(request)
+            result = super().call(request, ctx)
+            u = result.usage
+            with self._tally:
+                self.reserved_input += reserved
+                self.counted_input += u.input_tokens + u.cache_write_tokens + u.cache_read_tokens
+            return result
+
+    return Measured(settings, workspace)
 
 
 class _Run:
@@ -150,9 +177,7 @@ class _Run:
         settings = EngineSettings(provider="anthropic" if fake else "scripted", max_concurrency=16,
                                   max_unit_tokens=PROBE_UNIT_TOKENS, anthropic_base_url=fake.api.url if fake else None)
         if fake is not None:
-            from refute.orchestration.providers.anthropic import AnthropicProvider
-
-            provider: Any = AnthropicProvider(settings, workspace)
+            provider: Any = _measured_provider(settings, workspace)
             if calibration is not None:
                 provider.calibration = calibration
         else:
@@ -175,6 +200,9 @@ class _Run:
         out = {"status": outcome.status, "error": outcome.error, "seconds": round(time.perf_counter() - t0, 2),
                "spent_tokens": ledger.spent_tokens, "spent_usd": round(ledger.spent_usd, 6),
                "paid_calls": len(self.paid), "failed_calls": len(outcome.failures)}
+        provider = self.driver.provider
+        if hasattr(provider, "counted_input"):  # reserved / counted input of the paid first requests
+            out["input_reserved_per_counted"] = round(provider.reserved_input / max(provider.counted_input, 1), 3)
         self.driver.close()
         return out
 
@@ -220,6 +248,8 @@ def _budget_rows(workspace: Path, full: dict[str, Any], full_keys: set[str], sha
             _fresh_state(workspace)
             limit = int(total * share) if kind == "tokens" else round(total * share, 6)
             budget = Budget(tokens=limit) if kind == "tokens" else Budget(usd=limit)
+            if fake is not None:
+                fake.restart()  # an empty prompt cache, as for the full run: the same prices
             first_run = _Run(workspace, f"{kind}-{share}", budget, fake=fake, calibration=calibration)
             first = first_run.execute()
             spent = first["spent_tokens"] if kind == "tokens" else first["spent_usd"]
@@ -229,6 +259,7 @@ def _budget_rows(workspace: Path, full: dict[str, Any], full_keys: set[str], sha
             twice = len(set(first_run.paid) & set(resumed_run.paid))
             rows.append({
                 "reserve": reserve, "budget": kind, "share": share, "limit": limit, "spent": spent,
+                "input_reserved_per_counted": first.get("input_reserved_per_counted"),
                 "spent_share": round(spent / limit, 4) if limit else None,
                 "status": first["status"], "paid_calls": first["paid_calls"],
                 "within": spent <= limit + 1e-9,
@@ -244,14 +275,15 @@ def print_table(result: dict[str, Any]) -> None:
     print(f"package {result['package']}: {result['units']} units; full audit ({result['provider']}) "
           f"{full['paid_calls']} calls, {full['spent_tokens']:,} tokens, ${full['spent_usd']:.4f} ({full['seconds']} s)")
     header = (f"{'reserve':<11}{'budget':<7}{'share':>6}{'limit':>12}{'spent':>12}{'spent/limit':>12}  {'status':<15}"
-              f"{'calls':>6}  {'resume':<10}{'calls':>6}{'paid twice':>11}")
+              f"{'calls':>6}  {'resume':<10}{'calls':>6}{'paid twice':>11}{'input reserved/counted':>24}")
     print(header)
     print("-" * len(header))
     for r in result["rows"]:
         fmt = (lambda v: f"{v:,}") if r["budget"] == "tokens" else (lambda v: f"${v:.4f}")
         print(f"{r['reserve']:<11}{r['budget']:<7}{r['share']:>6.0%}{fmt(r['limit']):>12}{fmt(r['spent']):>12}"
               f"{r['spent_share']:>12.1%}  {r['status']:<15}{r['paid_calls']:>6}  {r['resume_status']:<10}"
-              f"{r['resume_paid_calls']:>6}{r['paid_twice']:>11}")
+              f"{r['resume_paid_calls']:>6}{r['paid_twice']:>11}"
+              f"{'-' if r['input_reserved_per_counted'] is None else r['input_reserved_per_counted']:>24}")
     print(f"every budget held, >= {result['min_spent_share']:.0%} spent, resumed with 0 calls paid twice: "
           f"{'yes' if result['ok'] else 'NO'}")
 
