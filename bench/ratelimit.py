@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -52,12 +53,13 @@ def run_mode(*, pace: bool, calls: int, limit: int, prompt_chars: int, latency: 
              concurrency: int, output_limit: int | None = None, max_tokens: int = 64) -> dict[str, Any]:
     limiter = TokenBucketLimiter(requests_per_min=100_000, input_tokens_per_min=limit,
                                  output_tokens_per_min=output_limit, burst_s=burst_s)
-    with FakeMessagesAPI(responder=lambda call: slow(text_reply("ok"), latency), limiter=limiter) as api:
+    with FakeMessagesAPI(responder=lambda call: slow(text_reply("ok"), latency), limiter=limiter) as api, \
+            tempfile.TemporaryDirectory(prefix="refute-ratelimit-") as workspace:
         os.environ["ANTHROPIC_API_KEY"] = TEST_API_KEY
         settings = EngineSettings(anthropic_base_url=api.url, call_timeout_s=30.0)
-        provider = AnthropicProvider(settings, Path.cwd())
+        provider = AnthropicProvider(settings, workspace)  # its state (the input calibration) stays out of the cwd
         scheduler = Scheduler(provider=provider, journal=None, ledger=BudgetLedger(), emit=lambda *a, **k: None,
-                              run_id="bench", workspace=str(Path.cwd()), max_concurrency=concurrency,
+                              run_id="bench", workspace=workspace, max_concurrency=concurrency,
                               max_calls=calls + 1, max_attempts=50, pace=pace, backoff_base_s=0.2)
         filler = ("lorem ipsum dolor sit amet " * (prompt_chars // 27 + 1))[:prompt_chars]
         requests = [CallRequest(prompt=f"call {i}: {filler}", model=MODEL, max_tokens=max_tokens)

@@ -18,6 +18,13 @@ calls, e.g. k refuters + a tie-break); one that does not is not sent, its item s
 uncovered, and the follow-up run replays that item's finder from the journal at no cost
 (replays are free and do not count toward the cap) and verifies it then.
 
+Order: finders are admitted in item order (a finder that does not fit stops the ones
+after it, never one before it), and each item's candidates go through dedup
+(verification/dedup.py) in item order, right after its finder answered and before any
+of them waits for capacity: which duplicate survives never depends on which finder
+answered first. Neither wait can deadlock: an item waits only for earlier items, which
+were admitted before it and need nothing a later item holds to reach their turn.
+
 Invariants (tests/unit/orchestration/test_capacity.py): a sweep never makes a call the
 cap refuses; every candidate of an item marked covered was verified, merged or dropped by
 the mechanical check; an item is covered only then; the coverage record lists every item
@@ -112,6 +119,39 @@ class _Gate:
             self.cond.notify_all()
 
 
+class _InOrder:
+    """Turns taken in item order: item i's turn starts once items 0..i-1 took theirs or
+    passed (`skip`). The script lock is let go while waiting (the earlier items' work is
+    script code too); a stopped run stops waiting (order no longer matters then)."""
+
+    def __init__(self, api: Any):
+        self.api = api
+        self.cond = threading.Condition()
+        self.next = 0  # every index below this one has had its turn
+        self.done: set[int] = set()
+        scheduler = getattr(api, "scheduler", None)
+        self.interrupted = getattr(scheduler, "stop_event", None)
+
+    @contextlib.contextmanager
+    def turn(self, index: int) -> Any:
+        lock = getattr(self.api, "script_lock", None)
+        with lock.released() if lock is not None else contextlib.nullcontext(), self.cond:
+            while self.next < index and not (self.interrupted is not None and self.interrupted.is_set()):
+                self.cond.wait(0.1)
+        try:
+            yield
+        finally:
+            self.skip(index)
+
+    def skip(self, index: int) -> None:
+        with self.cond:
+            self.done.add(index)
+            while self.next in self.done:
+                self.done.discard(self.next)
+                self.next += 1
+            self.cond.notify_all()
+
+
 def sweep(api: Any, items: Sequence[dict[str, Any]], find: Callable[[dict[str, Any]], Any],
           verify: Callable[[dict[str, Any], dict[str, Any]], Any], *, finder_calls: int = 1,
           per_candidate: int = 3, rate: float = 1.0, verify_calls: float | None = None) -> dict[str, Any]:
@@ -135,19 +175,29 @@ def sweep(api: Any, items: Sequence[dict[str, Any]], find: Callable[[dict[str, A
             observed = stats["found"] / stats["finders"] if stats["finders"] >= MIN_OBSERVED else prior
         return finder_calls + observed * expected_verify
 
-    def one(item: dict[str, Any]) -> tuple[str, str]:
-        cost = expected_item_cost()
-        if not gate.admit(cost, finder=True):
+    admissions, dedup_turns = _InOrder(api), _InOrder(api)
+    decide = getattr(api, "decide_duplicates", None)  # an API without dedup decides nothing ahead
+
+    def one(index: int, item: dict[str, Any]) -> tuple[str, str]:
+        with admissions.turn(index):
+            cost = expected_item_cost()
+            admitted_finder = gate.admit(cost, finder=True)
+        if not admitted_finder:
+            dedup_turns.skip(index)
             return "not searched", ("not searched: the run's call cap or budget was kept for verifying what "
                                     "was found; continue with refute run WORKFLOW --continue RUN")
         try:
             candidates = _find(find, item)
         except BaseException:
+            dedup_turns.skip(index)
             gate.release(cost)
             raise
         if candidates is None:
+            dedup_turns.skip(index)
             gate.release(cost)
             return "failed", "an agent call failed (see the run's failed calls); a follow-up run retries it"
+        with dedup_turns.turn(index):
+            decisions = decide(candidates) if decide is not None and candidates else [None] * len(candidates)
         with stats_lock:
             stats["found"] += len(candidates)
             stats["finders"] += 1
@@ -159,7 +209,8 @@ def sweep(api: Any, items: Sequence[dict[str, Any]], find: Callable[[dict[str, A
             if not gate.admit(per_candidate, finder=False, wait=not admitted, held=0.0 if admitted else cost):
                 break
             admitted.append(candidate)
-        thunks = [_verifier(verify, gate, item, candidate, per_candidate) for candidate in admitted]
+        thunks = [_verifier(api, verify, gate, item, candidate, decision, per_candidate)
+                  for candidate, decision in zip(admitted, decisions)]
         results = api.parallel(thunks) if thunks else []
         with stats_lock:
             for outcome in results:
@@ -171,7 +222,7 @@ def sweep(api: Any, items: Sequence[dict[str, Any]], find: Callable[[dict[str, A
                                 "within this run's capacity; a follow-up run verifies them (its finder replays free)")
         return "covered", ""
 
-    states = api.parallel([(lambda item=item: one(item)) for item in items])
+    states = api.parallel([(lambda index=index, item=item: one(index, item)) for index, item in enumerate(items)])
     covered = [item for item, (state, _) in zip(items, states) if state == "covered"]
     not_covered = [(item, reason) for item, (state, reason) in zip(items, states) if state != "covered"]
     api.mark_covered(covered)
@@ -204,11 +255,12 @@ def _find(find: Callable[[dict[str, Any]], Any], item: dict[str, Any]) -> list[d
     return [c for c in found if isinstance(c, dict)]
 
 
-def _verifier(verify: Callable[..., Any], gate: _Gate, item: dict[str, Any], candidate: dict[str, Any],
-              promised: float) -> Callable[[], str]:
+def _verifier(api: Any, verify: Callable[..., Any], gate: _Gate, item: dict[str, Any], candidate: dict[str, Any],
+              decision: Any, promised: float) -> Callable[[], str]:
     def run() -> str:
         try:
-            return str(verify(item, candidate) or "done")
+            with api.deciding(decision) if decision is not None else contextlib.nullcontext():
+                return str(verify(item, candidate) or "done")
         except AgentError:
             return "failed"
         finally:

@@ -68,6 +68,8 @@ from refute.orchestration.providers.reservation import (
     CORRECTION_CHARS,
     RETRY_STEP,
     TOOL_STEP,
+    Ceiling,
+    calibration_for,
     first_request_tokens,
     upper_tokens,
     whole_call_tokens,
@@ -256,6 +258,7 @@ class AnthropicProvider:
         self._client = client if client is not None else build_client(settings)
         self._lock = threading.Lock()
         self._batches: Any = None
+        self.calibration = calibration_for(self.workspace)  # input estimates learnt from counted usage
         self.redactions = 0  # secret-looking strings removed from everything sent, this session
         if settings.batch:  # a bad batch setting fails the run at start, not its first call
             for name in ("batch_window_s", "batch_poll_s", "batch_max_requests"):
@@ -343,27 +346,13 @@ class AnthropicProvider:
         # scheduler (`ctx.extend_reservation`) the call reserves its first request only
         # and grows the reservation turn by turn; without one, the ceiling is the whole
         # worst case (`full_worst_case`).
-        extend = ctx.extend_reservation
-        hard_cap = self.full_worst_case(request)[0]
-        ceiling = self.worst_case(request)[0] if extend is not None else hard_cap
         out = request.max_tokens
+        ceiling = Ceiling(self.worst_case(request)[0], self.full_worst_case(request)[0], ctx.extend_reservation,
+                          lambda extra: self._extra_usd(model, extra, out))
         retry_room = OUTPUT_RETRIES * (out + RETRY_STEP + out) if request.schema is not None else 0
-        if extend is not None:
+        if ceiling.grows:
             retry_room = 0  # corrective retries are reserved when they happen
         next_input = self._first_input_tokens(request)
-
-        def grow_to(tokens: int) -> bool:
-            """Extend the reservation so `tokens` fit (never beyond the call's hard cap)."""
-            nonlocal ceiling
-            if tokens <= ceiling:
-                return True
-            if extend is None or tokens > hard_cap:
-                return False
-            extra = tokens - ceiling
-            if not extend(extra, self._extra_usd(model, extra, out)):
-                return False
-            ceiling = tokens
-            return True
 
         while True:
             params: dict[str, Any] = {"model": model, "max_tokens": out, "messages": messages}
@@ -375,16 +364,16 @@ class AnthropicProvider:
             spent = total.total_tokens
             if tools and tool_turns < MAX_TOOL_TURNS:
                 # Room for this turn and a final answer after it, or this turn must answer.
-                grow_to(spent + next_input + out + next_input + out + TOOL_STEP + out + retry_room)
-            if not grow_to(spent + next_input + out):
+                ceiling.grow_to(spent + next_input + out + next_input + out + TOOL_STEP + out + retry_room)
+            if not ceiling.grow_to(spent + next_input + out):
                 error_type = InvalidOutput if output_retries else ProviderError
                 raise self._with_usage(error_type(
-                    f"stopped before exceeding the call's reserved worst case ({ceiling} tokens; "
+                    f"stopped before exceeding the call's reserved worst case ({ceiling.value} tokens; "
                     f"{spent} spent, next request up to {next_input + out})"), model, total, batch)
             if tools:
                 params["tools"] = tools
                 # Another tool turn must leave room for a final answer (and its retries).
-                room_after = ceiling - (spent + next_input + out)
+                room_after = ceiling.value - (spent + next_input + out)
                 final_after = next_input + out + TOOL_STEP + out
                 if tool_turns >= MAX_TOOL_TURNS or room_after < final_after + retry_room:
                     params["tool_choice"] = {"type": "none"}  # this turn must answer
@@ -403,6 +392,8 @@ class AnthropicProvider:
                 estimated = True
             total = total + used
             sent_input = used.input_tokens + used.cache_write_tokens + used.cache_read_tokens
+            if tool_turns == 0 and output_retries == 0 and not estimated:  # the first request, as counted
+                self.calibration.observe(self.name, model, first_request_tokens(request, tool_definitions), sent_input)
             stop = message.stop_reason
 
             if stop == "tool_use" and tools:
@@ -497,10 +488,12 @@ class AnthropicProvider:
 
     # reservations -----------------------------------------------------------------------------
     def _first_input_tokens(self, request: CallRequest) -> int:
-        return first_request_tokens(request, tool_definitions)
+        """The first request's input tokens: the upper estimate, calibrated (reservation.py)."""
+        upper = first_request_tokens(request, tool_definitions)
+        return self.calibration.estimate(self.name, self.model_for(request), upper)
 
     def input_estimate(self, request: CallRequest) -> int:
-        """Input tokens of the first request (an upper estimate; the pacer calibrates it)."""
+        """Input tokens of the first request (calibrated; the pacer calibrates it further)."""
         return self._first_input_tokens(request)
 
     def worst_case(self, request: CallRequest) -> tuple[int, float]:

@@ -65,6 +65,8 @@ from refute.orchestration.providers.reservation import (
     CORRECTION_CHARS,
     RETRY_STEP,
     TOOL_STEP,
+    Ceiling,
+    calibration_for,
     first_request_tokens,
     upper_tokens,
     whole_call_tokens,
@@ -254,6 +256,7 @@ class OpenAICompatProvider:
         self.base_url = (base_url or settings.openai_base_url or os.environ.get("OPENAI_BASE_URL")
                          or "https://api.openai.com/v1").rstrip("/")
         self._lock = threading.Lock()
+        self.calibration = calibration_for(self.workspace)  # input estimates learnt from counted usage
         self._client = client
         self.redactions = 0
         self.last_rate_limits: dict[str, Any] = {}  # the newest x-ratelimit-* headers (refute doctor)
@@ -312,9 +315,14 @@ class OpenAICompatProvider:
         total = Usage()
         tool_turns = 0
         output_retries = 0
-        ceiling = self.worst_case(request)[0]
         out = request.max_tokens
+        # The Anthropic provider's rule (reservation.Ceiling): with a scheduler the call
+        # reserves its first request and grows the reservation turn by turn.
+        ceiling = Ceiling(self.worst_case(request)[0], self.full_worst_case(request)[0], ctx.extend_reservation,
+                          lambda extra: self._extra_usd(model, extra, out))
         retry_room = OUTPUT_RETRIES * (out + RETRY_STEP + out) if request.schema is not None else 0
+        if ceiling.grows:
+            retry_room = 0  # corrective retries are reserved when they happen
         next_input = self._first_input_tokens(request)
 
         while True:
@@ -322,13 +330,16 @@ class OpenAICompatProvider:
             if request.schema is not None:
                 params["response_format"] = response_format(self.sendable_schema(request.schema))
             spent = total.total_tokens
-            if spent + next_input + out > ceiling:
+            if tools and tool_turns < MAX_TOOL_TURNS:
+                # Room for this turn and a final answer after it, or this turn must answer.
+                ceiling.grow_to(spent + next_input + out + next_input + out + TOOL_STEP + out + retry_room)
+            if not ceiling.grow_to(spent + next_input + out):
                 error_type = InvalidOutput if output_retries else ProviderError
                 raise self._with_usage(error_type(
-                    f"stopped before exceeding the call's reserved worst case ({ceiling} tokens; "
+                    f"stopped before exceeding the call's reserved worst case ({ceiling.value} tokens; "
                     f"{spent} spent, next request up to {next_input + out})"), model, total)
             if tools:
-                room_after = ceiling - (spent + next_input + out)
+                room_after = ceiling.value - (spent + next_input + out)
                 final_after = next_input + out + TOOL_STEP + out
                 if tool_turns < MAX_TOOL_TURNS and room_after >= final_after + retry_room:
                     params["tools"] = tools
@@ -352,6 +363,8 @@ class OpenAICompatProvider:
                             used.total_tokens)
             total = total + used
             sent_input = used.input_tokens + used.cache_read_tokens
+            if tool_turns == 0 and output_retries == 0 and reported:  # the first request, as counted
+                self.calibration.observe(self.name, model, first_request_tokens(request, function_tools), sent_input)
             finish = choice.finish_reason
             tool_calls = list(getattr(message, "tool_calls", None) or [])
 
@@ -443,12 +456,27 @@ class OpenAICompatProvider:
 
     # reservations --------------------------------------------------------------------------
     def _first_input_tokens(self, request: CallRequest) -> int:
-        return first_request_tokens(request, function_tools)
+        """The first request's input tokens: the upper estimate, calibrated (reservation.py)."""
+        upper = first_request_tokens(request, function_tools)
+        return self.calibration.estimate(self.name, self.model_for(request), upper)
 
     def worst_case(self, request: CallRequest) -> tuple[int, float]:
-        """(tokens, usd) at most, by the Anthropic provider's rule: the first request, up to
-        RESERVED_TOOL_TURNS tool turns and OUTPUT_RETRIES corrective retries, each re-sending
-        everything before it. `call()` enforces the ceiling."""
+        """(tokens, usd) the scheduler reserves before dispatch: the first request only (its
+        input and max_tokens of output); tool turns and corrective retries are reserved
+        turn by turn through `ctx.extend_reservation`, as the Anthropic provider does."""
+        prefix = self._first_input_tokens(request)
+        return prefix + request.max_tokens, self._extra_usd(self.model_for(request), prefix + request.max_tokens,
+                                                            request.max_tokens)
+
+    def _extra_usd(self, model: str, tokens: int, out: int) -> float:
+        """The most `tokens` more tokens can cost: as output if `out` covers them, the rest as input."""
+        output = min(tokens, out)
+        return self._cost(model, Usage(input_tokens=tokens - output, output_tokens=output))
+
+    def full_worst_case(self, request: CallRequest) -> tuple[int, float]:
+        """(tokens, usd) at most for the whole call, by the Anthropic provider's rule: the first
+        request, up to RESERVED_TOOL_TURNS tool turns and OUTPUT_RETRIES corrective retries,
+        each re-sending everything before it. The call's hard cap; `call()` enforces it."""
         from refute.orchestration.calls import pricing
 
         model = self.model_for(request)

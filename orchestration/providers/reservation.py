@@ -1,14 +1,29 @@
 """What a call may cost, as the providers reserve it: one rule for every provider that runs
 tool turns and corrective retries (the Messages API and OpenAI-compatible endpoints).
 
-Upper estimates, never counts: 3 UTF-8 bytes a token (code averages about 3.5), so a
-reservation is never below what the call uses; the scheduler settles it to the real usage.
+A call's first request is estimated at 3 UTF-8 bytes a token (code averages about 3.5)
+and then calibrated (`InputCalibration`): after each paid call the provider records the
+ratio of the input tokens the API counted to that estimate, per (provider, model), in
+`<workspace>/.refute/state/input_calibration.json`; later reservations use the highest
+of the last `CALIBRATION_WINDOW` ratios times `CALIBRATION_MARGIN`. Why: the fixed
+estimate over-reserves code by about a sixth, and reservations, not spend, decide when
+a budget stops a run (issue 12: "exact input tokens, or an estimator calibrated against
+the provider's counting and cached"). The highest recent ratio plus a margin keeps the
+reservation above the real count with high probability, and it RAISES the estimate for
+text that tokenizes densely (where 3 bytes a token was too low). The scheduler settles
+every reservation to the real usage; a call that used more is counted in full and
+logged (BudgetLedger.overruns).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import tempfile
+import threading
+from pathlib import Path
 from typing import Any, Callable
 
 from refute.orchestration.model import CallRequest, Usage
@@ -40,6 +55,88 @@ def first_request_tokens(request: CallRequest, tool_schemas: Callable[[Any], Any
     return tokens
 
 
+CALIBRATION_FILE = "input_calibration.json"
+CALIBRATION_WINDOW = 64  # the latest ratios kept per (provider, model)
+CALIBRATION_MIN = 3  # observations before the calibrated ratio replaces the upper estimate
+CALIBRATION_MARGIN = 1.10  # over the highest recent ratio
+
+
+class InputCalibration:
+    """Counted / estimated input tokens of first requests, per (provider, model); kept in
+    a small JSON file (written atomically; None: in memory only). Thread-safe."""
+
+    def __init__(self, path: Path | None, *, learn: bool = True):
+        self.path = path
+        self.learn = learn
+        self._lock = threading.Lock()
+        self._ratios: dict[str, list[float]] = {}
+        if path is not None and path.is_file():
+            try:
+                data = json.loads(path.read_text("utf-8"))
+                self._ratios = {str(k): [float(r) for r in v][-CALIBRATION_WINDOW:] for k, v in data.items()
+                                if isinstance(v, list)}
+            except (OSError, ValueError, TypeError, AttributeError):
+                self._ratios = {}  # a damaged file only costs the calibration: it is relearnt
+
+    @staticmethod
+    def _key(provider: str, model: str) -> str:
+        return f"{provider}/{model}"
+
+    def ratio(self, provider: str, model: str) -> float | None:
+        """The factor applied to the upper estimate, or None before CALIBRATION_MIN observations."""
+        with self._lock:
+            seen = self._ratios.get(self._key(provider, model)) or []
+        if not self.learn or len(seen) < CALIBRATION_MIN:
+            return None
+        return max(seen) * CALIBRATION_MARGIN
+
+    def estimate(self, provider: str, model: str, upper: int) -> int:
+        """Input tokens to reserve for a first request whose upper estimate is `upper`."""
+        ratio = self.ratio(provider, model)
+        return upper if ratio is None or upper <= 0 else math.ceil(upper * ratio)
+
+    def observe(self, provider: str, model: str, upper: int, counted: int) -> None:
+        """A paid first request of `upper` estimated input tokens was counted as `counted`."""
+        if not self.learn or upper <= 0 or counted <= 0:
+            return
+        with self._lock:
+            seen = self._ratios.setdefault(self._key(provider, model), [])
+            seen.append(round(counted / upper, 4))
+            del seen[:-CALIBRATION_WINDOW]
+            snapshot = json.dumps(self._ratios, sort_keys=True)
+            if self.path is not None:
+                _write_atomically(self.path, snapshot)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".calibration-", dir=str(path.parent))
+    except OSError:
+        return  # a read-only state dir: the calibration stays in memory
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+_calibrations: dict[str, InputCalibration] = {}
+_calibrations_lock = threading.Lock()
+
+
+def calibration_for(workspace: str | os.PathLike[str]) -> InputCalibration:
+    """The workspace's calibration (one per process, shared by its providers)."""
+    path = Path(workspace).resolve() / ".refute" / "state" / CALIBRATION_FILE
+    with _calibrations_lock:
+        found = _calibrations.get(str(path))
+        if found is None:
+            found = _calibrations[str(path)] = InputCalibration(path)
+        return found
+
+
 def whole_call_tokens(prefix: int, out: int, *, tool_turns: int, retries: int) -> tuple[int, int]:
     """(input, output) tokens at most for the whole call: the first request, `tool_turns` tool
     turns and `retries` corrective retries, each re-sending the prefix and all appended before."""
@@ -48,6 +145,35 @@ def whole_call_tokens(prefix: int, out: int, *, tool_turns: int, retries: int) -
         input_total += prefix + appended
         appended += out + (TOOL_STEP if i < tool_turns else RETRY_STEP)
     return input_total, (1 + tool_turns + retries) * out
+
+
+class Ceiling:
+    """The tokens a call may use, as its provider enforces them before every request. With a
+    scheduler that can grow the reservation (`extend`, CallContext.extend_reservation) it
+    starts at the first request's reservation and grows turn by turn (a tool turn, a
+    corrective retry), never beyond the whole call's worst case `hard_cap`; without one it
+    is `hard_cap` from the start. Why turn by turn: reserving every possible turn up front
+    (162,000 tokens for a refuter with tools) ended budgeted runs at a few percent."""
+
+    def __init__(self, first: int, hard_cap: int, extend: Callable[[int, float], bool] | None,
+                 extra_usd: Callable[[int], float]):
+        self.hard_cap = int(hard_cap)
+        self.grows = extend is not None
+        self.value = int(first) if self.grows else self.hard_cap
+        self._extend = extend
+        self._extra_usd = extra_usd
+
+    def grow_to(self, tokens: int) -> bool:
+        """Extend the reservation so `tokens` fit; False when the budget (or the hard cap) cannot."""
+        if tokens <= self.value:
+            return True
+        if self._extend is None or tokens > self.hard_cap:
+            return False
+        extra = tokens - self.value
+        if not self._extend(extra, self._extra_usd(extra)):
+            return False
+        self.value = tokens
+        return True
 
 
 def with_usage(error: ProviderError, usage: Usage, cost: Callable[[], float]) -> ProviderError:

@@ -52,11 +52,11 @@ import inspect
 import threading
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from refute.orchestration.calls import pricing
 from refute.orchestration.errors import AgentError, BudgetExceeded, CallLimitExceeded, RunInterrupted
-from refute.orchestration.model import CallRequest, Scope, stable_hash
+from refute.orchestration.model import CallRequest, ReviewState, Scope, stable_hash
 from refute.orchestration.calls.scheduler import Scheduler, task_threads
 from refute.orchestration.calls.redaction import redact, scrub
 from refute.orchestration.settings import EngineSettings
@@ -398,35 +398,72 @@ class WorkflowAPI:
         """None when `candidate` is new; else what it merges into: {"into": title or
         fingerprint, "where": "run" | "stored"}. `where` is what locate() returned (or a
         1-based line). The merge is recorded (a `finding_merged` event, and on the stored
-        finding for a cross-run merge). Rule: verification/dedup.py."""
-        from refute.orchestration.verification.dedup import Deduper, family, window_for
+        finding for a cross-run merge). Rule: verification/dedup.py. Inside `sweep`, the
+        decision was taken in item order (decide_duplicates) and is only read here."""
+        decided = getattr(self._local, "dedup_decided", None)
+        if decided is not None and decided[0] == stable_hash(candidate):
+            self._local.dedup_decided = None
+            merge, merged = decided[1]
+        else:  # outside sweep: decided now, in arrival order
+            merge, merged = self._decide_duplicate(candidate, where)
+        if merge is None:
+            return None
+        if merge.where == "stored" and not self.dry_run:
+            store, _ = self._stores()
+            store.record_merge(merge.into, merged)
+            again = store.get(merge.into)
+            self.emit("finding_merged", into=merge.into, where="stored", merged=merged)
+            if again is not None:  # found again by this run: editors and reports show it under this run
+                self.emit("finding", finding=again.to_dict())
+        else:
+            self.emit("finding_merged", into=merge.into, where=merge.where, merged=merged)
+        return {"into": merge.into, "where": merge.where}
 
-        with self._stores_lock:
-            if self._deduper is None:
-                self._deduper = Deduper()
+    def decide_duplicates(self, candidates: list[dict[str, Any]]) -> list[Any]:
+        """sweep() calls this for each item's candidates, one item at a time in item order,
+        so which candidate of a group survives does not depend on which finder answered
+        first. One opaque decision per candidate (None: no place to compare, e.g. a quote
+        not in the file), handed back through `deciding()` to the script's dedup()."""
+        out: list[Any] = []
+        for candidate in candidates:
+            where = self.locate(str(candidate.get("path") or ""), str(candidate.get("quote") or ""))
+            out.append(None if where is None else (stable_hash(candidate), self._decide_duplicate(candidate, where)))
+        return out
+
+    @contextlib.contextmanager
+    def deciding(self, decision: Any) -> Iterator[None]:
+        """The script's dedup() on this thread returns `decision` (from decide_duplicates)."""
+        self._local.dedup_decided = decision
+        try:
+            yield
+        finally:
+            self._local.dedup_decided = None
+
+    def _decide_duplicate(self, candidate: dict[str, Any], where: Any) -> tuple[Any, dict[str, Any]]:
+        from refute.orchestration.verification.dedup import Deduper, StoredPlace, family
+        from refute.orchestration.verification.findings import normalise_quote
+
+        if self._deduper is None:
+            # Findings of earlier runs, taken once: never what this run stores meanwhile.
+            earlier = [] if self.dry_run else self._stores()[0].earlier_findings(self.run_id)
+            places = [StoredPlace(path=f.path, first=f.span.start_line + 1, last=f.span.end_line + 1,
+                                  kind=family(f.to_dict()), quote=normalise_quote(f.quote), fingerprint=f.fingerprint)
+                      for f in earlier if f.review_state not in (ReviewState.STALE.value, ReviewState.FIXED.value)]
+            with self._stores_lock:
+                if self._deduper is None:
+                    self._deduper = Deduper(places)
         if isinstance(where, dict):
             first, last = int(where.get("line", 0)), int(where.get("end_line", where.get("line", 0)))
+            path = str(where.get("path") or candidate.get("path") or "")
         else:
             first = last = int(where)
+            path = str(candidate.get("path") or "")
         kind = family(candidate)
-        path = str(candidate.get("path") or "")
         merged = {"path": path, "line": first, "end_line": last, "title": str(candidate.get("title") or ""),
                   "family": kind, "run_id": self.run_id}
-        if not self.dry_run:
-            store, _ = self._stores()
-            fp = store.near(path, (first - 1, last - 1), kind, window_for(kind))
-            if fp is not None:
-                store.record_merge(fp, merged)
-                self.emit("finding_merged", into=fp, where="stored", merged=merged)
-                again = store.get(fp)
-                if again is not None:  # found again by this run: editors and reports show it under this run
-                    self.emit("finding", finding=again.to_dict())
-                return {"into": fp, "where": "stored"}
-        earlier = self._deduper.first_of(path, (first, last), kind, merged)
-        if earlier is None:
-            return None
-        self.emit("finding_merged", into=earlier.get("title"), where="run", merged=merged)
-        return {"into": earlier.get("title"), "where": "run"}
+        merge = self._deduper.decide(path, (first, last), kind, normalise_quote(str(candidate.get("quote") or "")),
+                                     merged)
+        return merge, merged
 
     # --- agent ---------------------------------------------------------------------------------
 

@@ -340,26 +340,21 @@ class FindingsStore:
         self._refresh(finding, self._dismissals(), {})
         return finding
 
-    def near(self, path: str, lines: tuple[int, int], kind: str, window: int) -> str | None:
-        """The fingerprint of a stored finding in `path` of the family `kind` whose lines
-        come within `window` of the 0-based `lines` (verification/dedup.py), or None."""
-        from refute.orchestration.verification.dedup import family
-
-        wanted = _normalise_rel(path)
+    def earlier_findings(self, run_id: str) -> list[Finding]:
+        """Findings first stored by a run other than `run_id`, at their current place
+        (verification/dedup.py compares a run's candidates with these; what `run_id`
+        stores meanwhile is left out, so it never changes that run's merges)."""
+        dismissed, texts, out = self._dismissals(), {}, []
         for key in list(self._cache.iterkeys()):
             if not str(key).startswith("f:"):
                 continue
             record = self._cache.get(key)
-            if record is None:
+            if record is None or (record["runs"] or [run_id])[0] == run_id:
                 continue
-            data = record["finding"]
-            if data.get("path") != wanted or family(data) != kind:
-                continue
-            span = data.get("span") or {}
-            start, end = int(span.get("start_line", -10**9)), int(span.get("end_line", span.get("start_line", -10**9)))
-            if lines[0] <= end + window and start <= lines[1] + window:
-                return str(data.get("fingerprint"))
-        return None
+            finding = Finding.from_dict(record["finding"])
+            self._refresh(finding, dismissed, texts)
+            out.append(finding)
+        return out
 
     def record_merge(self, fp: str, merged: dict[str, Any]) -> None:
         """Write down that a candidate was merged into the stored finding `fp`; the

@@ -100,9 +100,6 @@ def test_the_plot_file_is_an_svg_with_both_panels(first_and_second):
     assert "scripted (deterministic test answers, not a real model)" in texts
 
 
-@pytest.mark.xfail(strict=False, reason="known flaw, left open: dedup (verification/dedup.py) merges a re-run's candidates "
-                   "into findings an earlier run stored, and within a run depends on arrival order, so "
-                   "a repeated evaluation neither replays every call nor reports the same cost")
 def test_running_it_again_replays_every_call_at_no_cost(first_and_second):
     _, (_, first), (code, second) = first_and_second
     assert code == 0

@@ -140,9 +140,11 @@ def test_continue_covers_the_rest_without_paying_any_finder_twice(tmp_path):
     # its cap of 50, and the plan predicts exactly that.
     plan = runtime.plan(workspace=tmp_path, settings=EngineSettings(provider="scripted", max_calls=50),
                         source=resolve(tmp_path, "audit"), scope=Scope(), args={"candidate_rate": 3})
-    # How many runs it takes depends on how finders and verifiers interleave at 16 in flight
-    # (a run that admits finders on the prior rate verifies fewer of their candidates): seen
-    # 6-8 here against the forecast's 6 expected. The forecast's range must hold it.
+    # How many runs it takes depends on how finders and verifiers interleave at 16 in flight:
+    # finders are admitted in item order, but whether the next one fits depends on how many
+    # verifications have already given back what they did not use (a run that admits
+    # finders on the prior rate verifies fewer of their candidates): seen 6-8 here against
+    # the forecast's 6 expected. The forecast's range must hold it.
     needed = plan.forecast["runs_needed"]
     assert needed["expected"] == 6 and needed["low"] <= runs <= needed["high"]
 

@@ -57,3 +57,4 @@ def ctx(workspace: Path) -> CallContext:
                           on_rate_limit=signals.append)
     context.signals = signals  # type: ignore[attr-defined]
     return context
+

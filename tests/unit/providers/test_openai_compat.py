@@ -29,6 +29,7 @@ from refute.orchestration.providers.local import bounded_schema
 from refute.orchestration.providers.openai_compat import OpenAICompatProvider, duration_seconds, rate_limit_state
 from refute.orchestration.providers.structured import validate
 from refute.orchestration.settings import EngineSettings
+from provider_helpers import call_under_budget
 from tests.fakes.chat_completions_api import (
     TEST_OPENAI_KEY,
     FakeChatCompletionsAPI,
@@ -204,6 +205,28 @@ def test_tools_run_under_the_workspace_path_rule(fake, workspace, ctx):
     assert [m["tool_call_id"] for m in tool_messages] == ["c1", "c2"]
     assert "eval(request.args" in tool_messages[0]["content"]
     assert tool_messages[1]["content"].startswith("ERROR:") and "passwd" not in tool_messages[1]["content"][30:]
+
+
+def test_tool_turns_are_reserved_turn_by_turn_within_the_budget(fake, workspace, monkeypatch):
+    """As the Anthropic provider: a call reserves its first request only, and each tool
+    turn grows the reservation when it happens, so a budget that could never pay the
+    whole worst case up front pays three tool turns one at a time."""
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_OPENAI_KEY)
+    fake.enqueue(*[completion(None, finish_reason="tool_calls",
+                              tool_calls=[tool_call("read_file", {"path": "src/app.py"}, f"c{i}")])
+                   for i in range(3)], json_answer({"findings": []}))
+    provider = provider_for(fake, workspace)
+    call = request(tools=("read_file",), max_tokens=300)
+    whole, _ = provider.full_worst_case(call)
+    first, _ = provider.worst_case(call)
+    assert first < whole // 4  # the first request only
+    try:
+        result, ledger = call_under_budget(provider, workspace, call, whole // 2)
+    finally:
+        provider.close()
+    assert result.data == {"findings": []} and len(fake.chat_bodies()) == 4
+    assert ledger.spent_tokens == result.usage.total_tokens <= whole // 2 and ledger.reserved_tokens == 0
+    assert ledger.overruns == 0
 
 
 def test_exhausted_ratelimit_headers_on_success_slow_the_scheduler_down(fake, workspace, ctx):

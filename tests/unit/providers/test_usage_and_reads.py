@@ -11,6 +11,7 @@ from refute.orchestration.model import Budget, CallRequest
 from refute.orchestration.providers.anthropic import AnthropicProvider
 from refute.orchestration.calls.budget import BudgetLedger
 from refute.orchestration.calls.scheduler import Scheduler
+from provider_helpers import call_under_budget
 from tests.fakes.messages_api import no_usage_reply, text_reply, tool_use_reply
 
 MODEL = "claude-haiku-4-5"
@@ -64,12 +65,6 @@ def test_tool_turns_are_reserved_turn_by_turn_within_the_budget(fake_messages_ap
                               text_reply("done"))
     request = CallRequest(prompt="check app.py", model=MODEL, tools=("read_file",), max_tokens=300)
     whole, _ = provider.full_worst_case(request)
-    ledger = BudgetLedger(Budget(tokens=whole // 2))
-    scheduler = Scheduler(provider=provider, journal=None, ledger=ledger, run_id="r", workspace=str(workspace),
-                          emit=lambda t, **f: None)
-    try:
-        result = scheduler.call(request)
-    finally:
-        scheduler.close()
+    result, ledger = call_under_budget(provider, workspace, request, whole // 2)
     assert result.text == "done" and len(fake_messages_api.message_bodies()) >= 2
     assert ledger.spent_tokens == result.usage.total_tokens <= whole // 2 and ledger.reserved_tokens == 0

@@ -47,20 +47,36 @@ def test_audit_through_the_engine_reports_and_drops(repo):
     assert finding.title == "off by one" and finding.provider == "scripted"
     assert len(finding.provenance) >= 1, "the calls behind it are recorded"
     store.close()
-    # Re-running replays every call from the journal and does not duplicate the finding:
-    # the candidate at the stored finding's place merges into it (no refuter is asked
-    # again), the merge is recorded, and the finding is listed for the new run too.
+    # Re-running on unchanged code is a free replay with the same result: each candidate
+    # that quotes what a stored finding quotes IS that finding, so it meets its refuters
+    # again and they replay from the journal; nothing is merged, nothing is paid.
     outcome2, events2 = drive(repo, "audit", {}, by_request(audit_responder), run_id="run2")
     assert {k: outcome2.result[k] for k in ("candidates", "confirmed", "dropped", "merged")} == \
-        {"candidates": 3, "confirmed": 0, "dropped": 1, "merged": 1}
+        {"candidates": 3, "confirmed": 1, "dropped": 1, "merged": 0}
     finished = [f for k, f in events2 if k == "call_finished"]
     assert finished and all(f["replayed"] for f in finished)
-    # Only the refuted candidate ("not a bug": never stored) meets its two refuters again.
-    assert sum(1 for f in finished if (f["label"] or "").startswith("refute")) == 2
+    assert len(finished) == len([f for k, f in events if k == "call_finished"])
     store = FindingsStore(repo, state_dir_of(repo))
     [stored] = store.list()
-    assert store.list(run_id="run2") == [stored]
-    assert [(m["run_id"], m["title"]) for m in store.merges_of(stored.fingerprint)] == [("run2", "off by one")]
+    assert store.list(run_id="run2") == [stored] and store.merges_of(stored.fingerprint) == []
+    store.close()
+    # A later run (another focus: new finder calls) whose finder quotes other code at the
+    # stored finding's place merges it into that finding (no refuter is paid for it), and
+    # the merge is recorded there.
+    def other_wording(prompt, kwargs):
+        if (kwargs.get("label") or "").startswith("audit:find calc.py"):
+            return {"findings": [{"path": "calc.py", "quote": "range(len(items) + 1)", "title": "reads past the end",
+                                  "explanation": "x", "severity": "error", "category": "bug"}]}
+        return audit_responder(prompt, kwargs)
+
+    outcome3, events3 = drive(repo, "audit", {"focus": "bounds"}, by_request(other_wording), run_id="run3")
+    assert {k: outcome3.result[k] for k in ("candidates", "confirmed", "merged")} == \
+        {"candidates": 1, "confirmed": 0, "merged": 1}
+    assert not any((f["label"] or "").startswith("refute") for k, f in events3 if k == "call_finished")
+    assert [(f["into"], f["where"]) for k, f in events3 if k == "finding_merged"] == [(stored.fingerprint, "stored")]
+    store = FindingsStore(repo, state_dir_of(repo))
+    assert [(m["run_id"], m["title"]) for m in store.merges_of(stored.fingerprint)] == [("run3", "reads past the end")]
+    assert store.list(run_id="run3") == store.list()
     store.close()
 
 
