@@ -256,6 +256,7 @@ class WorkflowAPI:
         self._ledger: Any = None
         self._deduper: Any = None
         self.coverage_record: dict[str, Any] | None = None
+        self.component_files: dict[str, list[str]] = {}  # content hash -> paths of the components handed out
         self.reported = 0
         self.dropped = 0
         self.edits_proposed = 0
@@ -345,7 +346,10 @@ class WorkflowAPI:
 
         found = self.units(scope, None, code_only=code_only, include_tests=include_tests)
         limit = int(max_tokens or COMPONENT_TOKENS)
-        return [c.to_dict() for c in group_components(found, max_tokens=limit)]
+        grouped = [c.to_dict() for c in group_components(found, max_tokens=limit)]
+        for component in grouped:  # the plan lists a component run's files, not its directory
+            self.component_files[component["content_hash"]] = list(component["paths"])
+        return grouped
 
     # --- coverage (orchestration/store/coverage.py) ------------------------------------------------
 
@@ -391,7 +395,7 @@ class WorkflowAPI:
         """Capacity-aware search and verification with a coverage record (calls/capacity.py)."""
         from refute.orchestration.calls.capacity import sweep
 
-        allowed = {"finder_calls", "per_candidate", "rate", "verify_calls"}
+        allowed = {"finder_calls", "per_candidate", "rate", "verify_calls", "fan_out"}
         unknown = sorted(set(options) - allowed)
         if unknown:
             raise TypeError(f"sweep(): unknown option(s) {', '.join(unknown)}; use {', '.join(sorted(allowed))}")
@@ -690,12 +694,13 @@ def _combine_coverage(first: dict[str, Any], second: dict[str, Any]) -> dict[str
     """One run, two sweeps: counts add up, lists join, complete only if both are."""
     out = dict(second)
     for key in ("items", "covered", "not_covered", "not_searched", "deferred", "failed", "searched", "candidates",
-                "not_covered_listed"):
+                "not_covered_listed", "finder_calls"):
         out[key] = int(first.get(key) or 0) + int(second.get(key) or 0)
     out["outcomes"] = {k: int((first.get("outcomes") or {}).get(k, 0)) + int((second.get("outcomes") or {}).get(k, 0))
                        for k in set(first.get("outcomes") or {}) | set(second.get("outcomes") or {})}
     out["not_covered_items"] = list(first.get("not_covered_items") or []) + list(second.get("not_covered_items") or [])
     out["complete"] = bool(first.get("complete")) and bool(second.get("complete"))
+    out["fan_out"] = first.get("fan_out", second.get("fan_out"))  # the run's fan-out (a sweep of the unreached follows it)
     out["candidate_rate"] = round(out["candidates"] / out["searched"], 4) if out["searched"] else None
     return out
 

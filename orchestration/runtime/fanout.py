@@ -118,7 +118,7 @@ class FanOut:
         finder_calls = max(len(lens_names), 1) if mode == "components" else 1
         capacity = {"per_candidate": k + 1, "verify_calls": k + P_SPLIT}
         coverage = n["sweep"](todo, find_in_component if mode == "components" else find_in_unit, verify,
-                              finder_calls=finder_calls, rate=float(rate) * finder_calls, **capacity)
+                              finder_calls=finder_calls, rate=float(rate) * finder_calls, fan_out=mode, **capacity)
         outcomes = dict(coverage["outcomes"])
         read_anywhere = {p for r in reads for p in r["read"]}
         not_reached = sorted({p for r in reads for p in r["not_reached"]})

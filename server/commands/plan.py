@@ -204,10 +204,14 @@ def render_forecast(console, estimate: dict[str, Any]) -> None:
     console.print(f"candidate rate {rate.get('value')} per unit ({rate.get('source')}"
                   + (f", from {rate.get('runs')} run(s) over {rate.get('items')} units" if rate.get("source") == "calibrated" else "")
                   + f"); runs of at most {estimate.get('max_calls', 1000):,} paid calls")
+    if estimate.get("fan_out") == "components":
+        console.print("searched per component (one researcher per component and lens; docs/workflows.md)")
+    items = "finder calls" if estimate.get("fan_out") == "components" else "units"
     for run in forecast.get("runs") or []:
         files = run["files"]
         shown = files[0] + (f" .. {files[-1]}" if len(files) > 1 else "")
-        console.print(f"  run {run['index']}: {run['units']} units in {len(files)} files (~{run['expected_calls']} calls): {shown}")
+        console.print(f"  run {run['index']}: {run['units']} {items} in {len(files)} files "
+                      f"(~{run['expected_calls']} calls): {shown}")
     if estimate.get("error"):
         console.print(f"dry run {estimate.get('status')}: {estimate.get('error')}")
 
