@@ -245,7 +245,8 @@ def run_engine(workdir: Path, n_units: int = 200, seed: int = 7, refuter_accurac
     provider = ScriptedProvider(function=lambda request: agents.answer(request["prompt"], request["role"])[0],
                                 workspace=workspace)
     source = resolve(workspace, "audit")
-    run = RunInfo(id=f"bench-{seed}", workflow="audit", script_hash=source.hash, args={}, scope=Scope(),
+    # Per unit: the bench's scripted agents answer about one unit (above 40 files audit picks components).
+    run = RunInfo(id=f"bench-{seed}", workflow="audit", script_hash=source.hash, args={"mode": "units"}, scope=Scope(),
                   status="queued", budget=Budget(), provider=provider.name)
     events: list[tuple[str, dict[str, Any]]] = []
     driver = RunDriver(workspace=workspace, settings=EngineSettings(provider="scripted"), run=run, source=source,
@@ -312,7 +313,7 @@ def run_full_engine(workdir: Path, n_units: int = 200, seed: int = 7, refuter_ac
     settings = EngineSettings(provider="scripted", scripted_fixture=f"{Path(__file__).resolve()}:engine_answer")
     engine = Engine(workspace, settings)
     try:
-        run_id = engine.start("audit", started_by="bench")
+        run_id = engine.start("audit", args={"mode": "units"}, started_by="bench")
         info = engine.wait(run_id, timeout=600)
         if info.status != "completed":
             raise RuntimeError(f"bench run ended {info.status}: {info.error}")

@@ -1,8 +1,8 @@
 """Fan-out: search a scope per unit or per component, verify what is found, report coverage.
 
-Workflow API names (bound over the script's other names by runtime/primitives.py, so they
-do only what a script could do itself, and the same code runs under the engine and under
-the tests' stand-in API):
+Workflow API names (bound over the script's other names by runtime/api.py's
+`script_primitives`, so they do only what a script could do itself, and the same code
+runs under the engine and under the tests' stand-in API):
 
 | name | does |
 | --- | --- |

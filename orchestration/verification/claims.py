@@ -1,8 +1,9 @@
 """Check-quote-then-refute-then-report: the verification steps the bundled workflows share.
 
-Workflow API names (bound over the script's other names by runtime/primitives.py: they
-call `locate`, `dedup`, `refute`, `vote`, `report` and `pipeline` exactly as a script
-would, so their calls, journal keys and events are the script's own):
+Workflow API names (bound over the script's other names by runtime/api.py's
+`script_primitives`: they call `locate`, `dedup`, `refute`, `vote`, `report` and
+`pipeline` exactly as a script would, so their calls, journal keys and events are the
+script's own):
 
 | name | does |
 | --- | --- |
