@@ -191,7 +191,10 @@ def _assign_runs(finders: list[FinderCall], unit_order: list[tuple[str, str | No
     """Units (or components: each finder call is one item) in search order, filled into
     runs of `max_calls` by expected cost."""
     searched = {(f.path, f.unit_hash) for f in finders}
-    ordered = [u for u in unit_order if u in searched] or [(f.path, f.unit_hash) for f in finders]
+    # Components are not units: they keep the order the script got them in (files_of).
+    rank = {unit_hash: i for i, unit_hash in enumerate(files_of)}
+    ordered = [u for u in unit_order if u in searched] or sorted(
+        ((f.path, f.unit_hash) for f in finders), key=lambda u: rank.get(u[1] or "", len(rank)))
     runs: list[dict[str, Any]] = []
     used = float(base_calls)
     current: list[str] = []
