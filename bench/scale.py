@@ -19,7 +19,8 @@ covered. Measured, per corpus and rate:
 - the share of input tokens read from the prompt cache.
 
 The plan is made with `candidate_rate` set to the finder's nominal rate, as `plan` would
-use after one run calibrated it. `--json` prints one JSON object with the same figures.
+use after one run calibrated it. Audit runs with `mode=units` (the per-unit fan-out whose
+code-unit coverage this measures; above 40 files audit's default is per component). `--json` prints one JSON object with the same figures.
 """
 
 from __future__ import annotations
@@ -133,12 +134,13 @@ def measure(name: str, workspace: Path, rate: float, max_calls: int) -> dict[str
     shutil.rmtree(workspace / ".refute", ignore_errors=True)
     settings = EngineSettings(provider="scripted", max_calls=max_calls)
     plan = runtime.plan(workspace=workspace, settings=settings, source=resolve(workspace, "audit"), scope=Scope(),
-                        args={"candidate_rate": rate}).to_dict()
+                        args={"candidate_rate": rate, "mode": "units"}).to_dict()
     expected = plan["forecast"]["cases"]["expected"]
     provider = ScriptedProvider(function=ScriptedAudit(workspace, rate), workspace=workspace)
     runs: list[dict[str, Any]] = []
     usage, cost = Usage(), 0.0
-    args: dict[str, Any] = {"candidate_rate": rate}
+    # Per unit: this bench measures code-unit coverage (above 40 files audit would pick components).
+    args: dict[str, Any] = {"candidate_rate": rate, "mode": "units"}
     t0 = time.monotonic()
     while len(runs) < MAX_RUNS:
         run_id = f"{name}-{rate:g}-{len(runs) + 1}"
@@ -148,7 +150,7 @@ def measure(name: str, workspace: Path, rate: float, max_calls: int) -> dict[str
         result = done["result"] if isinstance(done["result"], dict) else {}
         if done["status"] != "completed" or result.get("complete"):
             break
-        args = {"candidate_rate": rate, "skip_covered": True, "continues": run_id}
+        args = {"candidate_rate": rate, "mode": "units", "skip_covered": True, "continues": run_id}
     elapsed = time.monotonic() - t0
     units = plan["units"]
     ledger = CoverageLedger(workspace / ".refute" / "state")

@@ -241,7 +241,8 @@ def run_engine(workdir: Path, n_units: int = 200, seed: int = 7, refuter_accurac
     agents = ScriptedAgents(corpus, refuter_accuracy, seed)
     provider = ScriptedProvider(function=lambda request: agents.answer(request["prompt"], request["role"])[0],
                                 workspace=workspace)
-    done = run_in_process(workspace, "audit", provider, run_id=f"bench-{seed}",
+    # Per unit: the bench's scripted agents answer about one unit (above 40 files audit picks components).
+    done = run_in_process(workspace, "audit", provider, run_id=f"bench-{seed}", args={"mode": "units"},
                           units_fn=lambda scope, max_tokens: units)
     if done.outcome.status != "completed":
         raise RuntimeError(f"bench run ended {done.outcome.status}: {done.outcome.error}")
@@ -306,7 +307,7 @@ def run_full_engine(workdir: Path, n_units: int = 200, seed: int = 7, refuter_ac
     settings = EngineSettings(provider="scripted", scripted_fixture=f"{Path(__file__).resolve()}:engine_answer")
     engine = Engine(workspace, settings)
     try:
-        run_id = engine.start("audit", started_by="bench")
+        run_id = engine.start("audit", args={"mode": "units"}, started_by="bench")
         info = engine.wait(run_id, timeout=600)
         if info.status != "completed":
             raise RuntimeError(f"bench run ended {info.status}: {info.error}")

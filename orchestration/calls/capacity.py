@@ -154,12 +154,15 @@ class _InOrder:
 
 def sweep(api: Any, items: Sequence[dict[str, Any]], find: Callable[[dict[str, Any]], Any],
           verify: Callable[[dict[str, Any], dict[str, Any]], Any], *, finder_calls: int = 1,
-          per_candidate: int = 3, rate: float = 1.0, verify_calls: float | None = None) -> dict[str, Any]:
+          per_candidate: int = 3, rate: float = 1.0, verify_calls: float | None = None,
+          fan_out: str = "units") -> dict[str, Any]:
     """Search `items` with `find(item) -> list of candidates` and check each candidate with
     `verify(item, candidate) -> outcome` (a short string: "confirmed", "refuted",
     "dropped", "merged"...), within the run's capacity (see the module docstring). Each
     item is verified as soon as it is searched (findings stream). Returns the coverage
-    record (also recorded with api.record_coverage); marks covered items in the ledger."""
+    record (also recorded with api.record_coverage); marks covered items in the ledger.
+    `fan_out` ("units" or "components") and the finder calls made go into the record, so
+    the plan calibrates its candidate rate per finder call and per fan-out (forecast.py)."""
     items = list(items)
     per_candidate = max(int(per_candidate), 1)
     finder_calls = max(int(finder_calls), 1)
@@ -233,7 +236,7 @@ def sweep(api: Any, items: Sequence[dict[str, Any]], find: Callable[[dict[str, A
         "items": len(items), "covered": len(covered), "not_covered": len(not_covered),
         "not_searched": counts.get("not searched", 0), "deferred": counts.get("deferred", 0),
         "failed": counts.get("failed", 0), "searched": stats["finders"], "candidates": stats["found"],
-        "outcomes": outcomes,
+        "outcomes": outcomes, "fan_out": str(fan_out), "finder_calls": stats["finders"] * finder_calls,
         "candidate_rate": round(stats["found"] / stats["finders"], 4) if stats["finders"] else None,
         "complete": not not_covered,
         "not_covered_items": [_describe(item, reason) for item, reason in not_covered[:LISTED_MAX]],

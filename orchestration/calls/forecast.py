@@ -10,8 +10,9 @@ depend on answers (finders, threat models...); this module adds what does:
 
 Candidate rate (candidates per finder call): the workflow's documented prior (its
 `candidate_rate` argument: audit 1.0, security 0.5; docs/scale.md), replaced by the rate
-measured on this workspace's finished runs of the same workflow once they searched at
-least `MIN_CALIBRATION_ITEMS` items (coverage records in the ledger), or by an explicit
+measured on this workspace's finished runs of the same workflow and fan-out (per unit or
+per component, runtime/fanout.py) once they searched at least `MIN_CALIBRATION_ITEMS`
+items (coverage records in the ledger), or by an explicit
 `--arg candidate_rate=X`. Refuter calls per candidate: k (two blind refuters) plus the
 tie-break on a split vote, P(split) = 2p(1-p) = 0.255 for refuters right 85% of the time
 (verify.py). The three cases:
@@ -76,8 +77,10 @@ class Rate:
         return {"value": round(self.value, 4), "source": self.source, "runs": self.runs, "items": self.items}
 
 
-def calibrated_rate(state_dir: Path, workflow: str) -> Rate | None:
-    """Candidates per searched item over this workspace's finished runs of `workflow`."""
+def calibrated_rate(state_dir: Path, workflow: str, fan_out: str = "units") -> Rate | None:
+    """Candidates per finder call over this workspace's finished runs of `workflow` that
+    fanned out the same way (a component researcher finds more per call than a unit's
+    finder; records from before fan-outs were recorded count as "units", one call per item)."""
     from refute.orchestration.store.coverage import CoverageLedger
 
     directory = Path(state_dir) / "coverage"
@@ -88,11 +91,13 @@ def calibrated_rate(state_dir: Path, workflow: str) -> Rate | None:
         records = ledger.run_records(workflow)
     finally:
         ledger.close()
+    records = [r for r in records if (r.get("fan_out") or "units") == fan_out]
     searched = sum(int(r.get("searched") or 0) for r in records)
+    calls = sum(int(r.get("finder_calls") or r.get("searched") or 0) for r in records)
     found = sum(int(r.get("candidates") or 0) for r in records)
-    if searched < MIN_CALIBRATION_ITEMS:
+    if searched < MIN_CALIBRATION_ITEMS or not calls:
         return None
-    return Rate(found / searched, "calibrated", runs=sum(1 for r in records if r.get("searched")), items=searched)
+    return Rate(found / calls, "calibrated", runs=sum(1 for r in records if r.get("searched")), items=searched)
 
 
 def pick_rate(args: dict[str, Any], meta_default: Any, calibrated: Rate | None) -> Rate:
@@ -123,10 +128,11 @@ def _price_input(model: str, context_tokens: int, plain_tokens: int, first: bool
 
 def forecast(*, base_calls: int, base_input_tokens: int, base_output_tokens: int, base_usd: float,
              finders: list[FinderCall], unit_order: list[tuple[str, str | None]], rate: Rate, refuters: int,
-             refuter_model: str, max_calls: int) -> Forecast:
+             refuter_model: str, max_calls: int, files_of: dict[str, list[str]] | None = None) -> Forecast:
     """`base_*`: the dry run's calls that are not finders (worst-case output, already
     priced); `finders`: the dry run's finder calls; `unit_order`: (path, unit hash) in
-    the order the workflow searches them."""
+    the order the workflow searches them; `files_of`: the files of each component a
+    finder searched, by its content hash (a run lists those files, not the directory)."""
     k = max(int(refuters), 1)
     per_candidate = {"low": float(k), "expected": k + P_SPLIT, "high": k + 1.0}
     rates = {"low": rate.value / 2, "expected": rate.value, "high": rate.value * 2}
@@ -173,7 +179,7 @@ def forecast(*, base_calls: int, base_input_tokens: int, base_output_tokens: int
     # hand (its finder + every candidate at k + 1 refuters), so that much goes to the next run.
     tail = 1 + rates["expected"] * per_candidate["high"]
     runs = _assign_runs(finders, unit_order, base_calls, 1 + rates["expected"] * per_candidate["expected"],
-                        max(max_calls - tail, 1.0))
+                        max(max_calls - tail, 1.0), files_of or {})
     runs_needed = {case: max(1, int(math.ceil(cases[case]["calls"] / max(max_calls - tail, 1.0))))
                    if cases[case]["calls"] else 0 for case in CASES}
     runs_needed["expected"] = max(runs_needed["expected"], len(runs))
@@ -181,21 +187,25 @@ def forecast(*, base_calls: int, base_input_tokens: int, base_output_tokens: int
 
 
 def _assign_runs(finders: list[FinderCall], unit_order: list[tuple[str, str | None]], base_calls: int,
-                 per_unit: float, max_calls: float) -> list[dict[str, Any]]:
-    """Units in search order, filled into runs of `max_calls` by expected cost."""
+                 per_unit: float, max_calls: float, files_of: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """Units (or components: each finder call is one item) in search order, filled into
+    runs of `max_calls` by expected cost."""
     searched = {(f.path, f.unit_hash) for f in finders}
-    ordered = [u for u in unit_order if u in searched] or [(f.path, f.unit_hash) for f in finders]
+    # Components are not units: they keep the order the script got them in (files_of).
+    rank = {unit_hash: i for i, unit_hash in enumerate(files_of)}
+    ordered = [u for u in unit_order if u in searched] or sorted(
+        ((f.path, f.unit_hash) for f in finders), key=lambda u: rank.get(u[1] or "", len(rank)))
     runs: list[dict[str, Any]] = []
     used = float(base_calls)
     current: list[str] = []
     units = 0
-    for path, _ in ordered:
+    for path, unit_hash in ordered:
         if units and used + per_unit > max_calls:
             runs.append({"index": len(runs) + 1, "units": units, "expected_calls": int(round(used)),
                          "files": list(dict.fromkeys(current))})
             used, current, units = 0.0, [], 0
         used += per_unit
-        current.append(path)
+        current.extend(files_of.get(unit_hash or "", [path]))
         units += 1
     if units:
         runs.append({"index": len(runs) + 1, "units": units, "expected_calls": int(round(used)),

@@ -11,6 +11,7 @@
 | propose_edit(path, new_text=None, *, old, new, reason, reviews) | record a proposed edit |
 | phase(name), log(msg), budget, args, workflow(name, args) | progress, logs, budget view, inputs, nesting |
 | check_edit, run_check, load_guide, save_guide | migration primitives (verification/primitives.py) |
+| check_candidate, cross_check, fan_out, search, survey_guide, migrate_files, outline, entry_points, file_texts, file_groups | the steps the bundled workflows share, built on the names above (script_primitives) |
 | SCHEMAS | the built-in JSON schemas of verify.py (findings, finding, verdict, edit, review...), read-only |
 
 `agent` fails loudly: a failed call raises AgentError into the script. `default=` makes
@@ -255,6 +256,7 @@ class WorkflowAPI:
         self._ledger: Any = None
         self._deduper: Any = None
         self.coverage_record: dict[str, Any] | None = None
+        self.component_files: dict[str, list[str]] = {}  # content hash -> paths of the components handed out
         self.reported = 0
         self.dropped = 0
         self.edits_proposed = 0
@@ -275,13 +277,15 @@ class WorkflowAPI:
             "mark_covered": self.mark_covered, "record_coverage": self.record_coverage, "dedup": self.dedup,
             "sweep": self.sweep,
         }
-        return {
+        names = {
             **{name: _checked_call(name, fn) for name, fn in functions.items()},
             "budget": self.budget,
             "args": self.args, "SCHEMAS": _schemas(),
             "AgentError": AgentError, "BudgetExceeded": BudgetExceeded, "CallLimitExceeded": CallLimitExceeded,
             **self.migration.names(),
         }
+        names.update({name: _checked_call(name, fn) for name, fn in script_primitives(names).items()})
+        return names
 
     def _call_capacity(self) -> dict[str, int]:
         s = self.scheduler
@@ -342,7 +346,10 @@ class WorkflowAPI:
 
         found = self.units(scope, None, code_only=code_only, include_tests=include_tests)
         limit = int(max_tokens or COMPONENT_TOKENS)
-        return [c.to_dict() for c in group_components(found, max_tokens=limit)]
+        grouped = [c.to_dict() for c in group_components(found, max_tokens=limit)]
+        for component in grouped:  # the plan lists a component run's files, not its directory
+            self.component_files[component["content_hash"]] = list(component["paths"])
+        return grouped
 
     # --- coverage (orchestration/store/coverage.py) ------------------------------------------------
 
@@ -388,7 +395,7 @@ class WorkflowAPI:
         """Capacity-aware search and verification with a coverage record (calls/capacity.py)."""
         from refute.orchestration.calls.capacity import sweep
 
-        allowed = {"finder_calls", "per_candidate", "rate", "verify_calls"}
+        allowed = {"finder_calls", "per_candidate", "rate", "verify_calls", "fan_out"}
         unknown = sorted(set(options) - allowed)
         if unknown:
             raise TypeError(f"sweep(): unknown option(s) {', '.join(unknown)}; use {', '.join(sorted(allowed))}")
@@ -724,13 +731,34 @@ def _combine_coverage(first: dict[str, Any], second: dict[str, Any]) -> dict[str
     """One run, two sweeps: counts add up, lists join, complete only if both are."""
     out = dict(second)
     for key in ("items", "covered", "not_covered", "not_searched", "deferred", "failed", "searched", "candidates",
-                "not_covered_listed"):
+                "not_covered_listed", "finder_calls"):
         out[key] = int(first.get(key) or 0) + int(second.get(key) or 0)
     out["outcomes"] = {k: int((first.get("outcomes") or {}).get(k, 0)) + int((second.get("outcomes") or {}).get(k, 0))
                        for k in set(first.get("outcomes") or {}) | set(second.get("outcomes") or {})}
     out["not_covered_items"] = list(first.get("not_covered_items") or []) + list(second.get("not_covered_items") or [])
     out["complete"] = bool(first.get("complete")) and bool(second.get("complete"))
+    out["fan_out"] = first.get("fan_out", second.get("fan_out"))  # the run's fan-out (a sweep of the unreached follows it)
     out["candidate_rate"] = round(out["candidates"] / out["searched"], 4) if out["searched"] else None
+    return out
+
+
+def script_primitives(names: dict[str, Any]) -> dict[str, Callable[..., Any]]:
+    """The workflow-API primitives built on the other names (the steps the bundled
+    workflows share): verification/claims.py (check_candidate, cross_check),
+    runtime/fanout.py (fan_out, search), runtime/digest.py (outline, entry_points,
+    file_texts, file_groups), verification/migration_steps.py (survey_guide,
+    migrate_files). They call only
+    the names a script sees, so they do what a script could do itself, and any stand-in
+    for the API (the tests') gets the same steps from this one function. `names` is read
+    when a primitive runs, so later additions to it are seen."""
+    from refute.orchestration.runtime import digest
+    from refute.orchestration.runtime.fanout import FanOut
+    from refute.orchestration.verification.claims import ClaimChecks
+    from refute.orchestration.verification.migration_steps import MigrationSteps
+
+    out: dict[str, Callable[..., Any]] = dict(digest.NAMES)
+    for binder in (ClaimChecks, FanOut, MigrationSteps):
+        out.update(binder(names).names())
     return out
 
 

@@ -377,6 +377,7 @@ class PlanEstimate:
     forecast: dict[str, Any] = field(default_factory=dict)  # cases{low,expected,high}, runs_needed, runs
     excluded: list[dict[str, str]] = field(default_factory=list)  # files left out of a code-only scope, why
     max_calls: int = 0  # paid calls per run (the cap the runs are counted against)
+    fan_out: str = ""  # "units" | "components": how the dry run's search fanned out ("" when it did not search)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -435,8 +436,10 @@ def plan(*, workspace: Path, settings: EngineSettings, source: WorkflowSource, s
     from refute.orchestration.calls.forecast import calibrated_rate, forecast, pick_rate
 
     top_args = tracking[0].args if tracking else dict(args or {})
+    # The fan-out the dry run took (fanout.py's rule, on the same scope) picks the calibration.
+    record = (tracking[0].coverage_record if tracking else None) or {}
     rate = pick_rate(dict(args or {}), top_args.get("candidate_rate"),
-                     calibrated_rate(state_dir_of(Path(workspace)), source.name))
+                     calibrated_rate(state_dir_of(Path(workspace)), source.name, record.get("fan_out") or "units"))
     # Calls that are not finders (a threat model...) enter the forecast as the dry run
     # counted them: worst-case output, priced as cache writes (an upper bound).
     prediction = forecast(
@@ -446,6 +449,7 @@ def plan(*, workspace: Path, settings: EngineSettings, source: WorkflowSource, s
         base_usd=max(provider.worst_usd - provider.finder_worst_usd, 0.0), finders=provider.finders,
         unit_order=list(seen_units.values()), rate=rate, refuters=int(top_args.get("refuters") or 2),
         refuter_model=settings.model_for("refuter"), max_calls=settings.max_calls,
+        files_of={h: paths for api in tracking for h, paths in api.component_files.items()},
     )
     if provider.finders:
         notes[0] = ("estimate: no model was called; the dry run counted every call that does not depend on "
@@ -462,6 +466,7 @@ def plan(*, workspace: Path, settings: EngineSettings, source: WorkflowSource, s
         cost_usd=round(provider.worst_usd, 6), by_model=provider.by_model, findings_reported=reported,
         edits_proposed=edits, status=outcome.status, error=outcome.error, notes=notes, prices_taken=pricing.taken(),
         candidate_rate=rate.to_dict(), forecast=prediction.to_dict(), excluded=excluded, max_calls=settings.max_calls,
+        fan_out=str(record.get("fan_out") or ""),
     )
 
 

@@ -90,6 +90,40 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "additionalProperties": False,
     },
     "finding": _FINDING_SCHEMA,
+    # What a researcher returns (a component, read-only tools): candidates, and a record of
+    # the files it read and the files of its component it did not reach (the sweep of the
+    # unreached searches those; runtime/fanout.py).
+    "research": {
+        "type": "object",
+        "properties": {"findings": {"type": "array", "items": _FINDING_SCHEMA},
+                       "read": {"type": "array", "items": {"type": "string"}},
+                       "not_reached": {"type": "array", "items": {"type": "string"}}},
+        "required": ["findings"],
+        "additionalProperties": False,
+    },
+    # What a security finder or researcher returns: findings with a CWE id, and the same
+    # record of what it read as "research".
+    "security": {
+        "type": "object",
+        "properties": {
+            "findings": {"type": "array", "items": {
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string"}, "quote": {"type": "string"}, "title": {"type": "string"},
+                    "explanation": {"type": "string"},
+                    "severity": {"type": "string", "enum": _SEVERITIES},
+                    "category": {"type": "string", "enum": ["security"]},
+                    "cwe": {"type": "string"},
+                    "fix": {"type": "object", "properties": {"old": {"type": "string"}, "new": {"type": "string"}},
+                            "required": ["old", "new"]},
+                },
+                "required": ["path", "quote", "title", "explanation", "severity", "category", "cwe"],
+            }},
+            "read": {"type": "array", "items": {"type": "string"}},
+            "not_reached": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["findings"],
+    },
     # What a refuter returns.
     "verdict": {
         "type": "object",
@@ -121,6 +155,25 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "reason": {"type": "string"},
         },
         "required": ["path", "changed", "edits", "reason"],
+        "additionalProperties": False,
+    },
+    # What a migration surveyor returns: the places an instruction touches, and the
+    # conventions every migrated file must follow (merged into the migration guide).
+    "survey": {
+        "type": "object",
+        "properties": {
+            "touches": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"path": {"type": "string"}, "what": {"type": "string"}},
+                    "required": ["path", "what"],
+                    "additionalProperties": False,
+                },
+            },
+            "conventions": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["touches", "conventions"],
         "additionalProperties": False,
     },
     # What a reviewer returns about a proposed edit.

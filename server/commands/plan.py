@@ -194,20 +194,24 @@ def render_forecast(console, estimate: dict[str, Any]) -> None:
     rate = estimate.get("candidate_rate") or {}
     table = Table(title=f"workflow {estimate.get('workflow')}: estimate with verification (no model called)",
                   title_justify="left")
-    for column in ("case", "candidates/unit", "calls", "of which verify", "tokens", "cost", "runs"):
+    for column in ("case", "candidates/call", "calls", "of which verify", "tokens", "cost", "runs"):
         table.add_column(column, justify="left" if column == "case" else "right")
     for case in ("low", "expected", "high"):
         row = forecast["cases"][case]
         table.add_row(case, f"{row['candidate_rate']:g}", f"{row['calls']:,}", f"{row['verification_calls']:,}",
                       f"{row['tokens']:,}", f"${row['cost_usd']:.2f}", str(forecast["runs_needed"][case]))
     console.print(table)
-    console.print(f"candidate rate {rate.get('value')} per unit ({rate.get('source')}"
+    console.print(f"candidate rate {rate.get('value')} per finder call ({rate.get('source')}"
                   + (f", from {rate.get('runs')} run(s) over {rate.get('items')} units" if rate.get("source") == "calibrated" else "")
                   + f"); runs of at most {estimate.get('max_calls', 1000):,} paid calls")
+    if estimate.get("fan_out") == "components":
+        console.print("searched per component: a finder call is a component's researcher (docs/workflows.md)")
+    items = "finder calls" if estimate.get("fan_out") == "components" else "units"
     for run in forecast.get("runs") or []:
         files = run["files"]
         shown = files[0] + (f" .. {files[-1]}" if len(files) > 1 else "")
-        console.print(f"  run {run['index']}: {run['units']} units in {len(files)} files (~{run['expected_calls']} calls): {shown}")
+        console.print(f"  run {run['index']}: {run['units']} {items} in {len(files)} files "
+                      f"(~{run['expected_calls']} calls): {shown}")
     if estimate.get("error"):
         console.print(f"dry run {estimate.get('status')}: {estimate.get('error')}")
 

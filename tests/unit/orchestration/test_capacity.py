@@ -58,6 +58,8 @@ class Answers:
 
 def audit_run(ws: Path, answers: Answers, run_id: str, *, max_calls: int, args: dict | None = None,
               budget: Budget | None = None) -> tuple[Any, RunInfo, Any]:
+    # These tests are about the per-unit sweep; above 40 files audit would pick components.
+    args = {"mode": "units", **(args or {})}
     done = runtime.run_in_process(ws, "audit", ScriptedProvider(function=answers, workspace=ws), run_id=run_id,
                                   args=args, budget=budget,
                                   settings=EngineSettings(provider="scripted", max_calls=max_calls))
@@ -233,3 +235,84 @@ def test_the_plan_dry_run_is_not_capped_by_the_per_run_limit(tmp_path):
     assert plan.status == "completed", plan.error
     assert plan.calls == 30 and plan.forecast["cases"]["expected"]["finder_calls"] == 30
     assert plan.forecast["runs_needed"]["expected"] >= 10 and plan.max_calls == 10
+
+
+def write_packages(root: Path, packages: int, per_package: int) -> None:
+    for p in range(packages):
+        (root / f"pkg{p}").mkdir()
+        for i in range(per_package):
+            (root / f"pkg{p}" / f"mod{i:03}.py").write_text(
+                f"def handler_{i}(items, limit):\n    total_{i} = sum(items)\n    if total_{i} > limit:\n"
+                f"        raise ValueError('limit {i} exceeded')\n    return total_{i} * {i + 1}\n")
+
+
+class ComponentAnswers:
+    """A researcher per component returns `rate` candidates (distinct lines of the
+    component's first files), says it read every file but one, which it did not reach;
+    a unit finder finds nothing; refuters confirm."""
+
+    def __init__(self, rate: int):
+        self.rate = rate
+        self.paid: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, request: dict[str, Any]) -> Any:
+        with self.lock:
+            self.paid[request["label"]] = self.paid.get(request["label"], 0) + 1
+        if request["label"].startswith("audit:research"):
+            assert request["tools"] and '<component path="' in request["context"]
+            package = request["label"].split(" ", 1)[1]
+            return {"findings": [
+                {"path": f"{package}/mod{k:03}.py", "quote": f"total_{k} = sum(items)", "title": f"issue {k}",
+                 "explanation": "x", "severity": "warning", "category": "bug"} for k in range(self.rate)],
+                "read": [f"{package}/mod{i:03}.py" for i in range(1, 20)], "not_reached": [f"{package}/mod000.py"]}
+        if request["label"].startswith("audit:find"):
+            return {"findings": []}
+        return {"verdict": "confirmed", "reason": "holds", "evidence": "the line"}
+
+
+def test_audit_fans_out_per_component_above_40_files_and_the_plan_forecasts_it(tmp_path):
+    """60 files in 3 directories: above the 40-file rule (runtime/fanout.py) audit sends one
+    researcher per component (3), with read-only tools, and sweeps what no researcher
+    reached per unit. The plan dry-runs the same rule, so it forecasts 3 finder calls and
+    lists the components' files in its runs; the run's paid calls are within 25% of it."""
+    write_packages(tmp_path, 3, 20)
+    settings = EngineSettings(provider="scripted")
+    plan = runtime.plan(workspace=tmp_path, settings=settings, source=resolve(tmp_path, "audit"), scope=Scope(),
+                        args={"candidate_rate": 2})
+    assert plan.status == "completed", plan.error
+    assert plan.fan_out == "components"
+    expected = plan.forecast["cases"]["expected"]
+    assert expected["finder_calls"] == 3 and expected["calls"] == 3 + math.ceil(3 * 2 * 2.255)
+    assert [f for r in plan.forecast["runs"] for f in r["files"]] == [  # the components' files, in search order
+        f"pkg{p}/mod{i:03}.py" for p in range(3) for i in range(20)]
+    answers = ComponentAnswers(rate=2)
+    outcome, scheduler, _ = audit_run(tmp_path, answers, "r1", max_calls=1000, args={"mode": "auto"})
+    assert outcome.status == "completed", outcome.error
+    result = outcome.result
+    assert result["mode"] == "components" and result["items"] == 3 and result["complete"]
+    assert result["confirmed"] == 6 and result["swept_unreached"] == 3 and result["files_read"] == 57
+    research = {k for k in answers.paid if k.startswith("audit:research")}
+    assert research == {"audit:research pkg0", "audit:research pkg1", "audit:research pkg2"}
+    assert {k for k in answers.paid if k.startswith("audit:find")} == {f"audit:find pkg{p}/mod000.py" for p in range(3)}
+    # Plan: 3 researchers + 6 candidates x 2.255; actual: 3 + 6 x 2 refuters + 3 sweep finders.
+    assert abs(expected["calls"] - scheduler.stats.paid_calls) / scheduler.stats.paid_calls <= 0.25
+    record = CoverageLedger(tmp_path / ".refute" / "state").run_record("r1")
+    # One record for the run: the 3 researchers and the 3 finders of the sweep of the unreached.
+    assert record["fan_out"] == "components" and record["finder_calls"] == 6 and record["candidates"] == 6
+
+
+def test_the_plan_calibrates_per_fan_out_and_per_finder_call(tmp_path):
+    """A component researcher finds more per call than a unit's finder: runs that fanned
+    out one way do not calibrate the other, and a researcher with four lenses counts four
+    finder calls per component."""
+    state = tmp_path / ".refute" / "state"
+    ledger = CoverageLedger(state)
+    ledger.record_run("u1", {"workflow": "security", "searched": 40, "candidates": 20})  # before fan_out was kept
+    ledger.record_run("c1", {"workflow": "security", "searched": 30, "candidates": 240, "fan_out": "components",
+                             "finder_calls": 120})
+    ledger.close()
+    units = calibrated_rate(state, "security")
+    components = calibrated_rate(state, "security", "components")
+    assert units is not None and units.value == pytest.approx(0.5) and units.items == 40
+    assert components is not None and components.value == pytest.approx(2.0) and components.items == 30

@@ -138,6 +138,9 @@ class SandboxRun:
             "converge": functools.partial(verify.converge, api),
             "SCHEMAS": verify.SCHEMAS, **self.migration.names(),
         }
+        from refute.orchestration.runtime.api import script_primitives
+
+        names.update(script_primitives(names))  # the shared steps, built on the names above
         g = make_globals(names, api.log)
         exec(code, g)
         merged = dict(g["meta"]["args"])
