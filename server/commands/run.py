@@ -160,10 +160,9 @@ def handle(args: argparse.Namespace) -> int:
                 return 2
             run_id = engine.start(args.workflow, scope=scope, args=workflow_args,
                                   started_by=f"cli:{_who()}", **migration_options(args))
-    except Exception as exc:  # a clear one-line reason, not a traceback
-        print(f"refute run: {exc}", file=sys.stderr)
+    except BaseException:  # a refusal is one clear line (server/cli.py); the engine closes either way
         engine.close()
-        return 2
+        raise
     return follow(engine, run_id, as_json=args.json)
 
 

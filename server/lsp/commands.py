@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import logging
 import os
 import tempfile
-import traceback
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInternalError
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path
 
@@ -24,11 +21,10 @@ from refute.analysis.paths import PathRefused, PathRule, Purpose
 from refute.orchestration.model import Finding
 
 from . import approval, evidence, params
+from .errors import to_lsp_error
 from .params import BadParams
 from .session import Session
 from .workspace_edit import diff_edits, preview_workspace_edit, workspace_edit
-
-log = logging.getLogger(__name__)
 
 REPORTS_DIR = Path(".refute") / "reports"
 PLANS_DIR = Path(".refute") / "plans"
@@ -567,11 +563,8 @@ def _wrap(name: str, handler: Handler, session: Session):
         p = params.single_object(name, args)
         try:
             return await handler(session, p)
-        except JsonRpcException:
-            raise
         except Exception as exc:
-            # The server stays up; the client gets the reason, the log gets the trace.
-            log.error("%s failed:\n%s", name, traceback.format_exc())
-            raise JsonRpcInternalError(message=f"{name} failed: {exc}") from exc
+            # The server stays up; a refusal keeps its words, a bug is an internal error.
+            raise to_lsp_error(name, exc, session.log_error) from exc
 
     return run_command

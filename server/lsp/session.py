@@ -44,7 +44,6 @@ from typing import Any, Callable, TypeVar
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
-from pygls.exceptions import JsonRpcException, JsonRpcInternalError
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
@@ -54,7 +53,7 @@ from refute.orchestration.settings import EngineSettings
 from . import settings as settings_mod
 from .diagnostics import Publisher
 from .documents import Documents
-from .errors import EngineUnavailable, RequestFailed, domain_errors, message
+from .errors import EngineUnavailable, message, to_lsp_error
 from .findings_index import FindingIndex
 from .positions import normalise_encoding
 
@@ -180,6 +179,9 @@ class Session:
         log.warning("%s", text)
         self.log_to_client(text, types.MessageType.Warning)
 
+    def log_error(self, text: str) -> None:
+        self.log_to_client(text, types.MessageType.Error)
+
     def show_error(self, text: str) -> None:
         log.error("%s", text)
         try:
@@ -280,20 +282,13 @@ class Session:
         return self.engine
 
     async def engine_call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Call `engine.<method>` off the loop; engine errors become JSON-RPC errors with
-        the engine's message (never an internal error that hides it)."""
+        """Call `engine.<method>` off the loop; a refusal becomes an LSP error with the
+        engine's own words, anything else an internal error (errors.py)."""
         engine = await self.get_engine()
         try:
             return await self.call(getattr(engine, method), *args, **kwargs)
-        except JsonRpcException:
-            raise
-        except domain_errors() as exc:
-            # The engine said no (unknown run, workflow, fingerprint; locked run; provider
-            # not configured): LSP's RequestFailed with the engine's own words.
-            raise RequestFailed(f"refute: {method}: {message(exc)}") from exc
         except Exception as exc:
-            log.error("engine.%s failed:\n%s", method, traceback.format_exc())
-            raise JsonRpcInternalError(message=f"refute: {method} failed: {message(exc)}") from exc
+            raise to_lsp_error(method, exc, self.log_error) from exc
 
     async def start_engine(self) -> None:
         """Create the engine (off the loop), subscribe to its events, load the findings
