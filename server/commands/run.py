@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from refute.server.commands._options import (
+    UsageError,
     concurrency,
     existing_folder,
     key_value,
@@ -174,7 +175,7 @@ def migration_options(args: argparse.Namespace) -> dict[str, Any]:
 
     options: dict[str, Any] = {}
     if getattr(args, "check_timeout", None) is not None and not getattr(args, "check", None):
-        raise ValueError("--check-timeout needs --check CMD")
+        raise UsageError("--check-timeout needs --check CMD")
     if getattr(args, "check", None) is not None:
         timeout = args.check_timeout if args.check_timeout is not None else DEFAULT_TIMEOUT_S
         options["check"] = {"command": args.check, "timeout_s": timeout}
