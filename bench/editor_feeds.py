@@ -29,7 +29,9 @@ from lsprotocol import types
 from refute.orchestration.model import Finding, Span, Verdict
 from refute.orchestration.store.runs import RunStore
 from refute.orchestration.store.run_tail import RunLogTail
+from refute.server.lsp.diagnostics import Publisher
 from refute.server.lsp.documents import Documents
+from refute.server.lsp.findings_index import FindingIndex
 from refute.server.lsp.pull_diagnostics import workspace_report
 from refute.server.lsp.server import create_server
 
@@ -44,9 +46,8 @@ def _ms(fn, repeat: int) -> float:
 
 
 def workspace_pull(root: Path, files: int, repeat: int) -> dict[str, float]:
-    server = create_server()
-    server.root = root
-    server.documents = Documents(root)
+    findings = FindingIndex()
+    publisher = Publisher(create_server(), Documents(root), findings, "utf-16", pull=True, warn=print)
     for i in range(files):
         rel = f"pkg/mod_{i:03d}.py"
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -54,14 +55,14 @@ def workspace_pull(root: Path, files: int, repeat: int) -> dict[str, float]:
         finding = Finding(fingerprint=f"fp{i:030d}", path=rel, span=Span(1, 11, 1, 21), severity="error",
                           category="security", title="eval of input", explanation="", quote="eval(expr)",
                           verdicts=[Verdict("confirmed", "r")], confidence=0.9, run_id="r", workflow="audit")
-        server.findings.add(finding, None)
-        server.publisher.versions[rel] = 1
-    full = workspace_report(server, types.WorkspaceDiagnosticParams(previous_result_ids=[]))
+        findings.add(finding, None)
+        publisher.versions[rel] = 1
+    full = workspace_report(publisher, types.WorkspaceDiagnosticParams(previous_result_ids=[]))
     held = [types.PreviousResultId(uri=item.uri, value=item.result_id) for item in full.items]
     unchanged = types.WorkspaceDiagnosticParams(previous_result_ids=held)
-    assert all(item.kind == "unchanged" for item in workspace_report(server, unchanged).items)
-    full_ms = _ms(lambda: workspace_report(server, types.WorkspaceDiagnosticParams(previous_result_ids=[])), repeat)
-    unchanged_ms = _ms(lambda: workspace_report(server, unchanged), repeat)
+    assert all(item.kind == "unchanged" for item in workspace_report(publisher, unchanged).items)
+    full_ms = _ms(lambda: workspace_report(publisher, types.WorkspaceDiagnosticParams(previous_result_ids=[])), repeat)
+    unchanged_ms = _ms(lambda: workspace_report(publisher, unchanged), repeat)
     return {"files": files, "full_ms": full_ms, "unchanged_ms": unchanged_ms, "ratio": full_ms / unchanged_ms}
 
 

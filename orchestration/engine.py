@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from refute.orchestration.calls import pricing
+from refute.orchestration.errors import InvalidInput, NotAllowed
 from refute.orchestration.governance import gate, policy as admin_policy
 from refute.orchestration.model import Budget, RunInfo, RunStatus, Scope, Usage
 from refute.orchestration.store.runs import RunLocked, RunNotFound, RunStore, ensure_state_dir
@@ -45,6 +46,7 @@ from refute.orchestration.sandbox.scripts import (
     static_meta,
 )
 from refute.orchestration.settings import MAX_CONCURRENCY, EngineSettings
+from refute.orchestration.verification.findings import FindingNotFound
 from refute.orchestration.verification.project_check import cleanup_run
 
 PLAN_TIMEOUT_S = 60.0
@@ -60,8 +62,9 @@ __all__ = ["Engine", "EngineError", "ScriptInvalid", "RunLocked", "RunNotFound",
            "ScriptProblem"]
 
 
-class EngineError(RuntimeError):
-    """The engine refused an operation; the message says why."""
+class EngineError(NotAllowed):
+    """The engine refused an operation (the run's state, a script that cannot be planned);
+    the message says why."""
 
 
 class ScriptInvalid(EngineError):
@@ -727,7 +730,7 @@ class Engine:
         from refute.orchestration.governance import record
 
         if fmt not in ("json", "csv"):
-            raise EngineError(f"audit record format {fmt!r}: choose json or csv")
+            raise InvalidInput(f"audit record format {fmt!r}: choose json or csv")
         data = record.build(self, run_id)
         return json.dumps(data, indent=2) + "\n" if fmt == "json" else record.to_csv(data)
 
@@ -746,7 +749,7 @@ class Engine:
         finally:
             store.close()
         if finding is None:
-            raise EngineError(f"no finding with fingerprint {fingerprint}")
+            raise FindingNotFound(f"no finding with fingerprint {fingerprint}")
         return self.start("reverify", scope=Scope([finding.path]),
                           args={"fingerprint": fingerprint, "finding": finding.to_dict()}, started_by=_default_who())
 
@@ -843,7 +846,7 @@ def _scope(scope: Scope | dict | None) -> Scope:
         return scope
     if isinstance(scope, dict):
         return Scope.from_dict(scope)
-    raise TypeError("scope: a Scope or {'paths': [...], 'selection': [a, b]}")
+    raise InvalidInput("scope: a Scope or {'paths': [...], 'selection': [a, b]}")
 
 
 def _source_dict(source: WorkflowSource) -> dict[str, Any]:

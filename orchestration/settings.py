@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from refute.orchestration.errors import InvalidInput
+
 MAX_CONCURRENCY = 16  # the product's hard ceiling; a setting may only lower it
 MAX_CALLS_PER_RUN = 1000
 SELF_HOSTED_PROVIDERS = ("openai", "local")  # one model for every role, priced by settings
@@ -201,7 +203,7 @@ def type_problem(name: str, value: Any) -> str | None:
     return value_problem(name, value)
 
 
-class SettingsError(ValueError):
+class SettingsError(InvalidInput):
     """A setting (environment variable, flag or client key) with a value it cannot take;
     the message names each one and what it accepts."""
 

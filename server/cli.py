@@ -3,6 +3,11 @@
 Each module there defines `register(subparsers)`, which adds its parser and sets
 `func=handler`; a handler takes the parsed args and returns an exit code. The CLI drives
 the same engine API as the language server (see ARCHITECTURE.md).
+
+One rule for errors, here and nowhere else: a refusal (`RefusedError`: bad input, not
+allowed, not found) exits 2 with its message on stderr, nothing started; any other
+exception is a bug in refute: its traceback goes to stderr, then one line saying so, and
+the exit code is 1 (the language server's rule is the same: server/lsp/errors.py).
 """
 
 from __future__ import annotations
@@ -11,10 +16,10 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import traceback
 
-from refute.orchestration.settings import SettingsError
+from refute.orchestration.errors import RefusedError
 from refute.server import commands as _commands
-from refute.server.commands._options import UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,12 +47,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (UsageError, SettingsError) as exc:  # bad input: named, exit 2, nothing started
+    except RefusedError as exc:
         print(f"refute {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        traceback.print_exception(exc, file=sys.stderr)
+        print(f"refute {args.command}: internal error: {type(exc).__name__}: {exc} "
+              "(a bug in refute; the traceback is above)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -23,12 +23,13 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from refute.orchestration.errors import InvalidInput
 from refute.orchestration.model import Usage
 
 _PER_MILLION = 1_000_000
 
 
-class UnknownModel(ValueError):
+class UnknownModel(InvalidInput):
     """No price is known for a model, so its cost (and a USD budget) cannot be computed."""
 
 

@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable
 
+from refute.orchestration.errors import InvalidInput
+
 GENERIC_TRUTH = "truth.csv"
 OWASP_CATEGORY_CWE = {
     "pathtraver": "22", "sqli": "89", "xss": "79", "cmdi": "78", "codeinj": "94", "deserialization": "502",
@@ -38,7 +40,7 @@ _TRUE = {"true", "yes", "1", "y", "t"}
 _FALSE = {"false", "no", "0", "n", "f"}
 
 
-class CorpusError(ValueError):
+class CorpusError(InvalidInput):
     """The corpus or its truth file is unusable; the message names the file and line."""
 
 

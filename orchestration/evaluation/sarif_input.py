@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import unquote, urlparse
 
+from refute.orchestration.errors import InvalidInput
 from refute.orchestration.evaluation.scoring import Flag
 
 _CWE_TAG = re.compile(r"(?:^|[/:\s])cwe[-_/:]?(\d+)\b", re.I)
 
 
-class SarifError(ValueError):
+class SarifError(InvalidInput):
     """The SARIF file cannot be read; the message says why."""
 
 

@@ -41,6 +41,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+from refute.orchestration.errors import NotAllowed
+
 ENV_VAR = "REFUTE_LEDGER_DIR"
 
 
@@ -215,7 +217,7 @@ class SpendLedger:
         return delta
 
 
-class CapReached(RuntimeError):
+class CapReached(NotAllowed):
     def __init__(self, cap: float, spent: float):
         self.cap, self.spent = cap, spent
         super().__init__(f"today's spend ${spent:.4f} (including runs still going) has reached the per-user daily "

@@ -49,16 +49,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from refute.orchestration.errors import NotAllowed
+
 DEFAULT_PATH = Path("/etc/refute/policy.toml")
 ENV_VAR = "REFUTE_POLICY"
 ANTHROPIC_API = "https://api.anthropic.com"
 
 
-class PolicyError(ValueError):
+class PolicyError(NotAllowed, ValueError):
     """The policy file named by the administrator is missing or invalid."""
 
 
-class PolicyRefused(RuntimeError):
+class PolicyRefused(NotAllowed):
     """An operation the admin policy does not allow; `rule` is the policy key."""
 
     def __init__(self, rule: str, message: str, source: str):

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
+from refute.orchestration.errors import NotAllowed
 from refute.orchestration.model import CallRequest, CallResult
 
 
@@ -73,7 +74,7 @@ class InvalidOutput(ProviderError):
     """Structured output did not validate against the schema (after retries)."""
 
 
-class NotConfigured(ProviderError):
+class NotConfigured(ProviderError, NotAllowed):
     """No model is configured: the message names what to set."""
 
 

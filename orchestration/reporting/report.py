@@ -12,6 +12,7 @@ import json
 from collections import Counter
 from typing import Any, Iterable, Sequence
 
+from refute.orchestration.errors import InvalidInput
 from refute.orchestration.model import Finding, ProposedEdit, ReviewState, RunInfo
 from refute.orchestration.providers.base import DEMO_LABELS
 from refute.orchestration.providers.base import provider_label as _label
@@ -33,7 +34,7 @@ def render(findings: Sequence[Finding], run: RunInfo | None, fmt: str = "md", *,
     `skipped`: the files of the run's scope nobody looked at, with the reason
     (`files_skipped` events): a binary or 5 MB file must not look audited and clean."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        raise InvalidInput(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
     findings = list(findings)
     dropped = list(dropped)
     edits = list(edits)

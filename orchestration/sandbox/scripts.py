@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from refute.orchestration.errors import InvalidInput, NotFound
 from refute.orchestration.model import stable_hash
 from refute.orchestration.sandbox.restricted import ALLOWED_MODULES, compile_script
 
@@ -24,11 +25,11 @@ WORKSPACE_WORKFLOWS = Path(".refute") / "workflows"
 _BUNDLED_PACKAGE = "refute.orchestration.workflows"
 
 
-class WorkflowNotFound(LookupError):
+class WorkflowNotFound(NotFound):
     """No bundled or workspace workflow by that name, and no such .py file."""
 
 
-class WorkflowArgsError(ValueError):
+class WorkflowArgsError(InvalidInput):
     """Arguments a workflow's `meta` does not accept: the message names each one, its
     declared type and what was given (checked before a run or plan starts)."""
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from refute.orchestration.errors import InvalidInput
+
 GUIDE_FILE = "guide.md"
 MAX_GUIDE_CHARS = 60_000
 
 
-class GuideError(ValueError):
+class GuideError(InvalidInput):
     """A guide that cannot be used (unreadable, empty, too long)."""
 
 

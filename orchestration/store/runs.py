@@ -26,16 +26,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterator
 
+from refute.orchestration.errors import NotAllowed, NotFound
 from refute.orchestration.model import RunInfo
 from refute.orchestration.sandbox.scripts import WorkflowSource
 from refute.orchestration.settings import EngineSettings
 
 
-class RunNotFound(LookupError):
+class RunNotFound(NotFound):
     """No run with that id (or unique prefix) in this workspace."""
 
 
-class RunLocked(RuntimeError):
+class RunLocked(NotAllowed):
     """Another live process drives this run."""
 
 

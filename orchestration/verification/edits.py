@@ -30,13 +30,19 @@ from refute.orchestration.verification.findings import (
     read_text_file,
     resolve_in_workspace,
 )
+from refute.orchestration.errors import InvalidInput, NotFound
 from refute.orchestration.model import ProposedEdit, Verdict, stable_hash
 
 ABSENT = "absent"  # base_hash of an edit that creates a file: the file must still not exist
 
 
-class EditError(ValueError):
+class EditError(InvalidInput):
     """An edit that cannot be proposed (bad path, text not found, no change)."""
+
+
+class EditNotFound(NotFound, KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "edit not found"
 
 
 @dataclass
@@ -197,7 +203,7 @@ class EditsStore:
         with self._cache.transact():
             edit = self._load(edit_id)
             if edit is None:
-                raise KeyError(f"no proposed edit {edit_id!r}")
+                raise EditNotFound(f"no proposed edit {edit_id!r}")
             edit.state = state
             self._cache.set(_key(edit_id), edit.to_dict())
         return edit

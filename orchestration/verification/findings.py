@@ -29,6 +29,7 @@ from typing import Any, Iterable, Iterator
 import diskcache
 
 from refute.analysis.paths import PathRefused, PathRule, Purpose
+from refute.orchestration.errors import InvalidInput, NotFound
 from refute.orchestration.model import Finding, ReviewState, Severity, Span, TextEdit, Verdict
 from refute.orchestration.calls.redaction import redact
 
@@ -43,7 +44,7 @@ _SEVERITY_ALIASES = {
 _SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2, "hint": 3}
 
 
-class FindingNotFound(KeyError):
+class FindingNotFound(NotFound, KeyError):
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else "finding not found"
 
@@ -60,7 +61,7 @@ def fingerprint(path: str, category: str, quote: str) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
 
 
-class WorkspaceFileError(ValueError):
+class WorkspaceFileError(InvalidInput):
     """A path a model named is not a readable text file inside the workspace."""
 
 
@@ -413,7 +414,7 @@ class FindingsStore:
         """Record a dismissal in .refute/dismissed.json (the file the team commits)."""
         finding = self._require(fp)
         if not reason or not reason.strip():
-            raise ValueError("a dismissal needs a reason (it is shared with the team)")
+            raise InvalidInput("a dismissal needs a reason (it is shared with the team)")
         entry = {"who": who or "unknown", "when": _now_iso(), "why": reason.strip(),
                  "title": finding.title, "path": finding.path}
         with file_lock(self._dismissed_lock):
@@ -438,7 +439,7 @@ class FindingsStore:
         allowed = {ReviewState.NEW.value, ReviewState.ACCEPTED.value, ReviewState.FIXED.value}
         if state not in allowed:
             hint = " (use dismiss(), which records who and why)" if state == ReviewState.DISMISSED.value else ""
-            raise ValueError(f"cannot set review state {state!r}{hint}; allowed: {sorted(allowed)}")
+            raise InvalidInput(f"cannot set review state {state!r}{hint}; allowed: {sorted(allowed)}")
         self._require(fp)
         self._set_stored_state(fp, state)
         return self._require(fp)
@@ -470,9 +471,9 @@ class FindingsStore:
             return {}
         except (OSError, ValueError) as exc:
             # A broken team file must not silently undo everyone's triage.
-            raise ValueError(f"{self._dismissed_path}: cannot read dismissals: {exc}") from exc
+            raise InvalidInput(f"{self._dismissed_path}: cannot read dismissals: {exc}") from exc
         if not isinstance(data, dict):
-            raise ValueError(f"{self._dismissed_path}: expected a JSON object of fingerprint -> dismissal")
+            raise InvalidInput(f"{self._dismissed_path}: expected a JSON object of fingerprint -> dismissal")
         return data
 
     def _write_dismissals(self, data: dict[str, dict[str, Any]]) -> None:

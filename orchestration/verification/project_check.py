@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from refute.orchestration.errors import InvalidInput
 from refute.orchestration.verification.findings import WorkspaceFileError, resolve_in_workspace
 from refute.orchestration.calls.redaction import CREDENTIAL_ENV_VARS, is_secret_path, scrub
 
@@ -56,7 +57,7 @@ FILES_PLACEHOLDER = "{files}"
 CHECK_FILE = "check.json"  # the run option, in the run's folder
 
 
-class CheckConfigError(ValueError):
+class CheckConfigError(InvalidInput):
     """A check command that cannot be used (empty, bad time limit, not a git work tree)."""
 
 

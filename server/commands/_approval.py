@@ -12,6 +12,8 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
+from refute.orchestration.errors import RefusedError
+
 
 def estimate_line(plan: dict[str, Any]) -> str:
     return (f"plan of '{plan.get('workflow')}' (an estimate; no model was called): {plan.get('units', 0)} units, "
@@ -30,7 +32,7 @@ def approve(engine: Any, workflow: str, scope: Any, args: dict[str, Any], *, yes
     out = out or sys.stderr
     try:
         plan = engine.plan(workflow, scope, args).to_dict()
-    except Exception as exc:  # policy refusal, bad script, a dry run that never ends
+    except RefusedError as exc:  # policy refusal, bad script, a dry run that never ends
         return f"{exc} (the run needs its plan to check the approval threshold; --yes starts it without one)"
     reason = approval_reason(plan, engine.settings)
     if reason is None:

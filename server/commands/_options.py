@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from refute.analysis.paths import PathRefused, PathRule, Purpose
+from refute.orchestration.errors import InvalidInput
 from refute.orchestration.settings import MAX_CONCURRENCY
 
 
-class UsageError(ValueError):
+class UsageError(InvalidInput):
     """Bad command-line input: exit 2 with this message."""
 
 

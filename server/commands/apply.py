@@ -61,9 +61,6 @@ def handle(args: argparse.Namespace) -> int:
                                                          for p in args.allow_tool_config])
         if args.diff:
             return _print_diffs(engine, args.run_id, outcomes)
-    except Exception as exc:
-        print(f"refute apply: {exc}", file=sys.stderr)
-        return 2
     finally:
         engine.close()
     if not outcomes:

@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from refute.server.commands._options import key_value
+from refute.server.commands._options import UsageError, key_value
 from refute.server.commands.run import EXIT_CODES, Progress, add_common, make_engine
 
 
@@ -59,10 +59,6 @@ def register(subparsers) -> None:
     parser.add_argument("--budget-usd", type=float, help="hard budget in US dollars")
     add_common(parser)
     parser.set_defaults(func=handle)
-
-
-class UsageError(ValueError):
-    """Bad command-line input: printed with the option it concerns; exit 2."""
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -11,7 +11,6 @@ one flat table. Every field: docs/governance.md.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from refute.server.commands._output import deliver
@@ -33,9 +32,6 @@ def handle(args: argparse.Namespace) -> int:
     engine = Engine(Path(args.workspace))
     try:
         text = engine.audit_record(args.run_id, args.fmt)
-    except Exception as exc:  # unknown run, unreadable store: one clear line
-        print(f"refute export: {exc}", file=sys.stderr)
-        return 2
     finally:
         engine.close()
     return deliver(text, args.output, args.fmt, "export")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from refute.server.commands._options import existing_folder, workspace_path
@@ -30,9 +29,6 @@ def handle(args: argparse.Namespace) -> int:
     try:
         path = workspace_path(engine.workspace, args.path) if args.path else None
         found = engine.findings(run_id=args.run_id, path=path, include_dismissed=args.all)
-    except Exception as exc:
-        print(f"refute findings: {exc}", file=sys.stderr)
-        return 2
     finally:
         engine.close()
     if args.json:

@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from refute.orchestration.errors import RefusedError
+
 
 def register(subparsers) -> None:
     from refute.server.commands.run import add_common
@@ -30,11 +32,7 @@ def handle(args: argparse.Namespace) -> int:
     if not args.request.strip():
         print('refute new: describe the workflow, e.g. refute new "find unchecked return values"', file=sys.stderr)
         return 2
-    try:
-        engine = make_engine(args)
-    except Exception as exc:
-        print(f"refute new: {exc}", file=sys.stderr)
-        return 2
+    engine = make_engine(args)
     try:
         rel = engine.new_workflow(args.request)
         problems = [str(p) for p in engine.check_script(engine.workspace / rel)]
@@ -44,12 +42,9 @@ def handle(args: argparse.Namespace) -> int:
                 plan = engine.plan(rel).to_dict()
                 if plan.get("status") not in ("completed", "completed with failures"):
                     problems.append(f"dry run {plan.get('status')}: {plan.get('error')}")
-            except Exception as exc:  # the dry run's failure is a fact about the script
+            except RefusedError as exc:  # the dry run's failure is a fact about the script
                 problems.append(f"dry run failed: {exc}")
         provider = engine.settings.provider
-    except Exception as exc:
-        print(f"refute new: {exc}", file=sys.stderr)
-        return 2
     finally:
         engine.close()
     name = Path(rel).stem

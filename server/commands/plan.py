@@ -171,14 +171,9 @@ def handle(args: argparse.Namespace) -> int:
             ]
         if args.workflow:
             summary["workflow"] = _workflow_estimate(root, args.workflow, paths, selection, workflow_args, args.since)
-    except (UsageError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
+    except (ValueError, FileNotFoundError, NotADirectoryError) as exc:  # analysis's input errors (paths, --since)
         print(f"refute plan: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # the engine's own errors (unknown workflow, script problems)
-        if args.workflow and type(exc).__module__.startswith("refute.orchestration"):
-            print(f"refute plan: {exc}", file=sys.stderr)
-            return 2
-        raise
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
     else:

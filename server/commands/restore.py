@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from refute.server.commands._options import existing_folder
@@ -22,9 +21,6 @@ def handle(args: argparse.Namespace) -> int:
     engine = Engine(Path(args.workspace))
     try:
         finding = engine.restore(args.fingerprint)
-    except Exception as exc:
-        print(f"refute restore: {exc}", file=sys.stderr)
-        return 2
     finally:
         engine.close()
     print(f"restored {finding.fingerprint}: {finding.path}:{finding.span.start_line + 1} {finding.title} "

@@ -36,8 +36,7 @@ def handle(args: argparse.Namespace) -> int:
     engine = make_engine(args)
     try:
         run_id = engine.resume(args.run_id, budget=budget)
-    except Exception as exc:
-        print(f"refute resume: {exc}", file=sys.stderr)
+    except BaseException:
         engine.close()
-        return 2
+        raise
     return follow(engine, run_id, as_json=args.json)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from refute.server.commands._options import (
+    UsageError,
     concurrency,
     existing_folder,
     key_value,
@@ -160,10 +161,9 @@ def handle(args: argparse.Namespace) -> int:
                 return 2
             run_id = engine.start(args.workflow, scope=scope, args=workflow_args,
                                   started_by=f"cli:{_who()}", **migration_options(args))
-    except Exception as exc:  # a clear one-line reason, not a traceback
-        print(f"refute run: {exc}", file=sys.stderr)
+    except BaseException:  # a refusal is one clear line (server/cli.py); the engine closes either way
         engine.close()
-        return 2
+        raise
     return follow(engine, run_id, as_json=args.json)
 
 
@@ -175,7 +175,7 @@ def migration_options(args: argparse.Namespace) -> dict[str, Any]:
 
     options: dict[str, Any] = {}
     if getattr(args, "check_timeout", None) is not None and not getattr(args, "check", None):
-        raise ValueError("--check-timeout needs --check CMD")
+        raise UsageError("--check-timeout needs --check CMD")
     if getattr(args, "check", None) is not None:
         timeout = args.check_timeout if args.check_timeout is not None else DEFAULT_TIMEOUT_S
         options["check"] = {"command": args.check, "timeout_s": timeout}

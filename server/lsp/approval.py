@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lsprotocol import types
 
 from refute.orchestration.governance.gate import approval_reason
 from refute.orchestration.settings import EngineSettings
 
-if TYPE_CHECKING:
-    from .server import RefuteLanguageServer
+from .session import Session
 
 RUN = "Run"
 PLAN_ONLY = "Plan only"
@@ -66,14 +65,14 @@ def over_threshold(plan: dict[str, Any], settings: EngineSettings) -> str | None
     return approval_reason(plan, settings)
 
 
-async def ask(server: "RefuteLanguageServer", workflow: str, plan: dict[str, Any], reason: str) -> str:
+async def ask(session: Session, workflow: str, plan: dict[str, Any], reason: str) -> str:
     """RUN, PLAN_ONLY or CANCEL."""
     tokens = plan.get("tokens") or plan.get("estimated_tokens")
     detail = f"; about {tokens:,} tokens" if isinstance(tokens, int) else ""
     message = f"refute: the '{workflow}' run would make {reason}{detail}. Start it?"
     try:
         answer = await asyncio.wait_for(
-            server.window_show_message_request_async(
+            session.client.window_show_message_request_async(
                 types.ShowMessageRequestParams(
                     type=types.MessageType.Warning,
                     message=message,
@@ -83,7 +82,7 @@ async def ask(server: "RefuteLanguageServer", workflow: str, plan: dict[str, Any
             timeout=ANSWER_TIMEOUT_S,
         )
     except Exception as exc:
-        server.log_warning(f"refute: could not ask for approval ({exc}); the run was not started")
+        session.log_warning(f"refute: could not ask for approval ({exc}); the run was not started")
         return CANCEL
     title = getattr(answer, "title", None)
     return title if title in (RUN, PLAN_ONLY) else CANCEL
@@ -92,14 +91,14 @@ async def ask(server: "RefuteLanguageServer", workflow: str, plan: dict[str, Any
 ALLOW_CHECK = "Allow the check"
 
 
-async def ask_check(server: "RefuteLanguageServer", workflow: str, command: str, timeout_s: float) -> bool:
+async def ask_check(session: Session, workflow: str, command: str, timeout_s: float) -> bool:
     """Before a run that would run the project's own check command (workspace code, on a
     temporary git worktree): ask. Anything but an explicit yes means no run."""
     message = (f"refute: the '{workflow}' run will run `{command}` (time limit {timeout_s:g} s) on a temporary "
                "git worktree holding each proposed edit. This runs this workspace's code. Allow it?")
     try:
         answer = await asyncio.wait_for(
-            server.window_show_message_request_async(
+            session.client.window_show_message_request_async(
                 types.ShowMessageRequestParams(
                     type=types.MessageType.Warning, message=message,
                     actions=[types.MessageActionItem(ALLOW_CHECK), types.MessageActionItem(CANCEL)],
@@ -108,6 +107,6 @@ async def ask_check(server: "RefuteLanguageServer", workflow: str, command: str,
             timeout=ANSWER_TIMEOUT_S,
         )
     except Exception as exc:
-        server.log_warning(f"refute: could not ask before running the check ({exc}); the run was not started")
+        session.log_warning(f"refute: could not ask before running the check ({exc}); the run was not started")
         return False
     return getattr(answer, "title", None) == ALLOW_CHECK

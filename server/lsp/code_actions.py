@@ -8,18 +8,17 @@ answers in microseconds and never waits on the engine.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lsprotocol import types
+from pygls.lsp.server import LanguageServer
 
 from refute.orchestration.model import Span
 
 from .diagnostics import SOURCE
 from .positions import range_to_span
+from .session import Session
 from .workspace_edit import fix_edit, workspace_edit
-
-if TYPE_CHECKING:
-    from .server import RefuteLanguageServer
 
 APPLY_EDITS_KIND = "source.refute.applyEdits"
 DISMISS_REASON = "dismissed from the editor"
@@ -90,27 +89,27 @@ def _wanted(only: list[str] | None, kind: str) -> bool:
     return any(kind == k or kind.startswith(k + ".") for k in only)
 
 
-def register(server: "RefuteLanguageServer") -> None:
+def register(server: LanguageServer, session: Session) -> None:
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
         types.CodeActionOptions(
             code_action_kinds=[types.CodeActionKind.QuickFix, types.CodeActionKind.Source, APPLY_EDITS_KIND]
         ),
     )
-    def code_action(ls: "RefuteLanguageServer", params: types.CodeActionParams) -> list[types.CodeAction] | None:
+    def code_action(params: types.CodeActionParams) -> list[types.CodeAction] | None:
         uri = params.text_document.uri
-        doc = ls.workspace.text_documents.get(uri)
+        doc = server.workspace.text_documents.get(uri)
         text = doc.source if doc is not None else None
         version = doc.version if doc is not None else None
-        document_changes = bool(ls.client_supports("workspace.workspace_edit.document_changes", False))
+        document_changes = session.support.document_changes
         only = [str(getattr(k, "value", k)) for k in (params.context.only or [])] or None
         actions: list[types.CodeAction] = []
         if _wanted(only, types.CodeActionKind.QuickFix.value):
             for diag in params.context.diagnostics:
-                actions.extend(actions_for_diagnostic(diag, uri, text, version, ls.encoding, document_changes))
-        path = ls.documents.path(uri)
+                actions.extend(actions_for_diagnostic(diag, uri, text, version, session.encoding, document_changes))
+        path = session.documents.path(uri)
         if path is not None and _wanted(only, APPLY_EDITS_KIND):
-            for run_id in sorted(ls.edits_by_path.get(path, ())):
+            for run_id in session.proposed_edits.runs(path):
                 actions.append(
                     types.CodeAction(
                         title=f"refute: apply the proposed edits of run {run_id} to this file",

@@ -6,13 +6,11 @@ from __future__ import annotations
 import re
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 from lsprotocol import types
+from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
-if TYPE_CHECKING:
-    from .server import RefuteLanguageServer
+from .session import Session
 
 WORKFLOWS_DIR = ".refute/workflows/"
 _META = re.compile(r"^meta\s*[:=]", re.MULTILINE)
@@ -25,9 +23,9 @@ def bundled_dir() -> Path | None:
         return None
 
 
-def workflow_target(ls: "RefuteLanguageServer", uri: str) -> tuple[str, str] | None:
+def workflow_target(session: Session, uri: str) -> tuple[str, str] | None:
     """(what to pass as `workflow`, display name) if `uri` is a workflow file."""
-    path = ls.documents.path(uri)
+    path = session.documents.path(uri)
     if path is not None and path.startswith(WORKFLOWS_DIR) and path.endswith(".py") and "/" not in path[len(WORKFLOWS_DIR):]:
         name = Path(path).stem
         return name, name
@@ -38,13 +36,13 @@ def workflow_target(ls: "RefuteLanguageServer", uri: str) -> tuple[str, str] | N
         if file.parent == bundled and not file.name.startswith("_"):
             name = file.stem
             # A workspace workflow of the same name would win a by-name lookup.
-            overridden = ls.root is not None and (ls.root / WORKFLOWS_DIR / file.name).exists()
+            overridden = session.root is not None and (session.root / WORKFLOWS_DIR / file.name).exists()
             return (str(file) if overridden else name), name
     return None
 
 
-def lenses(ls: "RefuteLanguageServer", uri: str, text: str) -> list[types.CodeLens]:
-    target = workflow_target(ls, uri)
+def lenses(session: Session, uri: str, text: str) -> list[types.CodeLens]:
+    target = workflow_target(session, uri)
     if target is None:
         return []
     workflow, name = target
@@ -59,11 +57,11 @@ def lenses(ls: "RefuteLanguageServer", uri: str, text: str) -> list[types.CodeLe
     ]
 
 
-def register(server: "RefuteLanguageServer") -> None:
+def register(server: LanguageServer, session: Session) -> None:
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS, types.CodeLensOptions(resolve_provider=False))
-    def code_lens(ls: "RefuteLanguageServer", params: types.CodeLensParams) -> list[types.CodeLens] | None:
+    def code_lens(params: types.CodeLensParams) -> list[types.CodeLens] | None:
         uri = params.text_document.uri
-        doc = ls.workspace.text_documents.get(uri)
+        doc = server.workspace.text_documents.get(uri)
         if doc is None:
             return None
-        return lenses(ls, uri, doc.source) or None
+        return lenses(session, uri, doc.source) or None

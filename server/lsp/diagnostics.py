@@ -19,23 +19,22 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from lsprotocol import types
+from pygls.lsp.server import LanguageServer
 
 from refute.orchestration.model import Finding
 
-from .findings_index import Tracked
-from .positions import span_to_range
-
-if TYPE_CHECKING:
-    from .server import RefuteLanguageServer
+from .documents import Documents
+from .findings_index import FindingIndex, Tracked
+from .positions import span_to_range, to_client_column
 
 SOURCE = "refute"
 SCRIPT_SOURCE = "refute-workflow"
 DEBOUNCE_S = 0.15
 PUBLISH_BUDGET_S = 0.001  # of publishing per loop turn before requests get a turn
-PUBLISH_YIELD_S = 0.001  # between turns: see BACKGROUND_YIELD_S in server.py
+PUBLISH_YIELD_S = 0.001  # between turns: see BACKGROUND_YIELD_S in session.py
 
 SEVERITY = {
     "error": types.DiagnosticSeverity.Error,
@@ -97,8 +96,6 @@ def to_diagnostic(tracked: Tracked, uri: str, lines: list[str], encoding: str) -
 def script_diagnostic(line: int, col: int, message: str, lines: list[str], encoding: str) -> types.Diagnostic:
     """A workflow-script problem. `line`/`col` are 0-based code points; the range covers
     the rest of the line so editors show something even for a column-less error."""
-    from .positions import to_client_column
-
     text = lines[line].rstrip("\r\n") if 0 <= line < len(lines) else ""
     start = to_client_column(text, col, encoding)
     end = max(start + 1, to_client_column(text, len(text), encoding))
@@ -111,11 +108,17 @@ def script_diagnostic(line: int, col: int, message: str, lines: list[str], encod
 
 
 class Publisher:
-    """Debounced per-file diagnostics, push or pull."""
+    """Debounced per-file diagnostics, push or pull, of the findings in `findings` and the
+    workflow-script problems set here. `client` is what sends them (the pygls server)."""
 
-    def __init__(self, server: "RefuteLanguageServer", pull: bool):
-        self.server = server
+    def __init__(self, client: LanguageServer, documents: Documents, findings: FindingIndex, encoding: str, *, pull: bool,
+                 warn: Callable[[str], None]):
+        self.client = client
+        self.documents = documents
+        self.findings = findings
+        self.encoding = encoding
         self.pull = pull
+        self.warn = warn
         self._pending: dict[str, asyncio.TimerHandle] = {}
         self._due: collections.deque[str] = collections.deque()
         self._due_set: set[str] = set()
@@ -123,7 +126,7 @@ class Publisher:
         self._published: set[str] = set()  # paths with a non-empty push, to clear later
         self._refresh_pending: asyncio.TimerHandle | None = None
         # workflow-script problems by path: [(line, col, message)]
-        self.script_problems: dict[str, list[tuple[int, int, str]]] = {}
+        self._script_problems: dict[str, list[tuple[int, int, str]]] = {}
         self.on_publish: Callable[[str, int], None] | None = None  # (path, count): for tests/bench
         # Pull mode: a version per path, bumped whenever its diagnostics may have changed;
         # it is the report's resultId, so an unchanged file costs the workspace pull
@@ -131,18 +134,22 @@ class Publisher:
         self.versions: dict[str, int] = {}
 
     def diagnostics_for(self, path: str) -> list[types.Diagnostic]:
-        server = self.server
-        uri = server.documents.uri(path)
-        lines = server.documents.lines(path)
+        uri = self.documents.uri(path)
+        lines = self.documents.lines(path)
         out: list[types.Diagnostic] = []
-        for tracked in server.findings.visible(path):
-            diag = to_diagnostic(tracked, uri, lines, server.encoding)
+        for tracked in self.findings.visible(path):
+            diag = to_diagnostic(tracked, uri, lines, self.encoding)
             if diag is not None:
                 out.append(diag)
         out.sort(key=lambda d: (d.range.start.line, d.range.start.character))
-        for line, col, message in self.script_problems.get(path, []):
-            out.append(script_diagnostic(line, col, message, lines, server.encoding))
+        for line, col, message in self._script_problems.get(path, []):
+            out.append(script_diagnostic(line, col, message, lines, self.encoding))
         return out
+
+    def set_script_problems(self, path: str, problems: list[tuple[int, int, str]]) -> None:
+        """A workflow script's problems (line, col, message), published at once."""
+        self._script_problems[path] = problems
+        self.now(path)
 
     def schedule(self, path: str, delay: float = DEBOUNCE_S) -> None:
         if path in self._pending or path in self._due_set:
@@ -192,10 +199,10 @@ class Publisher:
             diags = self.diagnostics_for(path)
             if not diags and path not in self._published:
                 return
-            uri = self.server.documents.uri(path)
+            uri = self.documents.uri(path)
             # No version: a version that is stale by the time it arrives makes clients
             # drop the diagnostics, and re-anchoring already matched them to the text.
-            self.server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=diags))
+            self.client.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=diags))
             if diags:
                 self._published.add(path)
             else:
@@ -203,7 +210,7 @@ class Publisher:
             if self.on_publish:
                 self.on_publish(path, len(diags))
         except Exception as exc:  # a bad finding must not stop later publishes
-            self.server.log_warning(f"could not publish diagnostics for {path}: {exc}")
+            self.warn(f"could not publish diagnostics for {path}: {exc}")
 
     def result_id(self, path: str) -> str:
         return str(self.versions.get(path, 0))
@@ -211,7 +218,7 @@ class Publisher:
     def workspace_paths(self) -> list[str]:
         """Every file a workspace pull reports: those with findings or script problems,
         and those that had some (an empty report clears what the client shows)."""
-        return sorted(set(self.versions) | set(self.server.findings.paths()) | set(self.script_problems))
+        return sorted(set(self.versions) | set(self.findings.paths()) | set(self._script_problems))
 
     def _request_refresh(self) -> None:
         if self._refresh_pending is not None:
@@ -219,7 +226,7 @@ class Publisher:
 
         def refresh() -> None:
             self._refresh_pending = None
-            self.server.workspace_diagnostic_refresh(None)
+            self.client.workspace_diagnostic_refresh(None)
 
         self._refresh_pending = asyncio.get_running_loop().call_later(0, refresh)
 

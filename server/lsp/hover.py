@@ -5,16 +5,13 @@ server's in-memory index: no engine call, no disk read for open buffers.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from lsprotocol import types
+from pygls.lsp.server import LanguageServer
 
 from .evidence import provider_label
 from .findings_index import Tracked
 from .positions import position_to_point, span_contains, span_to_range
-
-if TYPE_CHECKING:
-    from .server import RefuteLanguageServer
+from .session import Session
 
 
 def hover_markdown(tracked: Tracked) -> str:
@@ -40,25 +37,24 @@ def hover_markdown(tracked: Tracked) -> str:
     return "\n".join(lines)
 
 
-def register(server: "RefuteLanguageServer") -> None:
+def register(server: LanguageServer, session: Session) -> None:
     @server.feature(types.TEXT_DOCUMENT_HOVER)
-    def hover(ls: "RefuteLanguageServer", params: types.HoverParams) -> types.Hover | None:
-        path = ls.documents.path(params.text_document.uri)
+    def hover(params: types.HoverParams) -> types.Hover | None:
+        path = session.documents.path(params.text_document.uri)
         if path is None:
             return None
-        found = ls.findings.visible(path)
+        found = session.findings.visible(path)
         if not found:
             return None
-        lines = ls.documents.lines(path)
-        line, col = position_to_point(params.position, lines, ls.encoding)
+        lines = session.documents.lines(path)
+        line, col = position_to_point(params.position, lines, session.encoding)
         hits = [t for t in found if span_contains(t.span, line, col)]
         if not hits:
             return None
         hits.sort(key=lambda t: (t.span.end_line - t.span.start_line, t.span.end_col - t.span.start_col))
         markdown = "\n\n---\n\n".join(hover_markdown(t) for t in hits)
-        kinds = ls.client_supports("text_document.hover.content_format", []) or []
-        kind = types.MarkupKind.Markdown if (not kinds or types.MarkupKind.Markdown in kinds) else types.MarkupKind.PlainText
+        kind = types.MarkupKind.Markdown if session.support.markdown_hover else types.MarkupKind.PlainText
         return types.Hover(
             contents=types.MarkupContent(kind=kind, value=markdown),
-            range=span_to_range(hits[0].span, lines, ls.encoding),
+            range=span_to_range(hits[0].span, lines, session.encoding),
         )

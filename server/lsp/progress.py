@@ -13,12 +13,12 @@ import asyncio
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
 from lsprotocol import types
+from pygls.lsp.server import LanguageServer
 
-if TYPE_CHECKING:
-    from .server import RefuteLanguageServer
+from .session import Session
 
 RUN_UPDATE = "refute/runUpdate"
 REPORT_INTERVAL_S = 0.1
@@ -104,11 +104,15 @@ def _tokens(n: int) -> str:
 
 
 class RunTracker:
-    def __init__(self, server: "RefuteLanguageServer"):
-        self.server = server
+    """The runs this server shows: tracked from engine events and from the commands that
+    start them (`Session.announce_run`); `idle_listeners` hear when the last active run
+    has ended or paused."""
+
+    def __init__(self, session: Session):
+        self.session = session
         self.runs: dict[str, RunState] = {}
         self.by_token: dict[str, str] = {}
-        self.restart_engine_when_idle = False
+        self.idle_listeners: list[Callable[[], None]] = []
 
     def active(self) -> list[RunState]:
         return [r for r in self.runs.values() if not r.finished and r.status != "paused"]
@@ -135,7 +139,7 @@ class RunTracker:
         if state.workflow:
             return
         try:
-            info = await self.server.engine_call("run", state.run_id)
+            info = await self.session.engine_call("run", state.run_id)
             state.workflow = state.workflow or info.workflow
             state.provider = state.provider or info.provider
         except Exception:
@@ -198,7 +202,7 @@ class RunTracker:
     # --- progress -------------------------------------------------------------------
 
     def _create_progress(self, state: RunState) -> None:
-        if not self.server.client_supports("window.work_done_progress", False):
+        if not self.session.support.work_done_progress:
             state.progress = "unsupported"
             return
         state.token = f"refute-run-{state.run_id}-{next(_token_counter)}"
@@ -219,7 +223,7 @@ class RunTracker:
 
         try:
             fut = asyncio.ensure_future(
-                self.server.window_work_done_progress_create_async(types.WorkDoneProgressCreateParams(token=state.token))
+                self.session.client.window_work_done_progress_create_async(types.WorkDoneProgressCreateParams(token=state.token))
             )
             fut.add_done_callback(created)
         except Exception:
@@ -228,7 +232,7 @@ class RunTracker:
     def _begin(self, state: RunState) -> None:
         if state.progress != "created":
             return
-        self.server.work_done_progress.begin(
+        self.session.client.work_done_progress.begin(
             state.token,
             types.WorkDoneProgressBegin(
                 title=f"refute: {state.workflow or state.run_id}",
@@ -262,16 +266,16 @@ class RunTracker:
                 # Monotonic and below 100 until the run really ends.
                 state.percentage = max(state.percentage, min(99, state.calls_done * 100 // state.planned_calls))
                 percentage = state.percentage
-            self.server.work_done_progress.report(
+            self.session.client.work_done_progress.report(
                 state.token, types.WorkDoneProgressReport(message=state.message(), cancellable=True, percentage=percentage)
             )
         self._send_update(state)
 
     def _send_update(self, state: RunState) -> None:
         try:
-            self.server.protocol.notify(RUN_UPDATE, state.update())
+            self.session.client.protocol.notify(RUN_UPDATE, state.update())
         except Exception as exc:
-            self.server.log_warning(f"refute: could not send {RUN_UPDATE}: {exc}")
+            self.session.log_warning(f"refute: could not send {RUN_UPDATE}: {exc}")
 
     def _finish(self, state: RunState) -> None:
         if state.report_handle is not None:
@@ -287,7 +291,7 @@ class RunTracker:
             # A binary, huge, non-UTF-8 or secret file must not look audited and clean.
             shown = "; ".join(f"{f.get('path')} ({f.get('reason')})" for f in state.skipped[:SKIPPED_NAMED])
             more = f"; and {len(state.skipped) - SKIPPED_NAMED} more" if len(state.skipped) > SKIPPED_NAMED else ""
-            self.server.window_show_message(types.ShowMessageParams(
+            self.session.client.window_show_message(types.ShowMessageParams(
                 type=types.MessageType.Info,
                 message=f"refute: {state.workflow or 'run'} {state.run_id} skipped {len(state.skipped)} file(s), "
                         f"not looked at: {shown}{more} (the run's report lists them all)"))
@@ -295,12 +299,12 @@ class RunTracker:
             # Failures are loud: a failed run is never just a quiet progress end.
             kind = types.MessageType.Error if state.status == "failed" else types.MessageType.Warning
             name = state.workflow or "run"
-            self.server.window_show_message(
+            self.session.client.window_show_message(
                 types.ShowMessageParams(type=kind, message=f"refute: {name} {state.run_id} {state.end_message()}")
             )
-        from .lifecycle import schedule_restart_if_needed
-
-        schedule_restart_if_needed(self.server)
+        if not self.active():
+            for listener in list(self.idle_listeners):
+                listener()
 
     def _restart(self, state: RunState) -> None:
         """A paused (or stopped) run that resumes gets a new progress: a token may be
@@ -314,7 +318,7 @@ class RunTracker:
             self._create_progress(state)
 
     def _end(self, state: RunState) -> None:
-        self.server.work_done_progress.end(state.token, types.WorkDoneProgressEnd(message=state.end_message()))
+        self.session.client.work_done_progress.end(state.token, types.WorkDoneProgressEnd(message=state.end_message()))
         state.progress = "ended"
 
     def end_all(self, reason: str) -> None:
@@ -331,17 +335,21 @@ class RunTracker:
         if run_id is None:
             return
         try:
-            await self.server.engine_call("cancel", run_id)
+            await self.session.engine_call("cancel", run_id)
         except Exception as exc:
-            self.server.log_warning(f"refute: could not cancel run {run_id}: {exc}")
+            self.session.log_warning(f"refute: could not cancel run {run_id}: {exc}")
 
 
-def register(server: "RefuteLanguageServer") -> None:
-    server.runs = RunTracker(server)
+def register(server: LanguageServer, session: Session) -> RunTracker:
+    runs = RunTracker(session)
+    session.event_listeners.append(runs.on_event)
+    session.run_listeners.append(runs.track)
 
     @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
-    async def progress_cancel(ls: "RefuteLanguageServer", params: types.WorkDoneProgressCancelParams) -> None:
-        await ls.runs.cancel_by_token(str(params.token))
+    async def progress_cancel(params: types.WorkDoneProgressCancelParams) -> None:
+        await runs.cancel_by_token(str(params.token))
+
+    return runs
 
 
 def _add_spend(state: RunState, event: dict[str, Any]) -> None:

@@ -14,29 +14,29 @@ either push or pull, never both).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from lsprotocol import types
+from pygls.lsp.server import LanguageServer
 
-if TYPE_CHECKING:
-    from .server import RefuteLanguageServer
+from .diagnostics import Publisher
+from .session import Session
 
 
-def workspace_report(ls: "RefuteLanguageServer", params: types.WorkspaceDiagnosticParams) -> types.WorkspaceDiagnosticReport:
+def workspace_report(publisher: Publisher, params: types.WorkspaceDiagnosticParams) -> types.WorkspaceDiagnosticReport:
     known = {prev.uri: prev.value for prev in params.previous_result_ids or []}
     items: list[types.WorkspaceFullDocumentDiagnosticReport | types.WorkspaceUnchangedDocumentDiagnosticReport] = []
-    for path in ls.publisher.workspace_paths():
-        uri = ls.documents.uri(path)
-        result_id = ls.publisher.result_id(path)
+    for path in publisher.workspace_paths():
+        uri = publisher.documents.uri(path)
+        result_id = publisher.result_id(path)
         if known.get(uri) == result_id:
             items.append(types.WorkspaceUnchangedDocumentDiagnosticReport(uri=uri, version=None, result_id=result_id))
             continue
         items.append(types.WorkspaceFullDocumentDiagnosticReport(
-            uri=uri, version=None, items=ls.publisher.diagnostics_for(path), result_id=result_id))
+            uri=uri, version=None, items=publisher.diagnostics_for(path), result_id=result_id))
     return types.WorkspaceDiagnosticReport(items=items)
 
 
-def register_pull(server: "RefuteLanguageServer") -> None:
+def register(server: LanguageServer, session: Session) -> None:
+    """Called from `initialize` for a client that supports pull diagnostics and refresh."""
     if types.TEXT_DOCUMENT_DIAGNOSTIC in server.protocol.fm.features:
         return
 
@@ -44,11 +44,11 @@ def register_pull(server: "RefuteLanguageServer") -> None:
         types.TEXT_DOCUMENT_DIAGNOSTIC,
         types.DiagnosticOptions(identifier="refute", inter_file_dependencies=False, workspace_diagnostics=True),
     )
-    def document_diagnostic(ls: "RefuteLanguageServer", params: types.DocumentDiagnosticParams):
-        path = ls.documents.path(params.text_document.uri)
-        items = ls.publisher.diagnostics_for(path) if path is not None else []
+    def document_diagnostic(params: types.DocumentDiagnosticParams):
+        path = session.documents.path(params.text_document.uri)
+        items = session.publisher.diagnostics_for(path) if path is not None else []
         return types.RelatedFullDocumentDiagnosticReport(items=items)
 
     @server.feature(types.WORKSPACE_DIAGNOSTIC)
-    def workspace_diagnostic(ls: "RefuteLanguageServer", params: types.WorkspaceDiagnosticParams):
-        return workspace_report(ls, params)
+    def workspace_diagnostic(params: types.WorkspaceDiagnosticParams):
+        return workspace_report(session.publisher, params)

@@ -6,19 +6,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+
+from pygls.lsp.server import LanguageServer
 
 from .code_lens import WORKFLOWS_DIR
-
-if TYPE_CHECKING:
-    from .server import RefuteLanguageServer
+from .session import Session
 
 CHECK_DELAY_S = 0.25
 
 
 class ScriptChecker:
-    def __init__(self, server: "RefuteLanguageServer"):
-        self.server = server
+    def __init__(self, session: Session):
+        self.session = session
         self._pending: dict[str, asyncio.TimerHandle] = {}
         self._generation: dict[str, int] = {}
 
@@ -43,18 +42,14 @@ class ScriptChecker:
     async def _check(self, path: str, text: str, generation: int) -> None:
         self._pending.pop(path, None)
         try:
-            problems = await self.server.engine_call("check_script", text)
+            problems = await self.session.engine_call("check_script", text)
         except Exception as exc:
-            self.server.log_warning(f"refute: could not check {path}: {exc}")
+            self.session.log_warning(f"refute: could not check {path}: {exc}")
             return
         if self._generation.get(path) != generation:
             return  # the buffer changed meanwhile; a newer check is on its way
-        self.server.publisher.script_problems[path] = [
-            (int(p.line), int(p.col), str(p.message)) for p in problems
-        ]
-        self.server.publisher.now(path)
+        self.session.publisher.set_script_problems(path, [(int(p.line), int(p.col), str(p.message)) for p in problems])
 
 
-def register(server: "RefuteLanguageServer") -> None:
-    checker = ScriptChecker(server)
-    server.text_listeners.append(checker.on_text)
+def register(server: LanguageServer, session: Session) -> None:
+    session.text_listeners.append(ScriptChecker(session).on_text)

@@ -1,12 +1,14 @@
 """Run tracking from engine events, and the debounced publisher, without a client."""
 
 import asyncio
-from pathlib import Path
+
+import pytest
 
 from refute.server.lsp.diagnostics import Publisher
 from refute.server.lsp.documents import Documents
 from refute.server.lsp.findings_index import FindingIndex
 from refute.server.lsp.progress import RUN_UPDATE, RunTracker
+from refute.server.lsp.session import ClientSupport
 
 from lsp_unit_helpers import SOURCE, make_finding
 
@@ -19,19 +21,13 @@ class FakeProtocol:
         self.sent.append((method, params))
 
 
-class FakeServer:
-    """Just what RunTracker and Publisher touch; the client has no progress support."""
+class FakeClient:
+    """Just the messages RunTracker and Publisher send."""
 
-    def __init__(self, root: Path):
+    def __init__(self):
         self.protocol = FakeProtocol()
-        self.documents = Documents(root)
-        self.findings = FindingIndex()
-        self.encoding = "utf-16"
         self.published = []
         self.messages = []
-
-    def client_supports(self, field, default=False):
-        return False
 
     def text_document_publish_diagnostics(self, params):
         self.published.append(params)
@@ -39,13 +35,21 @@ class FakeServer:
     def window_show_message(self, params):
         self.messages.append(params)
 
+
+class FakeSession:
+    """Just what RunTracker touches; the client has no progress support."""
+
+    def __init__(self):
+        self.client = FakeClient()
+        self.support = ClientSupport()
+
     def log_warning(self, message):
         raise AssertionError(message)
 
 
 async def test_run_updates_follow_events_and_counts_only_grow(tmp_path):
-    server = FakeServer(tmp_path)
-    tracker = server.runs = RunTracker(server)
+    session = FakeSession()
+    tracker = RunTracker(session)
     tracker.track("r1", "audit", planned_calls=4)
     tracker.on_event({"type": "call_started", "run_id": "r1"})
     tracker.on_event({"type": "call_finished", "run_id": "r1", "usage": {"input_tokens": 10, "output_tokens": 5},
@@ -56,15 +60,15 @@ async def test_run_updates_follow_events_and_counts_only_grow(tmp_path):
     assert state.message() == "1/4 calls, 2 in flight · 15 tokens, $0.50 · scripted"
     tracker.on_event({"type": "run_status", "run_id": "r1", "status": "failed", "error": "line 3: boom"})
     assert state.finished and state.done.is_set()
-    method, update = server.protocol.sent[-1]
+    method, update = session.client.protocol.sent[-1]
     assert method == RUN_UPDATE and update["status"] == "failed" and update["workflow"] == "audit"
-    assert "line 3: boom" in server.messages[-1].message  # a failure is shown, not just logged
+    assert "line 3: boom" in session.client.messages[-1].message  # a failure is shown, not just logged
     assert tracker.active() == []
 
 
 async def test_a_failed_call_that_was_paid_for_counts_in_the_spend(tmp_path):
-    server = FakeServer(tmp_path)
-    tracker = server.runs = RunTracker(server)
+    session = FakeSession()
+    tracker = RunTracker(session)
     tracker.track("r1", "audit", planned_calls=2)
     tracker.on_event({"type": "call_started", "run_id": "r1"})
     tracker.on_event({"type": "call_failed", "run_id": "r1", "error": "invalid output",
@@ -75,17 +79,18 @@ async def test_a_failed_call_that_was_paid_for_counts_in_the_spend(tmp_path):
 
 async def test_publisher_debounces_per_file_and_clears(tmp_path):
     (tmp_path / "app.py").write_text(SOURCE)
-    server = FakeServer(tmp_path)
-    publisher = Publisher(server, pull=False)
-    server.findings.add(make_finding(fp="a"), None)
-    server.findings.add(make_finding(fp="b", quote="return os.system(cmd)", line=5), None)
+    client, findings = FakeClient(), FindingIndex()
+    publisher = Publisher(client, Documents(tmp_path), findings, "utf-16", pull=False,
+                          warn=lambda message: pytest.fail(message))
+    findings.add(make_finding(fp="a"), None)
+    findings.add(make_finding(fp="b", quote="return os.system(cmd)", line=5), None)
     for _ in range(5):
         publisher.schedule("app.py", delay=0.01)
     await asyncio.sleep(0.1)
-    assert len(server.published) == 1 and len(server.published[0].diagnostics) == 2
-    server.findings.remove("a")
-    server.findings.remove("b")
+    assert len(client.published) == 1 and len(client.published[0].diagnostics) == 2
+    findings.remove("a")
+    findings.remove("b")
     publisher.now("app.py")
-    assert server.published[-1].diagnostics == []  # cleared at once
+    assert client.published[-1].diagnostics == []  # cleared at once
     publisher.now("app.py")
-    assert len(server.published) == 2  # nothing to clear twice
+    assert len(client.published) == 2  # nothing to clear twice
