@@ -319,9 +319,10 @@ def run_full_engine(workdir: Path, n_units: int = 200, seed: int = 7, refuter_ac
         tokens = {"finder": 0, "refuter": 0}
         calls = {"finder": 0, "refuter": 0}
         for event in engine.events(run_id):
-            if event.get("type") == "call_finished":
-                bucket = "refuter" if str(event.get("label", "")).startswith("refute") else "finder"
-                tokens[bucket] += sum(int(v) for v in (event.get("usage") or {}).values())
+            if event.type == "call_finished":
+                bucket = "refuter" if str(event.data.get("label", "")).startswith("refute") else "finder"
+                usage = event.data.get("usage")
+                tokens[bucket] += sum(int(v) for v in usage.values()) if isinstance(usage, dict) else 0
                 calls[bucket] += 1
         reported = [(f.path, f.quote) for f in engine.findings(run_id=run_id)]
     finally:

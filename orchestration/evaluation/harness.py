@@ -291,7 +291,7 @@ def evaluate(engine: Any, corpus: Corpus, cases: list[Case], run_id: str, *, wor
     info = engine.run(run_id)
     journal = Journal(engine.state_dir)
     try:
-        evidence = collect(engine.events(run_id), journal, engine.workspace)
+        evidence = collect((e.to_dict() for e in engine.events(run_id)), journal, engine.workspace)
     finally:
         journal.close()
     return EvalResult(corpus=corpus, cases=cases, sample=sample, workflow=workflow, provider=info.provider,

@@ -61,7 +61,7 @@ def build(engine: Any, run_id: str, *, now: float | None = None) -> dict[str, An
     run_dir: Path = engine.store.dir(info.id)
     launch = _read_json(run_dir / "launch.json")
     settings = launch.get("settings") or {}
-    events = engine.events(info.id)
+    events = [e.to_dict() for e in engine.events(info.id)]  # the audit log's wire form, as recorded
     admitted = admissions(run_dir)
     calls = _calls(events)
     findings = engine.findings(info.id, include_dismissed=True)

@@ -35,13 +35,16 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from refute.orchestration.model import RunStatus
 from refute.orchestration.store.runs import RunStore, lock_is_held, read_lock_owner
 
 POLL_S = 0.25
-FINAL_STATUSES = {"completed", "completed with failures", "failed", "cancelled", "paused"}
-RESUMABLE_STATUSES = {"paused", "interrupted"}
-LIVE_STATUSES = {"running", "queued"}
-INTERRUPTED = "interrupted"
+# The run's own meaning of each status (model.RunStatus), so the editor ends a followed
+# run with the status `refute runs` gives (budget_reached was once turned into interrupted).
+FINAL_STATUSES = {s.value for s in RunStatus if s.finished} | {RunStatus.PAUSED.value}
+RESUMABLE_STATUSES = {RunStatus.PAUSED.value, RunStatus.INTERRUPTED.value, RunStatus.BUDGET_REACHED.value}
+LIVE_STATUSES = {s.value for s in RunStatus if s.live}
+INTERRUPTED = RunStatus.INTERRUPTED.value
 
 
 class _Followed:

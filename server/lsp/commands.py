@@ -19,7 +19,8 @@ from pygls.exceptions import JsonRpcException, JsonRpcInternalError
 from pygls.uris import from_fs_path
 
 from refute.analysis.paths import PathRefused, PathRule, Purpose
-from refute.orchestration.model import Finding
+from refute.orchestration.model import Finding, PlanEstimate, RunInfo
+from refute.orchestration.sandbox.scripts import WorkflowSource
 
 from . import approval, evidence, params
 from .params import BadParams
@@ -111,13 +112,13 @@ async def run(ls, p: dict[str, Any]) -> dict[str, Any]:
     if continue_run:
         previous = await ls.engine_call("run", continue_run)
         scope, args = previous.scope, {**(previous.args or {}), "skip_covered": True, "continues": previous.id}
-    plan = approval.plan_dict(await ls.engine_call("plan", workflow, scope, args))
+    plan: PlanEstimate = await ls.engine_call("plan", workflow, scope, args)
     reason = approval.over_threshold(plan, ls.settings)
     if reason:
         answer = await approval.ask(ls, workflow, plan, reason)
         if answer == approval.PLAN_ONLY:
-            await _show_plan(ls, workflow, plan)
-            return {"declined": True, "plan": plan}
+            await _show_plan(ls, workflow, plan.to_dict())
+            return {"declined": True, "plan": plan.to_dict()}
         if answer != approval.RUN:
             return {"declined": True}
     if "check" in extra and not await approval.ask_check(ls, workflow, check_command, extra["check"]["timeout_s"]):
@@ -138,7 +139,7 @@ async def run(ls, p: dict[str, Any]) -> dict[str, Any]:
             started_by=f"lsp:{_who()}",
             **extra,
         )
-    ls.runs.track(run_id, workflow, approval.planned_calls(plan))
+    ls.runs.track(run_id, workflow, plan.expected_calls())
     return {"runId": run_id}
 
 
@@ -158,7 +159,8 @@ async def plan(ls, p: dict[str, Any]) -> dict[str, Any]:
     workflow = params.required_str(name, p, "workflow")
     scope = params.scope(name, str(ls.root), p)
     args = params.optional_dict(name, p, "args")
-    return approval.plan_dict(await ls.engine_call("plan", workflow, scope, args))
+    estimate: PlanEstimate = await ls.engine_call("plan", workflow, scope, args)
+    return estimate.to_dict()
 
 
 async def _run_op(ls, name: str, p: dict[str, Any], method: str) -> dict[str, Any]:
@@ -192,8 +194,8 @@ async def resume(ls, p):
 
 @command("refute.runs")
 async def runs(ls, p: dict[str, Any]) -> list[dict[str, Any]]:
-    found = await ls.engine_call("runs")
-    return [r.to_dict() if hasattr(r, "to_dict") else dict(r) for r in found]
+    found: list[RunInfo] = await ls.engine_call("runs")
+    return [r.to_dict() for r in found]
 
 
 # --- reports --------------------------------------------------------------------------
@@ -293,11 +295,9 @@ async def dismiss(ls, p: dict[str, Any]) -> dict[str, Any]:
 @command("refute.restore")
 async def restore(ls, p: dict[str, Any]) -> dict[str, Any]:
     fp = params.required_str("refute.restore", p, "fingerprint")
-    restored = await ls.engine_call("restore", fp)
-    finding = restored if isinstance(restored, Finding) else await _find(ls, fp)
-    if finding is not None:
-        ls.add_finding(finding, publish=False)
-        ls.publisher.now(finding.path)
+    finding: Finding = await ls.engine_call("restore", fp)
+    ls.add_finding(finding, publish=False)
+    ls.publisher.now(finding.path)
     return {"fingerprint": fp, "restored": True}
 
 
@@ -522,8 +522,7 @@ async def _apply_one(ls, edit) -> str | None:
 @command("refute.newWorkflow")
 async def new_workflow(ls, p: dict[str, Any]) -> dict[str, Any]:
     request = params.required_str("refute.newWorkflow", p, "request")
-    result = await ls.engine_call("new_workflow", request)
-    path = result if isinstance(result, (str, Path)) else getattr(result, "path", None) or result.get("path")
+    path: str = await ls.engine_call("new_workflow", request)
     target = Path(path)
     if not target.is_absolute():
         target = ls.root / target
@@ -533,8 +532,8 @@ async def new_workflow(ls, p: dict[str, Any]) -> dict[str, Any]:
 
 @command("refute.workflows")
 async def workflows(ls, p: dict[str, Any]) -> list[dict[str, Any]]:
-    found = await ls.engine_call("workflows")
-    return [w.info() if hasattr(w, "info") else w for w in found]
+    found: list[WorkflowSource] = await ls.engine_call("workflows")
+    return [w.info() for w in found]
 
 
 @command("refute.doctor")
