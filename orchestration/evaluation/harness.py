@@ -277,7 +277,7 @@ class EvalResult:
 
 
 def run_summary(info: Any) -> dict[str, Any]:
-    return {"id": info.id, "status": info.status, "error": info.error, "calls_done": info.calls_done,
+    return {"id": info.id, "status": info.status.value, "error": info.error, "calls_done": info.calls_done,
             "calls_failed": info.calls_failed, "calls_replayed": info.calls_replayed,
             "tokens": info.usage.total_tokens, "cost_usd": round(info.cost_usd, 6), "provider": info.provider}
 
