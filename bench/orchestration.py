@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from refute.orchestration.engine import Engine
-from refute.orchestration.model import Budget, RunInfo, Scope
+from refute.orchestration.model import Budget, RunEvent, RunInfo, Scope
 from refute.orchestration.providers.scripted import ScriptedProvider
 from refute.orchestration.runtime.driver import RunDriver
 from refute.orchestration.sandbox.scripts import WorkflowSource
@@ -86,11 +86,11 @@ def through_engine(workspace: Path, *, calls: int, latency: float, concurrency: 
                                               max_concurrency=concurrency, idle_timeout_s=120))
     marks: dict[str, float] = {}
 
-    def on_event(event: dict) -> None:
-        if event["type"] == "call_started":
-            marks.setdefault("first", event["ts"])
-        elif event["type"] == "call_finished":
-            marks["last"] = event["ts"]
+    def on_event(event: RunEvent) -> None:
+        if event.type == "call_started":
+            marks.setdefault("first", event.ts)
+        elif event.type == "call_finished":
+            marks["last"] = event.ts
 
     engine.subscribe(on_event)
     try:

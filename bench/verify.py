@@ -311,7 +311,7 @@ def run_full_engine(workdir: Path, n_units: int = 200, seed: int = 7, refuter_ac
         info = engine.wait(run_id, timeout=600)
         if info.status != "completed":
             raise RuntimeError(f"bench run ended {info.status}: {info.error}")
-        events = list(engine.events(run_id))
+        events = [event.to_dict() for event in engine.events(run_id)]
         reported = [(f.path, f.quote) for f in engine.findings(run_id=run_id)]
     finally:
         engine.close()

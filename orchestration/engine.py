@@ -31,9 +31,9 @@ from typing import Any, Callable
 from refute.orchestration.calls import pricing
 from refute.orchestration.errors import InvalidInput, NotAllowed
 from refute.orchestration.governance import gate, policy as admin_policy
-from refute.orchestration.model import Budget, RunInfo, RunStatus, Scope, Usage
+from refute.orchestration.model import (Budget, Finding, JSONObject, PlanEstimate, ProposedEdit, RunEvent, RunInfo,
+                                        RunStatus, Scope, Usage)
 from refute.orchestration.store.runs import RunLocked, RunNotFound, RunStore, ensure_state_dir
-from refute.orchestration.runtime.driver import PlanEstimate
 from refute.orchestration.calls.scheduler import BATCH_CALL_TIMEOUT_S
 from refute.orchestration.sandbox.scripts import (
     ScriptProblem,
@@ -48,6 +48,8 @@ from refute.orchestration.sandbox.scripts import (
 from refute.orchestration.settings import MAX_CONCURRENCY, EngineSettings
 from refute.orchestration.verification.findings import FindingNotFound
 from refute.orchestration.verification.project_check import cleanup_run
+from refute.orchestration.verification.edits import ApplyOutcome, EditsStore
+from refute.orchestration.verification.findings import FindingsStore
 
 PLAN_TIMEOUT_S = 60.0
 PAUSE_GRACE_S = 15.0  # in-flight calls may finish (and be journaled) before a pause kills the worker
@@ -56,10 +58,10 @@ POLL_S = 0.2
 READ_GATHER_S = 0.02  # worker events gather this long between batches (see _read_worker)
 READ_CHUNK = 1 << 16
 
-Callback = Callable[[dict[str, Any]], None]
+Callback = Callable[[RunEvent], None]
 
 __all__ = ["Engine", "EngineError", "ScriptInvalid", "RunLocked", "RunNotFound", "WorkflowNotFound", "PlanEstimate",
-           "ScriptProblem"]
+           "RunEvent", "ScriptProblem"]
 
 
 class EngineError(NotAllowed):
@@ -101,7 +103,7 @@ class _ActiveRun:
 
 class Engine:
     def __init__(self, workspace: str | Path, settings: EngineSettings | None = None, *,
-                 worker_nice: int | None = None):
+                 worker_nice: int | None = None) -> None:
         """`worker_nice`: how far below this process each run's worker runs (worker.py,
         DEFAULT_NICE when None); the language server asks for more than the CLI."""
         self.workspace = Path(workspace).resolve()
@@ -159,7 +161,7 @@ class Engine:
 
     # --- plan ----------------------------------------------------------------------------------
 
-    def plan(self, workflow: str, scope: Scope | dict | None = None, args: dict[str, Any] | None = None) -> PlanEstimate:
+    def plan(self, workflow: str, scope: Scope | JSONObject | None = None, args: JSONObject | None = None) -> PlanEstimate:
         """An estimate of calls, tokens and cost from a dry run with placeholder answers.
         Calls no model. Runs in a worker (a spinning script cannot hang the caller)."""
         source = self._source(workflow)
@@ -191,9 +193,9 @@ class Engine:
 
     # --- runs ----------------------------------------------------------------------------------
 
-    def start(self, workflow: str, *, scope: Scope | dict | None = None, args: dict[str, Any] | None = None,
-              budget: Budget | dict | None = None, provider: str | None = None, max_concurrency: int | None = None,
-              started_by: str = "", check: dict[str, Any] | None = None, guide: str | None = None) -> str:
+    def start(self, workflow: str, *, scope: Scope | JSONObject | None = None, args: JSONObject | None = None,
+              budget: Budget | JSONObject | None = None, provider: str | None = None, max_concurrency: int | None = None,
+              started_by: str = "", check: JSONObject | None = None, guide: str | None = None) -> str:
         """Start a run in the background; returns its id at once. `check` ({"command",
         "timeout_s"}) is the project's own check a migration may run (only when a person
         names it: verification/project_check.py); `guide` a migration guide a person wrote
@@ -224,7 +226,7 @@ class Engine:
                                            run_id=run_id, workspace=self.workspace, started_by=started_by)
         info = RunInfo(
             id=run_id, workflow=source.name, script_hash=source.hash, args=dict(args or {}),
-            scope=_scope(scope), status=RunStatus.QUEUED.value, budget=budget, provider=settings.provider,
+            scope=_scope(scope), status=RunStatus.QUEUED, budget=budget, provider=settings.provider,
             started_by=started_by, created_at=time.time(),
         )
         try:
@@ -239,7 +241,7 @@ class Engine:
             raise
         return info.id
 
-    def continue_run(self, run_id: str, *, workflow: str | None = None, budget: Budget | dict | None = None,
+    def continue_run(self, run_id: str, *, workflow: str | None = None, budget: Budget | JSONObject | None = None,
                      provider: str | None = None, max_concurrency: int | None = None, started_by: str = "") -> str:
         """A follow-up run that covers what `run_id` left (`refute run audit --continue RUN`,
         the editor's "Continue audit"): the same workflow, scope and arguments, with
@@ -249,14 +251,14 @@ class Engine:
         previous = self.run(run_id)
         if workflow and workflow != previous.workflow and Path(workflow).stem != previous.workflow:
             raise EngineError(f"--continue {run_id}: that run was a {previous.workflow!r} run, not {workflow!r}")
-        if previous.status in (RunStatus.QUEUED.value, RunStatus.RUNNING.value):
+        if previous.status.live:
             raise EngineError(f"--continue {run_id}: the run is still {previous.status}; wait for it or cancel it")
         args = {k: v for k, v in (previous.args or {}).items() if k not in ("skip_covered", "continues")}
         args.update(skip_covered=True, continues=run_id)
         return self._start_source(self.store.source(run_id), scope=previous.scope, args=args, budget=budget,
                                   provider=provider, max_concurrency=max_concurrency, started_by=started_by)
 
-    def resume(self, run_id: str, *, budget: Budget | dict | None = None) -> str:
+    def resume(self, run_id: str, *, budget: Budget | JSONObject | None = None) -> str:
         """Continue a paused, cancelled, failed, budget-reached or interrupted run: finished
         calls replay from the journal at zero tokens; the rest go to the provider. `budget`
         (tokens and/or usd) replaces the run's budget limits where given (a larger budget
@@ -272,7 +274,7 @@ class Engine:
             if run_id in self._active:
                 raise EngineError(f"run {run_id} is already running in this process")
         info = self.store.load(run_id)
-        if info.status == RunStatus.COMPLETED.value:
+        if info.status is RunStatus.COMPLETED:
             raise EngineError(f"run {run_id} already completed; start a new run instead")
         # "completed with failures" may be resumed: its failed calls are tried again.
         source = self.store.source(run_id)
@@ -325,7 +327,7 @@ class Engine:
         lock.acquire()  # RunLocked if another live process drives it
         try:
             self.store.clear_request(info.id)
-            info.status = RunStatus.RUNNING.value
+            info.status = RunStatus.RUNNING
             job = {"mode": "run", "workspace": str(self.workspace), "settings": asdict(settings),
                    "source": _source_dict(source), "run": info.to_dict(), "spent_tokens": info.usage.total_tokens,
                    "spent_usd": info.cost_usd, "max_concurrency": settings.max_concurrency,
@@ -449,16 +451,16 @@ class Engine:
             elif kind == "phase":
                 info.phase = str(event.get("name", ""))
             elif kind == "run_status":
-                status = event.get("status")
-                if status == RunStatus.RUNNING.value:
+                status = RunStatus(event.get("status"))
+                if status is RunStatus.RUNNING:
                     return False, False  # the engine already announced it
-                if active.stop_requested == "cancel" and status != RunStatus.CANCELLED.value:
-                    status = RunStatus.CANCELLED.value
+                if active.stop_requested == "cancel" and status is not RunStatus.CANCELLED:
+                    status = RunStatus.CANCELLED
                 info.status = status
                 info.error = event.get("error")
                 if "result" in event:
                     info.result = event.get("result")
-                if RunStatus(status).finished or status == RunStatus.PAUSED.value:
+                if status.finished or status is RunStatus.PAUSED:
                     info.finished_at = time.time()
                     active.final_seen = True
                 status_changed = True
@@ -482,14 +484,14 @@ class Engine:
         if not active.final_seen:
             reason = active.stop_requested
             if reason == "cancel":
-                status, error = RunStatus.CANCELLED.value, "cancelled by request"
+                status, error = RunStatus.CANCELLED, "cancelled by request"
             elif reason == "pause":
-                status, error = RunStatus.PAUSED.value, "paused by request (in-flight calls were stopped)"
+                status, error = RunStatus.PAUSED, "paused by request (in-flight calls were stopped)"
             elif reason == "stalled":
-                status = RunStatus.FAILED.value
+                status = RunStatus.FAILED
                 error = f"stalled: no progress for {active.settings.idle_timeout_s:g} s; the run was stopped"
             else:
-                status = RunStatus.FAILED.value
+                status = RunStatus.FAILED
                 error = _worker_death(code, self.store.dir(info.id) / "worker.log")
             with self._lock:
                 info.status, info.error, info.finished_at = status, error, time.time()
@@ -540,19 +542,19 @@ class Engine:
 
     def _control_elsewhere(self, run_id: str, command: str) -> None:
         info = self.store.load(run_id)
-        if RunStatus(info.status).finished:
+        if info.status.finished:
             return
         if self.store.is_driven(run_id):
             self.store.request(run_id, command)  # the driving process polls this
             return
         # Nobody drives it (its process died): record the decision directly.
-        if command == "cancel" or info.status != RunStatus.PAUSED.value:
-            info.status = RunStatus.CANCELLED.value if command == "cancel" else RunStatus.PAUSED.value
+        if command == "cancel" or info.status is not RunStatus.PAUSED:
+            info.status = RunStatus.CANCELLED if command == "cancel" else RunStatus.PAUSED
             info.error = f"{info.status} by request (no process was driving the run)"
             info.finished_at = time.time()
             self.store.save(info)
             self.store.append_events(run_id, [{"type": "run_status", "run_id": run_id, "ts": time.time(),
-                                               "status": info.status, "error": info.error}])
+                                               "status": info.status.value, "error": info.error}])
 
     def _monitor_loop(self) -> None:
         while not self._closed.wait(POLL_S):
@@ -579,6 +581,8 @@ class Engine:
     # --- observing -----------------------------------------------------------------------------------
 
     def subscribe(self, callback: Callback, run_id: str | None = None) -> Callable[[], None]:
+        """Call `callback(RunEvent)` on the dispatcher thread for every event of runs this
+        Engine drives (or of `run_id` only); returns the unsubscribe function."""
         entry = (callback, run_id)
         with self._lock:
             self._subscribers.append(entry)
@@ -600,9 +604,10 @@ class Engine:
                 continue
             with self._lock:
                 targets = list(self._subscribers)
-            for event in batch:
+            for raw in batch:
+                event = RunEvent.from_dict(raw)  # the dict is the worker's wire form; subscribers get it typed
                 for callback, wanted in targets:
-                    if wanted is not None and wanted != event.get("run_id"):
+                    if wanted is not None and wanted != event.run_id:
                         continue
                     try:
                         callback(event)
@@ -620,7 +625,7 @@ class Engine:
             return self.run(run_id)
         while True:
             info = self.store.load(run_id)
-            if info.status not in (RunStatus.RUNNING.value, RunStatus.QUEUED.value) or not self.store.is_driven(run_id):
+            if not info.status.live or not self.store.is_driven(run_id):
                 return info
             if deadline is not None and time.monotonic() > deadline:
                 return info
@@ -646,26 +651,24 @@ class Engine:
     def _as_seen(self, info: RunInfo) -> RunInfo:
         """A stored run as people should see it: queued/running with no live driver (its
         process was killed) is `interrupted`; one rule for the CLI and the editor."""
-        if info.status in (RunStatus.QUEUED.value, RunStatus.RUNNING.value) and not self.store.is_driven(info.id):
-            info.status = RunStatus.INTERRUPTED.value
+        if info.status.live and not self.store.is_driven(info.id):
+            info.status = RunStatus.INTERRUPTED
         return info
 
-    def events(self, run_id: str) -> list[dict[str, Any]]:
-        return list(self.store.iter_events(run_id))
+    def events(self, run_id: str) -> list[RunEvent]:
+        """The run's audit log (events.jsonl), oldest first."""
+        return [RunEvent.from_dict(e) for e in self.store.iter_events(run_id)]
 
     # --- findings, edits, reports (FindingsStore / EditsStore / report.py) ----------------------------
 
-    def _findings_store(self) -> Any:
-        from refute.orchestration.verification.findings import FindingsStore
-
+    def _findings_store(self) -> FindingsStore:
         return FindingsStore(self.workspace, self.state_dir, never_send=self.settings.never_send)
 
-    def _edits_store(self) -> Any:
-        from refute.orchestration.verification.edits import EditsStore
-
+    def _edits_store(self) -> EditsStore:
         return EditsStore(self.workspace, self.state_dir, never_send=self.settings.never_send)
 
-    def findings(self, run_id: str | None = None, path: str | None = None, include_dismissed: bool = False) -> list[Any]:
+    def findings(self, run_id: str | None = None, path: str | None = None,
+                 include_dismissed: bool = False) -> list[Finding]:
         store = self._findings_store()
         try:
             rid = self.store.resolve_id(run_id) if run_id else None
@@ -673,7 +676,7 @@ class Engine:
         finally:
             store.close()
 
-    def edits(self, run_id: str | None = None) -> list[Any]:
+    def edits(self, run_id: str | None = None) -> list[ProposedEdit]:
         store = self._edits_store()
         try:
             return store.list(self.store.resolve_id(run_id) if run_id else None)
@@ -681,7 +684,7 @@ class Engine:
             store.close()
 
     def apply_edits(self, run_id: str, paths: list[str] | None = None, write: bool = True,
-                    allow_tool_config: list[str] | tuple[str, ...] = ()) -> list[Any]:
+                    allow_tool_config: list[str] | tuple[str, ...] = ()) -> list[ApplyOutcome]:
         """Apply (or with write=False check) a run's proposed edits. The policy's
         edits.allow_apply=false refuses both: the language server checks before it asks
         the editor to apply, so refusing the check refuses the editor path too."""
@@ -699,7 +702,7 @@ class Engine:
                                          edit_id=outcome.edit_id, path=outcome.path)
         return outcomes
 
-    def mark_applied(self, edit_id: str) -> Any:
+    def mark_applied(self, edit_id: str) -> ProposedEdit:
         admin_policy.load().check_apply()
         store = self._edits_store()
         try:
@@ -710,14 +713,14 @@ class Engine:
                              path=edit.path, via="editor")
         return edit
 
-    def dismiss(self, fingerprint: str, reason: str, who: str) -> Any:
+    def dismiss(self, fingerprint: str, reason: str, who: str) -> Finding:
         store = self._findings_store()
         try:
             return store.dismiss(fingerprint, reason, who)
         finally:
             store.close()
 
-    def dismissals(self) -> dict[str, dict[str, Any]]:
+    def dismissals(self) -> dict[str, JSONObject]:
         """fingerprint -> {who, when, why, ...} from .refute/dismissed.json."""
         store = self._findings_store()
         try:
@@ -734,7 +737,7 @@ class Engine:
         data = record.build(self, run_id)
         return json.dumps(data, indent=2) + "\n" if fmt == "json" else record.to_csv(data)
 
-    def restore(self, fingerprint: str) -> Any:
+    def restore(self, fingerprint: str) -> Finding:
         store = self._findings_store()
         try:
             return store.restore(fingerprint)
@@ -795,7 +798,7 @@ class Engine:
             run_id = self._start_source(source, scope=None, args=args, budget=None, provider=None,
                                         max_concurrency=None, started_by=_default_who())
             info = self.wait(run_id, timeout=limit)
-            if info.status != RunStatus.COMPLETED.value or not isinstance(info.result, str):
+            if info.status is not RunStatus.COMPLETED or not isinstance(info.result, str):
                 raise EngineError(f"new_workflow: run {run_id} {info.status}: {info.error or 'no script returned'}")
             text = authoring.extract_script(info.result)
             problems = check_source(text)

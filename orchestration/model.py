@@ -11,8 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
-from enum import Enum
-from typing import Any
+from enum import Enum, StrEnum
+from typing import Any, ForwardRef, Union
+
+# A JSON value: what crosses the engine seam where the shape belongs to a workflow script
+# (its arguments and result) or to one event type. Named, so the seam test
+# (tests/unit/test_engine_seam.py) can tell it from an unchecked `Any`.
+# The forward reference names its module, so `typing.get_type_hints` resolves it from any
+# module that uses the alias.
+_JSON = ForwardRef("JSONValue", module=__name__)
+JSONValue = Union[None, bool, int, float, str, list[_JSON], dict[str, _JSON]]
+JSONObject = dict[str, JSONValue]
 
 from refute.analysis.anchor import Span  # the one span type (re-exported)
 
@@ -251,7 +260,10 @@ class ProposedEdit:
 # --- runs ------------------------------------------------------------------------------
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrEnum):
+    """A run's status. A StrEnum: equal to its value and written as it in JSON and f-strings,
+    so run.json, events and the CLI/LSP payloads keep their strings; code compares members."""
+
     QUEUED = "queued"
     RUNNING = "running"
     PAUSED = "paused"
@@ -271,6 +283,12 @@ class RunStatus(str, Enum):
     def finished(self) -> bool:
         return self in (RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.COMPLETED,
                         RunStatus.COMPLETED_WITH_FAILURES, RunStatus.BUDGET_REACHED)
+
+    @property
+    def live(self) -> bool:
+        """Queued or running: what run.json says while a process drives the run (or until
+        `Engine.run()` sees no process does and reports INTERRUPTED)."""
+        return self in (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
 @dataclass
@@ -327,9 +345,9 @@ class RunInfo:
     id: str
     workflow: str  # name
     script_hash: str
-    args: dict[str, Any]
+    args: JSONObject
     scope: Scope
-    status: str  # a RunStatus value
+    status: RunStatus
     budget: Budget
     provider: str
     started_by: str = ""
@@ -342,10 +360,14 @@ class RunInfo:
     cost_usd: float = 0.0
     phase: str = ""
     error: str | None = None  # why it failed, or which calls failed
-    result: Any = None  # what main(args) returned (a report for `ask`)
+    result: JSONValue = None  # what main(args) returned (a report for `ask`)
+
+    def __post_init__(self) -> None:
+        self.status = RunStatus(self.status)  # run.json and older callers give the string
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d["status"] = self.status.value  # the wire and run.json keep the plain string
         d["scope"] = self.scope.to_dict()
         d["budget"] = self.budget.to_dict()
         d["usage"] = self.usage.to_dict()
@@ -358,3 +380,90 @@ class RunInfo:
         obj.budget = Budget.from_dict(obj.budget) if isinstance(obj.budget, dict) else obj.budget
         obj.usage = Usage.from_dict(obj.usage) if isinstance(obj.usage, dict) else obj.usage
         return obj
+
+
+# --- the plan estimate ------------------------------------------------------------------
+
+
+@dataclass
+class PlanEstimate:
+    """An ESTIMATE, made without calling any model: agent calls, tokens and worst-case cost
+    of a dry run in which every answer is a minimal placeholder (runtime/driver.py `plan`).
+    The approval gate reads `calls` (or `expected_calls()`) and `cost_usd`, nothing else."""
+
+    workflow: str
+    units: int
+    calls: int
+    input_tokens: int
+    max_output_tokens: int
+    tokens: int  # input + max output: what the budget would reserve
+    cost_usd: float  # worst case (every input token at cache-write price, max output)
+    by_model: dict[str, JSONObject]
+    findings_reported: int
+    edits_proposed: int
+    status: str  # the dry run's own outcome (a RunStatus value; a script error shows here)
+    error: str | None = None
+    estimate: bool = True
+    notes: list[str] = field(default_factory=list)
+    prices_taken: str = ""
+    # With verification counted (calls/forecast.py; names documented in docs/scale.md):
+    candidate_rate: JSONObject = field(default_factory=dict)  # value, source, runs, items
+    forecast: JSONObject = field(default_factory=dict)  # cases{low,expected,high}, runs_needed, runs
+    excluded: list[dict[str, str]] = field(default_factory=list)  # files left out of a code-only scope, why
+    max_calls: int = 0  # paid calls per run (the cap the runs are counted against)
+    fan_out: str = ""  # "units" | "components": how the dry run's search fanned out ("" when it did not search)
+
+    def _expected_case(self) -> JSONObject:
+        cases = self.forecast.get("cases")
+        expected = cases.get("expected") if isinstance(cases, dict) else None
+        return expected if isinstance(expected, dict) else {}
+
+    @property
+    def counts_verification(self) -> bool:
+        """Whether the forecast adds verification (the script has finder calls)."""
+        return bool(self._expected_case().get("finder_calls"))
+
+    def expected_calls(self) -> int:
+        """The calls a run is expected to make: with verification counted (the forecast's
+        expected case), else the dry run's `calls`."""
+        calls = self._expected_case().get("calls")
+        if self.counts_verification and isinstance(calls, int) and not isinstance(calls, bool):
+            return max(calls, self.calls)
+        return self.calls
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PlanEstimate":
+        return _from_dict(cls, data)
+
+
+# --- run events --------------------------------------------------------------------------
+
+
+@dataclass
+class RunEvent:
+    """One event of a run, as subscribers and `Engine.events()` receive it: the common
+    fields typed, the type-specific rest in `data` (ARCHITECTURE.md lists each type's
+    fields). On the wire, in events.jsonl and in `refute show --events` it is the flat
+    dict `to_dict()` gives: {"type", "run_id", "ts", **data}."""
+
+    type: str  # run_status | phase | log | call_started | call_finished | call_failed | progress | ...
+    run_id: str
+    ts: float
+    data: JSONObject = field(default_factory=dict)
+
+    @property
+    def status(self) -> RunStatus | None:
+        """A run_status event's status (None for other types)."""
+        value = self.data.get("status") if self.type == "run_status" else None
+        return RunStatus(value) if isinstance(value, str) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "run_id": self.run_id, "ts": self.ts, **self.data}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "RunEvent":
+        data = {k: v for k, v in raw.items() if k not in ("type", "run_id", "ts")}
+        return cls(str(raw.get("type") or ""), str(raw.get("run_id") or ""), float(raw.get("ts") or 0.0), data)

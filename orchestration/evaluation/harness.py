@@ -277,7 +277,7 @@ class EvalResult:
 
 
 def run_summary(info: Any) -> dict[str, Any]:
-    return {"id": info.id, "status": info.status, "error": info.error, "calls_done": info.calls_done,
+    return {"id": info.id, "status": info.status.value, "error": info.error, "calls_done": info.calls_done,
             "calls_failed": info.calls_failed, "calls_replayed": info.calls_replayed,
             "tokens": info.usage.total_tokens, "cost_usd": round(info.cost_usd, 6), "provider": info.provider}
 
@@ -291,7 +291,7 @@ def evaluate(engine: Any, corpus: Corpus, cases: list[Case], run_id: str, *, wor
     info = engine.run(run_id)
     journal = Journal(engine.state_dir)
     try:
-        evidence = collect(engine.events(run_id), journal, engine.workspace)
+        evidence = collect((e.to_dict() for e in engine.events(run_id)), journal, engine.workspace)
     finally:
         journal.close()
     return EvalResult(corpus=corpus, cases=cases, sample=sample, workflow=workflow, provider=info.provider,

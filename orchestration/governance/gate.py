@@ -30,7 +30,7 @@ from typing import Any
 
 from refute.orchestration.governance import ledger as ledger_mod
 from refute.orchestration.governance.policy import Policy, PolicyRefused, endpoint_of, load, regions_of
-from refute.orchestration.model import Budget
+from refute.orchestration.model import Budget, PlanEstimate
 
 ADMISSIONS = "admissions.jsonl"  # in the run's folder: one line per start or resume
 
@@ -101,13 +101,12 @@ def settle_run(info: Any, workspace: Path, reservation: str | None) -> float:
                                      int(info.usage.total_tokens), token=reservation)
 
 
-def approval_reason(plan: dict[str, Any], settings: Any) -> str | None:
-    """Why a plan needs a person's yes (its calls or worst-case dollars above a threshold),
-    or None. `settings` should come from `governed_settings` (policy thresholds applied);
-    the language server's own settings are lowered here too, so a user setting can never
-    raise a threshold above the policy's."""
-    calls = _number(plan, ("calls", "agent_calls", "estimated_calls"))
-    usd = _number(plan, ("cost_usd", "usd", "worst_case_usd", "estimated_usd"))
+def approval_reason(plan: PlanEstimate, settings: Any) -> str | None:
+    """Why a plan needs a person's yes (its `calls` or worst-case `cost_usd` above a
+    threshold), or None. `settings` should come from `governed_settings` (policy
+    thresholds applied); the language server's own settings are lowered here too, so a
+    user setting can never raise a threshold above the policy's."""
+    calls, usd = plan.calls, plan.cost_usd
     limit_calls, limit_usd = settings.approval_threshold_calls, settings.approval_threshold_usd
     try:
         policy = load()
@@ -118,19 +117,11 @@ def approval_reason(plan: dict[str, Any], settings: Any) -> str | None:
     if policy.approval_threshold_usd is not None:
         limit_usd = min(limit_usd, policy.approval_threshold_usd)
     reasons = []
-    if calls is not None and calls > limit_calls:
-        reasons.append(f"{int(calls)} agent calls (threshold {limit_calls})")
-    if usd is not None and usd > limit_usd:
+    if calls > limit_calls:
+        reasons.append(f"{calls} agent calls (threshold {limit_calls})")
+    if usd > limit_usd:
         reasons.append(f"up to ${usd:.2f} (threshold ${limit_usd:.2f})")
     return " and ".join(reasons) or None
-
-
-def _number(plan: dict[str, Any], keys: tuple[str, ...]) -> float | None:
-    for key in keys:
-        value = plan.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return None
 
 
 def record_admission(run_dir: Path, record: dict[str, Any]) -> None:

@@ -61,7 +61,7 @@ def build(engine: Any, run_id: str, *, now: float | None = None) -> dict[str, An
     run_dir: Path = engine.store.dir(info.id)
     launch = _read_json(run_dir / "launch.json")
     settings = launch.get("settings") or {}
-    events = engine.events(info.id)
+    events = [e.to_dict() for e in engine.events(info.id)]  # the audit log's wire form, as recorded
     admitted = admissions(run_dir)
     calls = _calls(events)
     findings = engine.findings(info.id, include_dismissed=True)
@@ -75,7 +75,7 @@ def build(engine: Any, run_id: str, *, now: float | None = None) -> dict[str, An
         "schema_version": SCHEMA_VERSION,
         "generated_at": iso(now if now is not None else datetime.now(timezone.utc).timestamp()),
         "run": {
-            "id": info.id, "status": info.status, "error": info.error,
+            "id": info.id, "status": info.status.value, "error": info.error,
             "created_at": iso(info.created_at), "finished_at": iso(info.finished_at),
             "started_by": info.started_by, "args": info.args,
             "scope": {"paths": list(info.scope.paths), "selection": list(info.scope.selection)

@@ -14,7 +14,7 @@ from importlib import metadata
 from typing import Any, Iterable
 from urllib.parse import quote as uri_quote
 
-from refute.orchestration.model import Finding, ReviewState, RunInfo
+from refute.orchestration.model import Finding, ReviewState, RunInfo, RunStatus
 from refute.orchestration.providers.base import DEMO_LABELS
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -176,8 +176,8 @@ def to_sarif(findings: Iterable[Finding], run: RunInfo | None = None, *,
     if run is not None:
         sarif_run["automationDetails"] = {"id": f"refute/{run.workflow}/{run.id}"}
         sarif_run["invocations"] = [{
-            "executionSuccessful": run.status in ("completed",),
-            "properties": {"status": run.status, "provider": run.provider, "error": run.error or ""},
+            "executionSuccessful": run.status is RunStatus.COMPLETED,
+            "properties": {"status": run.status.value, "provider": run.provider, "error": run.error or ""},
         }]
         sarif_run["properties"].update({"provider": run.provider, "workflow": run.workflow})
     return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [sarif_run]}

@@ -30,7 +30,8 @@ from refute.orchestration.runtime.api import ScriptLock, UnitsFn, WorkflowAPI
 from refute.orchestration.calls.budget import BudgetLedger
 from refute.orchestration.errors import AgentError, RunInterrupted
 from refute.orchestration.store.journal import Journal
-from refute.orchestration.model import Budget, CallRequest, CallResult, RunInfo, RunStatus, Scope, Usage, stable_hash
+from refute.orchestration.model import (Budget, CallRequest, CallResult, PlanEstimate, RunInfo, RunStatus, Scope, Usage,
+                                        stable_hash)
 from refute.orchestration.providers.base import CallContext, Provider
 from refute.orchestration.providers.scripted import input_tokens
 from refute.orchestration.calls.scheduler import BATCH_CALL_TIMEOUT_S, Scheduler, in_flight_limit
@@ -352,49 +353,13 @@ class CountingProvider:
         return None
 
 
-@dataclass
-class PlanEstimate:
-    """An ESTIMATE, made without calling any model: agent calls, tokens and worst-case cost
-    of a dry run in which every answer is a minimal placeholder."""
-
-    workflow: str
-    units: int
-    calls: int
-    input_tokens: int
-    max_output_tokens: int
-    tokens: int  # input + max output: what the budget would reserve
-    cost_usd: float  # worst case (every input token at cache-write price, max output)
-    by_model: dict[str, dict[str, Any]]
-    findings_reported: int
-    edits_proposed: int
-    status: str  # the dry run's own outcome (a script error shows here)
-    error: str | None = None
-    estimate: bool = True
-    notes: list[str] = field(default_factory=list)
-    prices_taken: str = ""
-    # With verification counted (calls/forecast.py; names documented in docs/scale.md):
-    candidate_rate: dict[str, Any] = field(default_factory=dict)  # value, source, runs, items
-    forecast: dict[str, Any] = field(default_factory=dict)  # cases{low,expected,high}, runs_needed, runs
-    excluded: list[dict[str, str]] = field(default_factory=list)  # files left out of a code-only scope, why
-    max_calls: int = 0  # paid calls per run (the cap the runs are counted against)
-    fan_out: str = ""  # "units" | "components": how the dry run's search fanned out ("" when it did not search)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PlanEstimate":
-        names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-
 def plan(*, workspace: Path, settings: EngineSettings, source: WorkflowSource, scope: Scope, args: dict[str, Any],
          units_fn: UnitsFn | None = None) -> PlanEstimate:
     for role in ("default", "finder", "refuter", "editor"):
         pricing.resolve(settings.model_for(role))  # unknown model: a clear error before anything runs
     provider = CountingProvider()
     run = RunInfo(id="plan", workflow=source.name, script_hash=source.hash, args=dict(args or {}), scope=scope,
-                  status=RunStatus.RUNNING.value, budget=Budget(), provider="plan")
+                  status=RunStatus.RUNNING, budget=Budget(), provider="plan")
     base_units = units_fn or analysis_units(Path(workspace), settings)
     seen_units: dict[str, tuple[str, str | None]] = {}  # in the order the script asked for them
     scopes_asked: list[tuple[Scope, int]] = []

@@ -33,6 +33,8 @@ import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
+from refute.orchestration.model import RunStatus
+
 # Limits, overridable for unusual machines (the defaults leave room for the SDK and
 # 16 call threads; glibc's per-thread malloc arenas are capped by MALLOC_ARENA_MAX=2,
 # set by the Engine, so address space is not wasted on empty arenas).
@@ -64,7 +66,7 @@ class EventWriter:
                 return  # the run already ended (a pause can end it from the control thread)
             self._stream.write(line + "\n")
             self._stream.flush()
-            if type_ == "run_status" and fields.get("status") not in ("running", None):
+            if type_ == "run_status" and fields.get("status") not in (RunStatus.RUNNING, None):
                 self.final_written = True
 
 
@@ -121,7 +123,7 @@ def _finish_pause(driver_box: dict[str, Any]) -> None:
     driver.scheduler.wait_idle(PAUSE_GRACE_S)
     time.sleep(0.5)  # let a script that is waiting on a call unwind and report by itself
     driver.scheduler.emit_progress()
-    writer.emit("run_status", status="paused", error="paused by request", result=None, failures=[])
+    writer.emit("run_status", status=RunStatus.PAUSED.value, error="paused by request", result=None, failures=[])
     sys.stdout.flush()
     os._exit(0)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from refute.orchestration.errors import InvalidInput, NotFound
-from refute.orchestration.model import stable_hash
+from refute.orchestration.model import JSONObject, stable_hash
 from refute.orchestration.sandbox.restricted import ALLOWED_MODULES, compile_script
 
 WORKSPACE_WORKFLOWS = Path(".refute") / "workflows"
@@ -106,7 +106,7 @@ class WorkflowSource:
     source: str
     origin: str  # bundled | workspace | file | stored (a run's saved copy)
     path: str | None = None  # where it was read from, for people
-    meta: dict[str, Any] = field(default_factory=dict)  # as far as it can be read statically
+    meta: JSONObject = field(default_factory=dict)  # as far as it can be read statically
 
     @property
     def hash(self) -> str:

@@ -16,12 +16,12 @@ Contract:
 - When the driver is gone (lock free, nothing new in the log) and the log did not end
   with a final `run_status`, one synthetic `run_status` is handed on with the run's
   stored status, or "interrupted" if it still says running, so no progress stays open.
-- A finished run is never read again; a paused or interrupted one is parked and
+- A finished run is never read again; a paused, budget-reached or interrupted one is parked and
   followed again (from where its log ended) when some other process resumes it.
 Cost: one directory listing per poll (POLL_S) plus a read of each followed run's new
 bytes. Measured (bench/editor_feeds.py, 2 cores): 0.1 ms a poll with 200 finished runs
 in the store, 7 ms for a poll that hands on 1,000 new events of a followed run. Runs
-the store says are paused or interrupted are looked at again each poll (one small read
+the store says are paused, budget-reached or interrupted are looked at again each poll (one small read
 each), since another process may resume them.
 """
 
@@ -35,13 +35,16 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from refute.orchestration.model import RunStatus
 from refute.orchestration.store.runs import RunStore, lock_is_held, read_lock_owner
 
 POLL_S = 0.25
-FINAL_STATUSES = {"completed", "completed with failures", "failed", "cancelled", "paused"}
-RESUMABLE_STATUSES = {"paused", "interrupted"}
-LIVE_STATUSES = {"running", "queued"}
-INTERRUPTED = "interrupted"
+# The run's own meaning of each status (model.RunStatus), so the editor ends a followed
+# run with the status `refute runs` gives (budget_reached was once turned into interrupted).
+FINAL_STATUSES = {s.value for s in RunStatus if s.finished} | {RunStatus.PAUSED.value}
+RESUMABLE_STATUSES = {RunStatus.PAUSED.value, RunStatus.INTERRUPTED.value, RunStatus.BUDGET_REACHED.value}
+LIVE_STATUSES = {s.value for s in RunStatus if s.live}
+INTERRUPTED = RunStatus.INTERRUPTED.value
 
 
 class _Followed:
@@ -63,7 +66,7 @@ class RunLogTail:
         self.poll_s = poll_s
         self._followed: dict[str, _Followed] = {}
         self._done: set[str] = set()  # finished, or ours: never read again
-        self._parked: dict[str, _Followed] = {}  # paused or interrupted: followed again on resume
+        self._parked: dict[str, _Followed] = {}  # paused, budget-reached or interrupted: followed again on resume
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

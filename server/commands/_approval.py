@@ -10,18 +10,22 @@ and worst-case dollars before anything is paid. With `--yes` nothing is planned.
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
+
+from refute.orchestration.model import JSONObject, PlanEstimate, Scope
+
+if TYPE_CHECKING:
+    from refute.orchestration.engine import Engine
 
 from refute.orchestration.errors import RefusedError
 
 
-def estimate_line(plan: dict[str, Any]) -> str:
-    return (f"plan of '{plan.get('workflow')}' (an estimate; no model was called): {plan.get('units', 0)} units, "
-            f"{plan.get('calls', 0)} agent calls, up to {int(plan.get('tokens') or 0):,} tokens, "
-            f"worst case ${float(plan.get('cost_usd') or 0.0):.2f}")
+def estimate_line(plan: PlanEstimate) -> str:
+    return (f"plan of '{plan.workflow}' (an estimate; no model was called): {plan.units} units, "
+            f"{plan.calls} agent calls, up to {plan.tokens:,} tokens, worst case ${plan.cost_usd:.2f}")
 
 
-def approve(engine: Any, workflow: str, scope: Any, args: dict[str, Any], *, yes: bool,
+def approve(engine: "Engine", workflow: str, scope: Scope | None, args: JSONObject, *, yes: bool,
             stdin: TextIO | None = None, out: TextIO | None = None) -> str | None:
     """None when the run may start; otherwise why it may not (the caller exits 2)."""
     from refute.orchestration.governance.gate import approval_reason
@@ -31,7 +35,7 @@ def approve(engine: Any, workflow: str, scope: Any, args: dict[str, Any], *, yes
     stdin = stdin or sys.stdin
     out = out or sys.stderr
     try:
-        plan = engine.plan(workflow, scope, args).to_dict()
+        plan = engine.plan(workflow, scope, args)
     except RefusedError as exc:  # policy refusal, bad script, a dry run that never ends
         return f"{exc} (the run needs its plan to check the approval threshold; --yes starts it without one)"
     reason = approval_reason(plan, engine.settings)

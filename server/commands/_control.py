@@ -31,10 +31,10 @@ def _handle(args: argparse.Namespace, name: str, action: Callable[[Engine, str],
         action(engine, run_id)
         deadline = time.monotonic() + args.wait
         info = engine.run(run_id)
-        while info.status in ("running", "queued") and time.monotonic() < deadline:
+        while info.status.live and time.monotonic() < deadline:
             time.sleep(0.1)
             info = engine.run(run_id)
     finally:
         engine.close()
     print(f"run {run_id}: {info.status}")
-    return 0 if info.status not in ("running", "queued") else 1
+    return 1 if info.status.live else 0

@@ -29,6 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from refute.orchestration.model import RunStatus
 from refute.server.commands._options import UsageError, key_value
 from refute.server.commands.run import EXIT_CODES, Progress, add_common, make_engine
 
@@ -175,7 +176,7 @@ def _evaluate(args: argparse.Namespace, corpus: Any, cases: list) -> int:
         Path(args.plot).write_text(render_svg(data), encoding="utf-8")
         _say(f"plot written to {args.plot}", args)
     _emit(args, data, eval_table(data))
-    if info.status == "paused":
+    if info.status is RunStatus.PAUSED:
         _say("paused: run the same command again to go on (finished calls replay at no cost)", args)
     return EXIT_CODES.get(info.status, 1)
 

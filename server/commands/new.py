@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from refute.orchestration.errors import RefusedError
+from refute.orchestration.model import RunStatus
 
 
 def register(subparsers) -> None:
@@ -39,9 +40,9 @@ def handle(args: argparse.Namespace) -> int:
         plan = None
         if not problems:
             try:
-                plan = engine.plan(rel).to_dict()
-                if plan.get("status") not in ("completed", "completed with failures"):
-                    problems.append(f"dry run {plan.get('status')}: {plan.get('error')}")
+                plan = engine.plan(rel)
+                if plan.status not in (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_FAILURES):
+                    problems.append(f"dry run {plan.status}: {plan.error}")
             except RefusedError as exc:  # the dry run's failure is a fact about the script
                 problems.append(f"dry run failed: {exc}")
         provider = engine.settings.provider
@@ -49,13 +50,14 @@ def handle(args: argparse.Namespace) -> int:
         engine.close()
     name = Path(rel).stem
     if args.json:
-        print(json.dumps({"path": rel, "name": name, "problems": problems, "plan": plan, "provider": provider},
+        print(json.dumps({"path": rel, "name": name, "problems": problems,
+                          "plan": plan.to_dict() if plan else None, "provider": provider},
                          indent=2))
         return 0 if not problems else 1
     print(f"wrote {rel}  (written by provider: {provider})")
     if plan:
-        print(f"dry run: {plan.get('calls', 0)} agent call(s) over {plan.get('units', 0)} unit(s), at most "
-              f"{plan.get('tokens', 0):,} tokens / ${plan.get('cost_usd', 0.0):.2f} (estimate, no model called)")
+        print(f"dry run: {plan.calls} agent call(s) over {plan.units} unit(s), at most "
+              f"{plan.tokens:,} tokens / ${plan.cost_usd:.2f} (estimate, no model called)")
     for problem in problems:
         print(f"{rel}: {problem}", file=sys.stderr)
     if problems:

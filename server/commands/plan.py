@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from refute.orchestration.model import PlanEstimate
 from refute.server.commands._options import (
     UsageError,
     existing_folder,
@@ -128,7 +129,7 @@ def summarize(plan, top: int) -> dict[str, Any]:
 
 
 def _workflow_estimate(root: Path, workflow: str, paths: list[str], selection, args: dict[str, Any],
-                       since: str | None = None) -> dict:
+                       since: str | None = None) -> PlanEstimate:
     from refute.orchestration.engine import Engine
     from refute.orchestration.model import Scope
 
@@ -137,7 +138,7 @@ def _workflow_estimate(root: Path, workflow: str, paths: list[str], selection, a
         estimate = engine.plan(workflow, Scope(paths=paths, selection=selection, since=since), args)
     finally:
         engine.close()
-    return estimate.to_dict() if hasattr(estimate, "to_dict") else dict(estimate)
+    return estimate
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -169,25 +170,28 @@ def handle(args: argparse.Namespace) -> int:
                  "end_line": u.end_line, "symbol": u.symbol, "tokens": u.tokens, "content_hash": u.content_hash}
                 for u in plan.units
             ]
+        estimate = None
         if args.workflow:
-            summary["workflow"] = _workflow_estimate(root, args.workflow, paths, selection, workflow_args, args.since)
-    except (ValueError, FileNotFoundError, NotADirectoryError) as exc:  # analysis's input errors (paths, --since)
+            estimate = _workflow_estimate(root, args.workflow, paths, selection, workflow_args, args.since)
+            summary["workflow"] = estimate.to_dict()
+    except (UsageError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
         print(f"refute plan: {exc}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
-        render(summary)
+        render(summary, estimate)
     return 0
 
 
-def render_forecast(console, estimate: dict[str, Any]) -> None:
-    """Low / expected / high with verification counted, and the runs the scope needs."""
+def render_forecast(console, estimate: PlanEstimate) -> None:
+    """Low / expected / high with verification counted, and the runs the scope needs
+    (the forecast's shape: calls/forecast.py, docs/scale.md)."""
     from rich.table import Table
 
-    forecast = estimate["forecast"]
-    rate = estimate.get("candidate_rate") or {}
-    table = Table(title=f"workflow {estimate.get('workflow')}: estimate with verification (no model called)",
+    forecast: dict[str, Any] = estimate.forecast
+    rate = estimate.candidate_rate
+    table = Table(title=f"workflow {estimate.workflow}: estimate with verification (no model called)",
                   title_justify="left")
     for column in ("case", "candidates/call", "calls", "of which verify", "tokens", "cost", "runs"):
         table.add_column(column, justify="left" if column == "case" else "right")
@@ -198,20 +202,20 @@ def render_forecast(console, estimate: dict[str, Any]) -> None:
     console.print(table)
     console.print(f"candidate rate {rate.get('value')} per finder call ({rate.get('source')}"
                   + (f", from {rate.get('runs')} run(s) over {rate.get('items')} units" if rate.get("source") == "calibrated" else "")
-                  + f"); runs of at most {estimate.get('max_calls', 1000):,} paid calls")
-    if estimate.get("fan_out") == "components":
+                  + f"); runs of at most {estimate.max_calls:,} paid calls")
+    if estimate.fan_out == "components":
         console.print("searched per component: a finder call is a component's researcher (docs/workflows.md)")
-    items = "finder calls" if estimate.get("fan_out") == "components" else "units"
+    items = "finder calls" if estimate.fan_out == "components" else "units"
     for run in forecast.get("runs") or []:
         files = run["files"]
         shown = files[0] + (f" .. {files[-1]}" if len(files) > 1 else "")
         console.print(f"  run {run['index']}: {run['units']} {items} in {len(files)} files "
                       f"(~{run['expected_calls']} calls): {shown}")
-    if estimate.get("error"):
-        console.print(f"dry run {estimate.get('status')}: {estimate.get('error')}")
+    if estimate.error:
+        console.print(f"dry run {estimate.status}: {estimate.error}")
 
 
-def render(summary: dict[str, Any]) -> None:
+def render(summary: dict[str, Any], estimate: PlanEstimate | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -255,24 +259,22 @@ def render(summary: dict[str, Any]) -> None:
             table.add_row(str(unit["tokens"]), f"{unit['path']}:{unit['start_line'] + 1}-{unit['end_line'] + 1}",
                           unit["symbol"] or "(top level)")
         console.print(table)
-    if "workflow" in summary:
-        estimate = summary["workflow"]
-        forecast = estimate.get("forecast") or {}
-        if forecast.get("cases") and forecast["cases"]["expected"]["finder_calls"]:
+    if estimate is not None:
+        if estimate.counts_verification:
             render_forecast(console, estimate)
         else:
             console.print(
-                f"[bold]workflow {estimate.get('workflow')}[/bold] (estimate, no model called): "
-                f"{estimate.get('calls')} agent calls over {estimate.get('units')} units, "
-                f"~{estimate.get('tokens', 0):,} tokens, worst case ${estimate.get('cost_usd', 0.0):.2f}"
-                + (f"; dry run {estimate.get('status')}: {estimate.get('error')}" if estimate.get("error") else "")
+                f"[bold]workflow {estimate.workflow}[/bold] (estimate, no model called): "
+                f"{estimate.calls} agent calls over {estimate.units} units, "
+                f"~{estimate.tokens:,} tokens, worst case ${estimate.cost_usd:.2f}"
+                + (f"; dry run {estimate.status}: {estimate.error}" if estimate.error else "")
             )
-        excluded = estimate.get("excluded") or []
+        excluded = estimate.excluded
         if excluded:
             by_reason: dict[str, list[str]] = defaultdict(list)
             for item in excluded:
                 by_reason[item["reason"].split(" (", 1)[0]].append(item["path"])
-            table = Table(title=f"Left out of {estimate.get('workflow')} (source code only)", title_justify="left")
+            table = Table(title=f"Left out of {estimate.workflow} (source code only)", title_justify="left")
             table.add_column("reason")
             table.add_column("count", justify="right")
             table.add_column("examples")

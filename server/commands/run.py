@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from refute.orchestration.model import RunEvent, RunStatus
 from refute.server.commands._options import (
     UsageError,
     concurrency,
@@ -33,8 +34,8 @@ from refute.server.commands._options import (
     workspace_path,
 )
 
-EXIT_CODES = {"completed": 0, "completed with failures": 3, "paused": 4, "budget_reached": 5, "failed": 1,
-              "cancelled": 1}
+EXIT_CODES = {RunStatus.COMPLETED: 0, RunStatus.COMPLETED_WITH_FAILURES: 3, RunStatus.PAUSED: 4,
+              RunStatus.BUDGET_REACHED: 5, RunStatus.FAILED: 1, RunStatus.CANCELLED: 1}
 
 
 def register(subparsers) -> None:
@@ -219,9 +220,9 @@ def summary(info, as_json: bool) -> None:
         print(f"  provider: {DEMO_LABELS[info.provider]}", file=out)
     if info.error:
         print(f"  {info.error}", file=out)
-    if info.status == "paused":
+    if info.status is RunStatus.PAUSED:
         print(f"  resume with: refute resume {info.id}", file=out)
-    if info.status == "budget_reached":
+    if info.status is RunStatus.BUDGET_REACHED:
         print(f"  continue with a larger budget: refute resume {info.id} --budget-tokens N --budget-usd X",
               file=out)
     result = info.result if isinstance(info.result, dict) else {}
@@ -279,8 +280,8 @@ class Progress:
         else:
             print(text, file=sys.stderr, flush=True)
 
-    def on_event(self, event: dict[str, Any]) -> None:
-        kind = event.get("type")
+    def on_event(self, run_event: RunEvent) -> None:
+        kind, event = run_event.type, run_event.data
         with self._lock:
             if kind == "progress":
                 for key in ("calls_done", "in_flight", "calls_failed", "calls_replayed", "tokens", "cost_usd",

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from refute.orchestration.model import RunStatus
 from refute.server.commands._options import existing_folder
 
 
@@ -34,12 +35,12 @@ def handle(args: argparse.Namespace) -> int:
         engine.close()
     if args.events:
         for event in events:
-            sys.stdout.write(json.dumps(event, ensure_ascii=False, default=str) + "\n")
+            sys.stdout.write(json.dumps(event.to_dict(), ensure_ascii=False, default=str) + "\n")
         return 0
     if args.json:
         print(json.dumps(info.to_dict(), indent=2, default=str))
         return 0
-    note = " (no live process drives it: `refute resume` continues it)" if info.status == "interrupted" else ""
+    note = " (no live process drives it: `refute resume` continues it)" if info.status is RunStatus.INTERRUPTED else ""
     print(f"run       {info.id}")
     print(f"workflow  {info.workflow} (script {info.script_hash[:12]})")
     print(f"status    {info.status}{note}")

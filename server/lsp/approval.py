@@ -10,12 +10,11 @@ No answer (the message was dismissed, or the client cannot ask) means no run.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from typing import Any
 
 from lsprotocol import types
 
 from refute.orchestration.governance.gate import approval_reason
+from refute.orchestration.model import PlanEstimate
 from refute.orchestration.settings import EngineSettings
 
 from .session import Session
@@ -26,50 +25,20 @@ CANCEL = "Cancel"
 ANSWER_TIMEOUT_S = 600.0  # a person may take a while; an unanswered prompt declines
 
 
-def plan_dict(plan: Any) -> dict[str, Any]:
-    """A PlanEstimate (dataclass or dict) as a JSON-ready dict."""
-    if plan is None:
-        return {}
-    if hasattr(plan, "to_dict"):
-        return plan.to_dict()
-    if dataclasses.is_dataclass(plan):
-        return dataclasses.asdict(plan)
-    if isinstance(plan, dict):
-        return plan
-    raise TypeError(f"unexpected plan type {type(plan).__name__}")
-
-
-def planned_calls(plan: dict[str, Any]) -> int | None:
-    # With verification counted (plan's forecast), the expected calls are what a run will make.
-    expected = ((plan.get("forecast") or {}).get("cases") or {}).get("expected") or {}
-    if isinstance(expected.get("calls"), int) and expected.get("finder_calls"):
-        return max(int(expected["calls"]), int(plan.get("calls") or 0))
-    for key in ("calls", "agent_calls", "max_calls", "estimated_calls"):
-        value = plan.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return int(value)
-    return None
-
-
-def planned_usd(plan: dict[str, Any]) -> float | None:
-    for key in ("usd", "cost_usd", "max_usd", "estimated_usd", "worst_case_usd"):
-        value = plan.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return None
-
-
-def over_threshold(plan: dict[str, Any], settings: EngineSettings) -> str | None:
+def over_threshold(plan: PlanEstimate, settings: EngineSettings) -> str | None:
     """Why the plan needs approval, or None: the one rule `refute run` asks too
     (governance/gate.py), with the thresholds lowered to the admin policy's."""
     return approval_reason(plan, settings)
 
 
-async def ask(session: Session, workflow: str, plan: dict[str, Any], reason: str) -> str:
+def approval_message(workflow: str, plan: PlanEstimate, reason: str) -> str:
+    """What the person is asked: the reason (calls, dollars) and the plan's tokens."""
+    return f"refute: the '{workflow}' run would make {reason}; about {plan.tokens:,} tokens. Start it?"
+
+
+async def ask(session: Session, workflow: str, plan: PlanEstimate, reason: str) -> str:
     """RUN, PLAN_ONLY or CANCEL."""
-    tokens = plan.get("tokens") or plan.get("estimated_tokens")
-    detail = f"; about {tokens:,} tokens" if isinstance(tokens, int) else ""
-    message = f"refute: the '{workflow}' run would make {reason}{detail}. Start it?"
+    message = approval_message(workflow, plan, reason)
     try:
         answer = await asyncio.wait_for(
             session.client.window_show_message_request_async(

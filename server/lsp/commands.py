@@ -18,7 +18,8 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path
 
 from refute.analysis.paths import PathRefused, PathRule, Purpose
-from refute.orchestration.model import Finding
+from refute.orchestration.model import Finding, PlanEstimate, RunInfo
+from refute.orchestration.sandbox.scripts import WorkflowSource
 
 from . import approval, evidence, params
 from .errors import to_lsp_error
@@ -112,13 +113,13 @@ async def run(session: Session, p: dict[str, Any]) -> dict[str, Any]:
         previous = await session.engine_call("run", continue_run)
         workflow = workflow or previous.workflow
         scope, args = previous.scope, {**(previous.args or {}), "skip_covered": True, "continues": previous.id}
-    plan = approval.plan_dict(await session.engine_call("plan", workflow, scope, args))
+    plan: PlanEstimate = await session.engine_call("plan", workflow, scope, args)
     reason = approval.over_threshold(plan, session.settings)
     if reason:
         answer = await approval.ask(session, workflow, plan, reason)
         if answer == approval.PLAN_ONLY:
-            await _show_plan(session, workflow, plan)
-            return {"declined": True, "plan": plan}
+            await _show_plan(session, workflow, plan.to_dict())
+            return {"declined": True, "plan": plan.to_dict()}
         if answer != approval.RUN:
             return {"declined": True}
     if "check" in extra and not await approval.ask_check(session, workflow, check_command, extra["check"]["timeout_s"]):
@@ -139,7 +140,7 @@ async def run(session: Session, p: dict[str, Any]) -> dict[str, Any]:
             started_by=f"lsp:{_who()}",
             **extra,
         )
-    session.announce_run(run_id, workflow, approval.planned_calls(plan))
+    session.announce_run(run_id, workflow, plan.expected_calls())
     return {"runId": run_id}
 
 
@@ -159,7 +160,8 @@ async def plan(session: Session, p: dict[str, Any]) -> dict[str, Any]:
     workflow = params.required_str(name, p, "workflow")
     scope = params.scope(name, str(session.root), p)
     args = params.optional_dict(name, p, "args")
-    return approval.plan_dict(await session.engine_call("plan", workflow, scope, args))
+    estimate: PlanEstimate = await session.engine_call("plan", workflow, scope, args)
+    return estimate.to_dict()
 
 
 async def _run_op(session: Session, name: str, p: dict[str, Any], method: str) -> dict[str, Any]:
@@ -192,9 +194,9 @@ async def resume(session: Session, p):
 
 
 @command("refute.runs")
-async def runs(session: Session, p: dict[str, Any]) -> list[dict[str, Any]]:
-    found = await session.engine_call("runs")
-    return [r.to_dict() if hasattr(r, "to_dict") else dict(r) for r in found]
+async def runs(session, p: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[RunInfo] = await session.engine_call("runs")
+    return [r.to_dict() for r in found]
 
 
 # --- reports --------------------------------------------------------------------------
@@ -294,11 +296,9 @@ async def dismiss(session: Session, p: dict[str, Any]) -> dict[str, Any]:
 @command("refute.restore")
 async def restore(session: Session, p: dict[str, Any]) -> dict[str, Any]:
     fp = params.required_str("refute.restore", p, "fingerprint")
-    restored = await session.engine_call("restore", fp)
-    finding = restored if isinstance(restored, Finding) else await _find(session, fp)
-    if finding is not None:
-        session.add_finding(finding, publish=False)
-        session.publisher.now(finding.path)
+    finding: Finding = await session.engine_call("restore", fp)
+    session.add_finding(finding, publish=False)
+    session.publisher.now(finding.path)
     return {"fingerprint": fp, "restored": True}
 
 
@@ -520,8 +520,7 @@ async def _apply_one(session: Session, edit) -> str | None:
 @command("refute.newWorkflow")
 async def new_workflow(session: Session, p: dict[str, Any]) -> dict[str, Any]:
     request = params.required_str("refute.newWorkflow", p, "request")
-    result = await session.engine_call("new_workflow", request)
-    path = result if isinstance(result, (str, Path)) else getattr(result, "path", None) or result.get("path")
+    path: str = await session.engine_call("new_workflow", request)
     target = Path(path)
     if not target.is_absolute():
         target = session.root / target
@@ -530,9 +529,9 @@ async def new_workflow(session: Session, p: dict[str, Any]) -> dict[str, Any]:
 
 
 @command("refute.workflows")
-async def workflows(session: Session, p: dict[str, Any]) -> list[dict[str, Any]]:
-    found = await session.engine_call("workflows")
-    return [w.info() if hasattr(w, "info") else w for w in found]
+async def workflows(session, p: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[WorkflowSource] = await session.engine_call("workflows")
+    return [w.info() for w in found]
 
 
 @command("refute.doctor")

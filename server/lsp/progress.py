@@ -18,15 +18,14 @@ from typing import Any, Callable
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
+from refute.orchestration.model import JSONObject, RunEvent, RunStatus
+
 from .session import Session
 
 RUN_UPDATE = "refute/runUpdate"
 REPORT_INTERVAL_S = 0.1
 TITLE_WAIT_S = 0.5
 SKIPPED_NAMED = 5  # skipped files named in the end-of-run message; the report has all
-# "interrupted": a run another process drove whose driver died (store/run_tail.py).
-# "budget_reached": the budget stopped dispatch; it ends the progress (resumable with a larger one).
-FINISHED = {"cancelled", "failed", "completed", "completed with failures", "interrupted", "budget_reached"}
 _token_counter = itertools.count(1)
 
 
@@ -34,7 +33,7 @@ _token_counter = itertools.count(1)
 class RunState:
     run_id: str
     workflow: str = ""
-    status: str = "queued"
+    status: RunStatus = RunStatus.QUEUED
     phase: str = ""
     calls_done: int = 0
     in_flight: int = 0
@@ -55,13 +54,20 @@ class RunState:
 
     @property
     def finished(self) -> bool:
-        return self.status in FINISHED
+        """Ended for good unless resumed: RunStatus.finished (the CLI's meaning too), or
+        interrupted (a run another process drove whose driver died: store/run_tail.py)."""
+        return self.status.finished or self.status is RunStatus.INTERRUPTED
+
+    @property
+    def stopped(self) -> bool:
+        """Finished or paused: its progress has ended; a resume starts a new one."""
+        return self.finished or self.status is RunStatus.PAUSED
 
     def update(self) -> dict[str, Any]:
         return {
             "runId": self.run_id,
             "workflow": self.workflow,
-            "status": self.status,
+            "status": self.status.value,
             "phase": self.phase,
             "callsDone": self.calls_done,
             "inFlight": self.in_flight,
@@ -115,7 +121,7 @@ class RunTracker:
         self.idle_listeners: list[Callable[[], None]] = []
 
     def active(self) -> list[RunState]:
-        return [r for r in self.runs.values() if not r.finished and r.status != "paused"]
+        return [r for r in self.runs.values() if not r.stopped]
 
     def track(self, run_id: str, workflow: str = "", planned_calls: int | None = None) -> RunState:
         state = self.runs.get(run_id)
@@ -149,20 +155,20 @@ class RunTracker:
 
     # --- events ---------------------------------------------------------------------
 
-    def on_event(self, event: dict) -> None:
-        run_id = event.get("run_id")
+    def on_event(self, run_event: RunEvent) -> None:
+        run_id, kind, event = run_event.run_id, run_event.type, run_event.data
         if not run_id:
             return
         state = self.track(run_id)
-        kind = event.get("type")
         if kind == "run_status":
-            previous = state.status
-            state.status = str(event.get("status") or state.status)
-            state.error = event.get("error") if state.status != "running" else None
-            if state.status == "running" and previous in FINISHED | {"paused"}:
+            was_stopped = state.stopped
+            state.status = run_event.status or state.status
+            error = event.get("error")
+            state.error = str(error) if error is not None and state.status is not RunStatus.RUNNING else None
+            if state.status is RunStatus.RUNNING and was_stopped:
                 self._restart(state)  # resumed: a new progress with a fresh token
             self._send_update(state)
-            if state.finished or state.status == "paused":
+            if state.stopped:
                 self._finish(state)
             return
         if kind == "phase":
@@ -195,8 +201,8 @@ class RunTracker:
             state.skipped.extend(f for f in event.get("files") or [] if isinstance(f, dict))
         else:
             return
-        if state.status == "queued":
-            state.status = "running"
+        if state.status is RunStatus.QUEUED:
+            state.status = RunStatus.RUNNING
         self._schedule_report(state)
 
     # --- progress -------------------------------------------------------------------
@@ -295,9 +301,9 @@ class RunTracker:
                 type=types.MessageType.Info,
                 message=f"refute: {state.workflow or 'run'} {state.run_id} skipped {len(state.skipped)} file(s), "
                         f"not looked at: {shown}{more} (the run's report lists them all)"))
-        if state.status in ("failed", "completed with failures"):
+        if state.status in (RunStatus.FAILED, RunStatus.COMPLETED_WITH_FAILURES):
             # Failures are loud: a failed run is never just a quiet progress end.
-            kind = types.MessageType.Error if state.status == "failed" else types.MessageType.Warning
+            kind = types.MessageType.Error if state.status is RunStatus.FAILED else types.MessageType.Warning
             name = state.workflow or "run"
             self.session.client.window_show_message(
                 types.ShowMessageParams(type=kind, message=f"refute: {name} {state.run_id} {state.end_message()}")
@@ -352,7 +358,7 @@ def register(server: LanguageServer, session: Session) -> RunTracker:
     return runs
 
 
-def _add_spend(state: RunState, event: dict[str, Any]) -> None:
+def _add_spend(state: RunState, event: JSONObject) -> None:
     usage = event.get("usage") or {}
     state.tokens += sum(int(v or 0) for v in usage.values() if isinstance(v, (int, float)))
     state.cost_usd += float(event.get("cost_usd") or 0.0)

@@ -47,7 +47,7 @@ from pygls.capabilities import get_capability
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
-from refute.orchestration.model import Finding
+from refute.orchestration.model import Finding, RunEvent
 from refute.orchestration.settings import EngineSettings
 
 from . import settings as settings_mod
@@ -154,13 +154,13 @@ class Session:
         self.pending_warnings: list[str] = []
         self._unsubscribe: Callable[[], None] | None = None
         self._tail: Any = None  # RunLogTail of runs driven by other processes
-        self._events: collections.deque[dict] = collections.deque()
+        self._events: collections.deque[RunEvent] = collections.deque()
         self._events_lock = threading.Lock()
         self._drain_scheduled = False
         # Listeners: engine events (on the loop, after the findings index has them),
         # buffer texts (path, text, immediate) on open/change, and runs this server started
         # or resumed (run_id, workflow, planned_calls), heard before their first event.
-        self.event_listeners: list[Callable[[dict], None]] = []
+        self.event_listeners: list[Callable[[RunEvent], None]] = []
         self.text_listeners: list[Callable[[str, str, bool], None]] = []
         self.run_listeners: list[Callable[[str, str, int | None], Any]] = []
 
@@ -315,7 +315,8 @@ class Session:
             return  # a test double without a run store
         from refute.orchestration.store.run_tail import RunLogTail  # with the engine, not at startup
 
-        self._tail = RunLogTail(store, self.post_event, is_local=lambda run_id: run_id in engine.active_runs()).start()
+        self._tail = RunLogTail(store, lambda raw: self.post_event(RunEvent.from_dict(raw)),  # typed like the engine's
+                                is_local=lambda run_id: run_id in engine.active_runs()).start()
 
     def _stop_following(self) -> None:
         tail, self._tail = self._tail, None
@@ -403,7 +404,7 @@ class Session:
 
     # --- events from engine threads -------------------------------------------------
 
-    def post_event(self, event: dict) -> None:
+    def post_event(self, event: RunEvent) -> None:
         """Engine subscriber: called on an engine thread, hands the event to the loop.
 
         Events are queued and drained in batches with a time budget per loop turn, so a
@@ -411,7 +412,7 @@ class Session:
         loop = self.loop
         if loop is None or loop.is_closed():
             return
-        if event.get("type") in _IGNORED_EVENTS:
+        if event.type in _IGNORED_EVENTS:
             return
         with self._events_lock:
             self._events.append(event)
@@ -437,17 +438,16 @@ class Session:
                 asyncio.get_running_loop().call_later(BACKGROUND_YIELD_S, self._drain_events)
                 return
 
-    def dispatch_event(self, event: dict) -> None:
+    def dispatch_event(self, event: RunEvent) -> None:
         try:
-            kind = event.get("type")
-            if kind == "finding":
-                raw = event.get("finding")
+            if event.type == "finding":
+                raw = event.data.get("finding")
                 if isinstance(raw, dict):
                     self.add_finding(Finding.from_dict(raw))
-            elif kind == "edit_proposed":
-                raw = event.get("edit") or {}
-                if isinstance(raw, dict) and raw.get("path"):
-                    self.proposed_edits.add(raw["path"], raw.get("run_id") or event.get("run_id", ""))
+            elif event.type == "edit_proposed":
+                raw = event.data.get("edit") or {}
+                if isinstance(raw, dict) and isinstance(raw.get("path"), str):
+                    self.proposed_edits.add(raw["path"], str(raw.get("run_id") or event.run_id))
             for listener in list(self.event_listeners):
                 listener(event)
         except Exception:

@@ -83,7 +83,7 @@ def test_journal_records_usage_and_cost_and_a_rerun_sends_nothing(workspace, fak
         assert first.status == "completed", first.error
         assert first.result == [{"echo": f"unit {i}"} for i in range(4)]
         assert fake.count("POST", "/v1/messages") == 4
-        finished = [e for e in engine.events(first.id) if e["type"] == "call_finished"]
+        finished = [e for e in [ev.to_dict() for ev in engine.events(first.id)] if e["type"] == "call_finished"]
         assert len(finished) == 4 and all(e["provider"] == "anthropic" and e["cost_usd"] > 0 for e in finished)
         # The scheduler warms the cache with the first call; the others read the shared prefix.
         assert sum(1 for e in finished if e["usage"]["cache_read_tokens"] > 0) == 3
@@ -103,7 +103,7 @@ def test_journal_records_usage_and_cost_and_a_rerun_sends_nothing(workspace, fak
         second = engine.wait(engine.start("e2e_fan", args=args, started_by="e2e"), timeout=120)
         assert second.status == "completed" and second.result == first.result
         assert fake.count("POST", "/v1/messages") == 4  # zero new requests
-        replayed = [e for e in engine.events(second.id) if e["type"] == "call_finished"]
+        replayed = [e for e in [ev.to_dict() for ev in engine.events(second.id)] if e["type"] == "call_finished"]
         assert len(replayed) == 4 and all(e["replayed"] for e in replayed)
         assert second.cost_usd == 0
     finally:
@@ -127,7 +127,7 @@ def test_a_429_storm_lowers_concurrency_and_it_recovers(workspace, fake):
     engine = _engine(workspace, fake, max_concurrency=4)
     try:
         info = engine.wait(engine.start("e2e_fan", args={"n": 16}, started_by="e2e"), timeout=120)
-        events = engine.events(info.id)
+        events = [ev.to_dict() for ev in engine.events(info.id)]
     finally:
         engine.close()
     assert info.status == "completed", info.error
@@ -157,7 +157,7 @@ def test_batch_mode_resumes_by_batch_id_after_the_worker_is_killed(workspace, fa
         fake.batch_ready_after_polls = 0
         engine.resume(run_id)
         info = engine.wait(run_id, timeout=120)
-        events = engine.events(run_id)
+        events = [ev.to_dict() for ev in engine.events(run_id)]
     finally:
         engine.close()
     assert info.status == "completed", info.error

@@ -143,7 +143,7 @@ def test_audit_validates_or_fails_by_name_drops_invented_quotes_and_replays_for_
     engine = _engine(repo, model)
     try:
         first = engine.wait(engine.start("audit", args={"refuters": 1}, started_by="e2e"), timeout=WAIT_S)
-        events = engine.events(first.id)
+        events = [ev.to_dict() for ev in engine.events(first.id)]
         sent = len(model.model_requests()) - before
         _assert_ended_well_or_by_name(first)
         assert sent >= 2 and first.calls_done + first.calls_failed >= 2  # one finder per file at least
@@ -193,7 +193,7 @@ def test_a_token_budget_is_never_exceeded(repo, model):
     engine = _engine(repo, model)
     try:
         info = engine.wait(engine.start("find_all", budget={"tokens": budget}, started_by="e2e"), timeout=WAIT_S)
-        events = engine.events(info.id)
+        events = [ev.to_dict() for ev in engine.events(info.id)]
     finally:
         engine.close()
     assert len(model.model_requests()) > before  # the model was really asked
@@ -224,7 +224,7 @@ def test_ask_claims_validate_or_fail_by_name(repo, model):
     try:
         info = engine.wait(engine.start("ask", scope={"paths": ["users.py"]}, args={
             "question": "How is the SQL query built?", "refuters": 1}, started_by="e2e"), timeout=WAIT_S)
-        events = engine.events(info.id)
+        events = [ev.to_dict() for ev in engine.events(info.id)]
     finally:
         engine.close()
     _assert_ended_well_or_by_name(info)
@@ -240,7 +240,7 @@ def test_migrate_proposes_edits_and_never_writes(repo, model):
     try:
         info = engine.wait(engine.start("migrate", scope={"paths": ["stats.py"]}, args={
             "instruction": "use statistics.mean instead of the hand-written mean"}, started_by="e2e"), timeout=WAIT_S)
-        events = engine.events(info.id)
+        events = [ev.to_dict() for ev in engine.events(info.id)]
     finally:
         engine.close()
     _assert_ended_well_or_by_name(info)
@@ -271,7 +271,7 @@ def test_anthropic_provider_against_llama_cpp_messages_validates_or_fails_by_nam
                                          model_default="claude-haiku-4-5", max_concurrency=1, call_timeout_s=120))
     try:
         info = engine.wait(engine.start("one_call", started_by="e2e"), timeout=200)
-        events = engine.events(info.id)
+        events = [ev.to_dict() for ev in engine.events(info.id)]
     finally:
         engine.close()
     assert len(model.model_requests("/v1/messages")) > before  # it really went through /v1/messages
@@ -295,7 +295,7 @@ def test_provider_local_starts_the_model_in_the_run_and_a_replay_never_starts_it
     engine = Engine(repo, EngineSettings(provider="local", local_max_tokens=64, call_timeout_s=120))
     try:
         first = engine.wait(engine.start("one_call", started_by="e2e"), timeout=180)
-        _assert_valid_or_named(repo, engine.events(first.id))
+        _assert_valid_or_named(repo, [ev.to_dict() for ev in engine.events(first.id)])
         started = time.monotonic()
         second = engine.wait(engine.start("one_call", started_by="e2e"), timeout=180)
         replay_s = time.monotonic() - started

@@ -4,11 +4,13 @@ empty policy), and each rule's check on settings, budgets and edits."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from refute.orchestration.governance import gate
+from refute.orchestration.model import PlanEstimate
 from refute.orchestration.governance.policy import DEFAULT_PATH, Policy, PolicyError, PolicyRefused, load, parse
 from refute.orchestration.settings import EngineSettings
 
@@ -167,9 +169,10 @@ def test_policy_never_send_globs_make_files_skipped_as_secret(tmp_path, monkeypa
 
 
 def test_approval_reason_uses_the_lower_of_settings_and_policy(tmp_path, monkeypatch):
-    plan = {"calls": 60, "cost_usd": 1.0}
+    plan = PlanEstimate(workflow="audit", units=1, calls=60, input_tokens=1, max_output_tokens=1, tokens=2,
+                        cost_usd=1.0, by_model={}, findings_reported=0, edits_proposed=0, status="completed")
     settings = EngineSettings(approval_threshold_calls=1000, approval_threshold_usd=1000.0)
     assert gate.approval_reason(plan, settings) is None
     monkeypatch.setenv("REFUTE_POLICY", named(tmp_path, FULL)["REFUTE_POLICY"])
     assert gate.approval_reason(plan, settings) == "60 agent calls (threshold 50)"
-    assert "up to $2.00 (threshold $1.50)" in gate.approval_reason({"calls": 1, "cost_usd": 2.0}, settings)
+    assert "up to $2.00 (threshold $1.50)" in gate.approval_reason(replace(plan, calls=1, cost_usd=2.0), settings)

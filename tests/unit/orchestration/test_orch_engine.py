@@ -46,7 +46,7 @@ def engine(ws):
 def test_run_streams_events_and_persists_the_audit_log(engine, ws):
     write_workflow(ws, "fan", "    phase('one')\n    return parallel([lambda i=i: agent('q %d' % i) for i in range(args['n'])])")
     seen: list[dict] = []
-    engine.subscribe(seen.append)
+    engine.subscribe(lambda ev: seen.append(ev.to_dict()))  # the wire form
     run_id = engine.start("fan", args={"n": 4}, started_by="test")
     info = engine.wait(run_id, timeout=30)
     assert info.status == "completed" and info.result == ["plain answer"] * 4
@@ -57,7 +57,7 @@ def test_run_streams_events_and_persists_the_audit_log(engine, ws):
     finished = [e for e in seen if e["type"] == "call_finished"]
     assert all({"key", "model", "provider", "usage", "cost_usd", "latency_s", "replayed"} <= set(e) for e in finished)
     assert all(e["provider"] == "scripted" for e in finished)
-    logged = engine.events(run_id)
+    logged = [ev.to_dict() for ev in engine.events(run_id)]
     assert [e["type"] for e in logged] == types
     assert logged[0]["started_by"] == "test"
     assert (ws / ".refute" / ".gitignore").read_text() == "state/\n"
@@ -70,7 +70,7 @@ def test_report_publishes_findings_with_provenance(engine, ws):
             " 'title': 't', 'explanation': 'e', 'severity': 'info', 'category': 'bug'})")
     write_workflow(ws, "finder", body)
     seen: list[dict] = []
-    engine.subscribe(seen.append)
+    engine.subscribe(lambda ev: seen.append(ev.to_dict()))  # the wire form
     run_id = engine.start("finder")
     assert engine.wait(run_id, 30).status == "completed"
     found = [e for e in seen if e["type"] == "finding"]
@@ -165,7 +165,7 @@ def test_pause_then_resume_replays_finished_calls(engine, ws):
     info = engine.wait(run_id, timeout=30)
     assert info.status == "completed" and info.result == ["slow answer"] * 8
     assert info.calls_replayed == done_before
-    replayed = [e for e in engine.events(run_id) if e["type"] == "call_finished" and e["replayed"]]
+    replayed = [e for e in [ev.to_dict() for ev in engine.events(run_id)] if e["type"] == "call_finished" and e["replayed"]]
     assert len(replayed) == done_before and all(e["cost_usd"] == 0 for e in replayed)
 
 
@@ -296,7 +296,7 @@ def test_bundled_audit_runs_end_to_end_on_real_units(ws):
     engine = Engine(ws, EngineSettings(provider="scripted", scripted_fixture="audit.json"))
     try:
         seen: list[dict] = []
-        engine.subscribe(seen.append)
+        engine.subscribe(lambda ev: seen.append(ev.to_dict()))  # the wire form
         estimate = engine.plan("audit", Scope(["app.py"]), {})
         assert estimate.units == 1 and estimate.calls == 1  # placeholder answers: no candidates to refute
         run_id = engine.start("audit", scope=Scope(["app.py"]))
@@ -327,7 +327,7 @@ def test_tokens_spent_by_a_failed_call_count_in_the_run_and_its_audit_log(ws):
         assert info.status == "completed with failures" and info.result == "cut off"
         expected_usd = pricing.cost("claude-haiku-4-5", Usage(input_tokens=2000, output_tokens=4096))
         assert info.usage.total_tokens == 6096 and info.cost_usd == pytest.approx(expected_usd, rel=1e-6)
-        failed = [e for e in engine.events(run_id) if e["type"] == "call_failed"]
+        failed = [e for e in [ev.to_dict() for ev in engine.events(run_id)] if e["type"] == "call_failed"]
         assert failed[0]["usage"]["output_tokens"] == 4096 and failed[0]["cost_usd"] == pytest.approx(expected_usd)
     finally:
         engine.close()
@@ -370,7 +370,7 @@ def test_worker_events_are_read_in_batches_in_order_and_logged_verbatim(ws):
         proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 text=True, encoding="utf-8")
         seen: list[dict] = []
-        engine.subscribe(seen.append)
+        engine.subscribe(lambda ev: seen.append(ev.to_dict()))  # the wire form
         active = _ActiveRun(info=info, proc=proc, lock=lock, settings=settings)
         engine._active[info.id] = active
         engine._read_worker(active)
@@ -378,7 +378,7 @@ def test_worker_events_are_read_in_batches_in_order_and_logged_verbatim(ws):
 
         expected = [json.loads(x) for x in burst[1:] + later[:1] + [final]]
         assert seen == expected
-        assert engine.events(info.id) == expected
+        assert [ev.to_dict() for ev in engine.events(info.id)] == expected
         raw = (engine.store.dir(info.id) / "events.jsonl").read_text("utf-8").splitlines()
         assert raw == burst[1:] + later[:1] + [final]  # the worker's text, not encoded a second time
         stored = engine.store.load(info.id)
@@ -402,7 +402,7 @@ def test_run_worker_runs_at_the_priority_the_engine_asks_for(ws, monkeypatch, ov
                     worker_nice=7)
     try:
         seen: list[dict] = []
-        engine.subscribe(seen.append)
+        engine.subscribe(lambda ev: seen.append(ev.to_dict()))  # the wire form
         run_id = engine.start("slow")
         deadline = time.monotonic() + 10
         while not any(e["type"] == "call_started" for e in seen) and time.monotonic() < deadline:

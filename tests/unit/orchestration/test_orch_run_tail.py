@@ -87,3 +87,25 @@ def test_ignores_its_own_and_finished_runs_and_resumes_a_parked_one(tmp_path):
         release.set()
         proc.join(10)
     assert tail.poll() == 0 and tail.following() == []
+
+
+def test_a_budget_reached_run_ends_as_budget_reached_not_interrupted(tmp_path):
+    """budget_reached is a final status (RunStatus.finished): the tail must not turn it
+    into a synthetic "interrupted" once its driver lets go (the CLI says budget_reached)."""
+    store = RunStore(tmp_path)
+    seen: list[dict] = []
+    tail = RunLogTail(store, seen.append)
+    _run(store, "r3")
+    proc, release = _driver(store, "r3")
+    try:
+        _append(store, "r3", '{"type": "run_status", "status": "running"}\n')
+        assert tail.poll() == 1
+        _append(store, "r3", '{"type": "run_status", "status": "budget_reached"}\n')
+        (store.dir("r3") / "run.json").write_text(json.dumps({"id": "r3", "status": "budget_reached"}))
+        assert tail.poll() == 1
+    finally:
+        release.set()
+        proc.join(10)
+    tail.poll()
+    assert [e["status"] for e in seen] == ["running", "budget_reached"]
+    assert tail.following() == []

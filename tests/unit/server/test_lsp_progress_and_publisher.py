@@ -10,7 +10,14 @@ from refute.server.lsp.findings_index import FindingIndex
 from refute.server.lsp.progress import RUN_UPDATE, RunTracker
 from refute.server.lsp.session import ClientSupport
 
+from refute.orchestration.model import RunEvent
+
 from lsp_unit_helpers import SOURCE, make_finding
+
+
+def _on(tracker: RunTracker, raw: dict) -> None:
+    """An event as the engine hands it to subscribers: typed, from its wire form."""
+    tracker.on_event(RunEvent.from_dict(raw))
 
 
 class FakeProtocol:
@@ -51,14 +58,14 @@ async def test_run_updates_follow_events_and_counts_only_grow(tmp_path):
     session = FakeSession()
     tracker = RunTracker(session)
     tracker.track("r1", "audit", planned_calls=4)
-    tracker.on_event({"type": "call_started", "run_id": "r1"})
-    tracker.on_event({"type": "call_finished", "run_id": "r1", "usage": {"input_tokens": 10, "output_tokens": 5},
+    _on(tracker, {"type": "call_started", "run_id": "r1"})
+    _on(tracker, {"type": "call_finished", "run_id": "r1", "usage": {"input_tokens": 10, "output_tokens": 5},
                       "cost_usd": 0.5, "provider": "scripted"})
-    tracker.on_event({"type": "progress", "run_id": "r1", "calls_done": 0, "in_flight": 2, "tokens": 3})
+    _on(tracker, {"type": "progress", "run_id": "r1", "calls_done": 0, "in_flight": 2, "tokens": 3})
     state = tracker.runs["r1"]
     assert (state.calls_done, state.in_flight, state.tokens, state.cost_usd) == (1, 2, 15, 0.5)
     assert state.message() == "1/4 calls, 2 in flight · 15 tokens, $0.50 · scripted"
-    tracker.on_event({"type": "run_status", "run_id": "r1", "status": "failed", "error": "line 3: boom"})
+    _on(tracker, {"type": "run_status", "run_id": "r1", "status": "failed", "error": "line 3: boom"})
     assert state.finished and state.done.is_set()
     method, update = session.client.protocol.sent[-1]
     assert method == RUN_UPDATE and update["status"] == "failed" and update["workflow"] == "audit"
@@ -66,12 +73,29 @@ async def test_run_updates_follow_events_and_counts_only_grow(tmp_path):
     assert tracker.active() == []
 
 
+async def test_a_budget_reached_run_ends_its_progress_like_the_cli_says(tmp_path):
+    """budget_reached is a final status (RunStatus.finished, `refute run` exit 5): the
+    editor ends the run's progress and no longer counts it active (a settings restart
+    waits for active runs), and a resume starts a fresh progress."""
+    server = FakeServer(tmp_path)
+    tracker = server.runs = RunTracker(server)
+    tracker.track("r1", "spend")
+    _on(tracker, {"type": "run_status", "run_id": "r1", "status": "running"})
+    _on(tracker, {"type": "run_status", "run_id": "r1", "status": "budget_reached", "error": "budget"})
+    state = tracker.runs["r1"]
+    assert state.finished and state.done.is_set() and tracker.active() == []
+    assert server.protocol.sent[-1][1]["status"] == "budget_reached"
+    ended = state.done
+    _on(tracker, {"type": "run_status", "run_id": "r1", "status": "running"})  # resumed with a larger budget
+    assert state.done is not ended and not state.done.is_set() and tracker.active() == [state]
+
+
 async def test_a_failed_call_that_was_paid_for_counts_in_the_spend(tmp_path):
     session = FakeSession()
     tracker = RunTracker(session)
     tracker.track("r1", "audit", planned_calls=2)
-    tracker.on_event({"type": "call_started", "run_id": "r1"})
-    tracker.on_event({"type": "call_failed", "run_id": "r1", "error": "invalid output",
+    _on(tracker, {"type": "call_started", "run_id": "r1"})
+    _on(tracker, {"type": "call_failed", "run_id": "r1", "error": "invalid output",
                       "usage": {"input_tokens": 30, "output_tokens": 7}, "cost_usd": 0.25})
     state = tracker.runs["r1"]
     assert (state.calls_failed, state.in_flight, state.tokens, state.cost_usd) == (1, 0, 37, 0.25)

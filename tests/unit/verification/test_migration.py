@@ -58,7 +58,7 @@ def test_migration_of_a_real_package_copy(copy, capsys):
                               check={"command": CHECK, "timeout_s": 60})
         info = engine.wait(run_id, timeout=240)
         assert info.status == "completed", info.error
-        events = engine.events(run_id)
+        events = [ev.to_dict() for ev in engine.events(run_id)]
         report = engine.report(run_id, "md")
     finally:
         engine.close()
@@ -148,7 +148,7 @@ def test_survey_only_then_an_edited_guide_is_used_as_is(copy):
                               scope={"paths": [roles["unchanged"]]})
         info = engine.wait(second, timeout=120)
         assert info.status == "completed", info.error
-        labels = [e.get("label") for e in engine.events(second) if e["type"] == "call_finished"]
+        labels = [e.get("label") for e in [ev.to_dict() for ev in engine.events(second)] if e["type"] == "call_finished"]
         assert not any(label.startswith(("migrate:survey", "migrate:guide")) for label in labels)
         assert (repo / ".refute" / "state" / "runs" / second / "guide.md").read_text() == edited
     finally:
