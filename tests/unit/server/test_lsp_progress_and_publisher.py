@@ -77,14 +77,14 @@ async def test_a_budget_reached_run_ends_its_progress_like_the_cli_says(tmp_path
     """budget_reached is a final status (RunStatus.finished, `refute run` exit 5): the
     editor ends the run's progress and no longer counts it active (a settings restart
     waits for active runs), and a resume starts a fresh progress."""
-    server = FakeServer(tmp_path)
-    tracker = server.runs = RunTracker(server)
+    session = FakeSession()
+    tracker = RunTracker(session)
     tracker.track("r1", "spend")
     _on(tracker, {"type": "run_status", "run_id": "r1", "status": "running"})
     _on(tracker, {"type": "run_status", "run_id": "r1", "status": "budget_reached", "error": "budget"})
     state = tracker.runs["r1"]
     assert state.finished and state.done.is_set() and tracker.active() == []
-    assert server.protocol.sent[-1][1]["status"] == "budget_reached"
+    assert session.client.protocol.sent[-1][1]["status"] == "budget_reached"
     ended = state.done
     _on(tracker, {"type": "run_status", "run_id": "r1", "status": "running"})  # resumed with a larger budget
     assert state.done is not ended and not state.done.is_set() and tracker.active() == [state]
