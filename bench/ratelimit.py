@@ -85,8 +85,7 @@ def run_mode(*, pace: bool, calls: int, limit: int, prompt_chars: int, latency: 
             "throughput_share": round(steady / rate, 4), "wall_s": round(wall, 2),
             "calls_per_s": round(calls / wall, 2) if wall > 0 else 0.0,
             "concurrency_at_end": scheduler.limiter.limit,
-            "pacer_waits": scheduler.pacer.waits if scheduler.pacer else 0,
-            "calibration": round(scheduler.pacer.calibration(), 3) if scheduler.pacer else None}
+            "pacer_waits": scheduler.pacer.waits if scheduler.pacer else 0}
 
 
 def measure(*, calls: int, limit: int, prompt_chars: int, latency: float, burst_s: float,

@@ -819,8 +819,15 @@ class Engine:
         with self._lock:
             return list(self._active)
 
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self, timeout: float = 10.0) -> None:
-        """Pause every run this Engine drives (resumable later), then stop its threads."""
+        """Pause every run this Engine drives (resumable later), then stop its threads.
+        `with Engine(workspace) as engine:` closes it on the way out."""
         for run_id in self.active_runs():
             try:
                 self.pause(run_id)

@@ -15,11 +15,12 @@ wait for its answer, because a first burst of 16 calls with a 4,096-token max_to
 65,536 output tokens, eight times a low tier's per-minute output limit. A provider whose
 answer carries no report (a self-hosted server) is not paced after that first call.
 
-Input tokens of a call are an estimate (the provider's upper estimate, ~3 bytes a token),
-calibrated against what the API reported for earlier calls (`observe`: a running ratio
-of actual to estimated input tokens), and each call's debit is corrected by what the
-server actually counted when its answer comes back (a 429 is refunded in full), so an
-estimator that over-counts by a third does not leave a third of the limit unused.
+Input tokens of a call are the provider's estimate (`input_estimate`: ~3 bytes a token,
+then calibrated against the counts the API reported, providers/reservation.py: the one
+calibration, shared with budget reservations; a second ratio here fought it and let
+under-estimates through), and each call's debit is corrected by what the server actually
+counted when its answer comes back (a 429 is refunded in full), so an estimator that
+over-counts does not leave part of the limit unused.
 
 bench/ratelimit.py measures it against the loopback limiter of tests/fakes: input-token
 throughput at least 90% of the limit with at most 2% of requests answered 429, side by
@@ -76,8 +77,6 @@ class Pacer:
     def __init__(self) -> None:
         self._buckets: dict[str, _Bucket] = {}
         self._cond = threading.Condition()
-        self._estimated = 0.0  # input tokens estimated for calls whose actual count came back
-        self._actual = 0.0
         self._unreported: dict[str, float] = {}  # debits made before the first report
         self._held_output: dict[int, float] = {}  # dispatch seq -> output debited, for calls not finished
         self._seq = 0
@@ -90,18 +89,10 @@ class Pacer:
     def active(self) -> bool:
         return bool(self._buckets)
 
-    def calibration(self) -> float:
-        """Actual / estimated input tokens so far (1.0 before any observation)."""
+    def observe(self, actual_input: int, actual_output: int, debit: Debit) -> None:
+        """A call came back: correct the buckets by what was debited for it beyond what the
+        server counted (or below)."""
         with self._cond:
-            return self._actual / self._estimated if self._estimated > 0 else 1.0
-
-    def observe(self, estimated_input: int, actual_input: int, actual_output: int, debit: Debit) -> None:
-        """A call came back: learn the input estimator's ratio, and correct the buckets by
-        what was debited for it beyond what the server counted (or below)."""
-        with self._cond:
-            if estimated_input > 0 and actual_input > 0:
-                self._estimated += estimated_input
-                self._actual += actual_input
             self._credit("input-tokens", debit.input_tokens - max(actual_input, 0))
             self._credit("output-tokens", debit.output_tokens - max(actual_output, 0))
 
@@ -177,7 +168,7 @@ class Pacer:
         """Wait until one request of `estimated_input` tokens that may generate `max_output`
         fits, then debit it; returns the debit (hand it to `observe` or `refund`). None when
         `stop` was set while waiting."""
-        need = {"requests": 1.0, "input-tokens": float(estimated_input) * self.calibration(),
+        need = {"requests": 1.0, "input-tokens": float(estimated_input),
                 "output-tokens": float(max(max_output, 0))}
         debit = Debit(need["input-tokens"], need["output-tokens"])
         started = None

@@ -523,7 +523,7 @@ class Scheduler:
                 if exc is None:
                     if paced is not None:
                         u = result.usage
-                        self.pacer.observe(paced[0], u.input_tokens + u.cache_write_tokens + u.cache_read_tokens,
+                        self.pacer.observe(u.input_tokens + u.cache_write_tokens + u.cache_read_tokens,
                                            u.output_tokens, paced[1])
                     return self._finish(key, request, result, reservation, latency, wasted)
                 if not isinstance(result, BaseException):

@@ -41,18 +41,8 @@ from typing import Any
 import anthropic
 
 from refute.orchestration.model import CallRequest, CallResult, Usage
-from refute.orchestration.providers.base import (
-    CallContext,
-    CallTimeout,
-    InvalidOutput,
-    NotConfigured,
-    Overloaded,
-    ProviderError,
-    RateLimited,
-    Refused,
-    SpendLimitReached,
-    Truncated,
-)
+from refute.orchestration.providers.base import (CallContext, CallTimeout, InvalidOutput, NotConfigured, Overloaded,
+    ProviderError, RateLimited, Refused, SpendLimitReached, Truncated)
 from refute.orchestration.providers.anthropic_faults import (  # noqa: F401  (re-exported)
     PLAN_HINT as _PLAN_HINT,
     Cancelled,
@@ -64,24 +54,10 @@ from refute.orchestration.providers.anthropic_faults import (  # noqa: F401  (re
     retry_after_seconds,
     tell_scheduler,
 )
-from refute.orchestration.providers.reservation import (
-    CORRECTION_CHARS,
-    RETRY_STEP,
-    TOOL_STEP,
-    Ceiling,
-    calibration_for,
-    first_request_tokens,
-    upper_tokens,
-    whole_call_tokens,
-    with_usage,
-)
-from refute.orchestration.providers.structured import SchemaProblem, check_schema, parse_and_validate
-from refute.orchestration.providers.tools import (
-    MAX_TOOL_TURNS,
-    recording_reads,
-    run_tool_turn,
-    tool_definitions,
-)
+from refute.orchestration.providers.reservation import (CORRECTION_CHARS, TOOL_STEP, call_ceiling,
+    calibration_for, first_request_tokens, upper_tokens, whole_call_tokens, with_usage)
+from refute.orchestration.providers.structured import checked_request, parse_and_validate
+from refute.orchestration.providers.tools import MAX_TOOL_TURNS, recording_reads, run_tool_turn, tool_definitions
 from refute.orchestration.calls.redaction import redact, register_secret, scrub
 from refute.orchestration.settings import EngineSettings
 
@@ -319,15 +295,7 @@ class AnthropicProvider:
         self.client()
         model = self.model_for(request)
         batch = bool(self.settings.batch)
-        if request.schema is not None:
-            try:
-                check_schema(request.schema)
-            except SchemaProblem as exc:
-                raise ProviderError(f"{request.label or 'agent call'}: {exc}") from None
-        try:
-            tools = tool_definitions(request.tools) if request.tools else []
-        except ValueError as exc:
-            raise ProviderError(str(exc)) from None
+        tools = checked_request(request, tool_definitions)
 
         system, first_user, redactions = build_first_turn(request)
         if redactions:
@@ -347,11 +315,7 @@ class AnthropicProvider:
         # and grows the reservation turn by turn; without one, the ceiling is the whole
         # worst case (`full_worst_case`).
         out = request.max_tokens
-        ceiling = Ceiling(self.worst_case(request)[0], self.full_worst_case(request)[0], ctx.extend_reservation,
-                          lambda extra: self._extra_usd(model, extra, out))
-        retry_room = OUTPUT_RETRIES * (out + RETRY_STEP + out) if request.schema is not None else 0
-        if ceiling.grows:
-            retry_room = 0  # corrective retries are reserved when they happen
+        ceiling, retry_room = call_ceiling(self, request, ctx, model, OUTPUT_RETRIES)
         next_input = self._first_input_tokens(request)
 
         while True:

@@ -17,15 +17,8 @@ from typing import Any
 import anthropic
 
 from refute.orchestration.calls.redaction import scrub
-from refute.orchestration.providers.base import (
-    CallContext,
-    CallTimeout,
-    NotConfigured,
-    Overloaded,
-    ProviderError,
-    RateLimited,
-    SpendLimitReached,
-)
+from refute.orchestration.providers.base import (CallContext, CallTimeout, NotConfigured, Overloaded, ProviderError,
+    RateLimited, SpendLimitReached)
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +110,14 @@ def map_api_error(exc: Exception) -> ProviderError:
         message = exc.api_message or str(exc)
         return error_from_type(exc.type, message, status=exc.status_code, error_code=exc.error_code,
                                retry_after=retry_after_seconds(exc.response.headers))
-    if isinstance(exc, anthropic.AnthropicError):
-        return ProviderError(scrub(f"{exc.__class__.__name__}: {exc}"))
-    return ProviderError(scrub(f"unexpected {exc.__class__.__name__}: {exc}"))
+    return other_error(exc, anthropic.AnthropicError)
+
+
+def other_error(exc: BaseException, sdk_error: type[BaseException]) -> ProviderError:
+    """A fault no rule above named: the SDK's own errors by their class, anything else as
+    unexpected (both scrubbed of secrets). Shared with the OpenAI-compatible provider."""
+    prefix = "" if isinstance(exc, sdk_error) else "unexpected "
+    return ProviderError(scrub(f"{prefix}{exc.__class__.__name__}: {exc}"))
 
 
 def tell_scheduler(error: ProviderError, ctx: CallContext) -> None:

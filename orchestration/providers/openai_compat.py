@@ -40,44 +40,15 @@ from typing import Any
 import openai
 
 from refute.orchestration.model import CallRequest, CallResult, Usage
-from refute.orchestration.providers.anthropic import (
-    OUTPUT_RETRIES,
-    RESERVED_TOOL_TURNS,
-    Cancelled,
-    ConnectionLost,
-    ServerError,
-    retry_after_seconds,
-    tell_scheduler,
-)
-from refute.orchestration.providers.base import (
-    CallContext,
-    CallTimeout,
-    InvalidOutput,
-    NotConfigured,
-    Overloaded,
-    ProviderError,
-    RateLimited,
-    Refused,
-    SpendLimitReached,
-    Truncated,
-)
-from refute.orchestration.providers.reservation import (
-    CORRECTION_CHARS,
-    RETRY_STEP,
-    TOOL_STEP,
-    Ceiling,
-    calibration_for,
-    first_request_tokens,
-    upper_tokens,
-    whole_call_tokens,
-    with_usage,
-)
-from refute.orchestration.providers.structured import SchemaProblem, check_schema, parse_and_validate
-from refute.orchestration.providers.tools import (
-    MAX_TOOL_TURNS,
-    run_tool_turn,
-    tool_definitions,
-)
+from refute.orchestration.providers.anthropic import (OUTPUT_RETRIES, RESERVED_TOOL_TURNS, Cancelled, ConnectionLost,
+    ServerError, retry_after_seconds, tell_scheduler)
+from refute.orchestration.providers.anthropic_faults import other_error
+from refute.orchestration.providers.base import (CallContext, CallTimeout, InvalidOutput, NotConfigured, Overloaded,
+    ProviderError, RateLimited, Refused, SpendLimitReached, Truncated)
+from refute.orchestration.providers.reservation import (CORRECTION_CHARS, TOOL_STEP, call_ceiling,
+    calibration_for, first_request_tokens, upper_tokens, whole_call_tokens, with_usage)
+from refute.orchestration.providers.structured import checked_request, parse_and_validate
+from refute.orchestration.providers.tools import MAX_TOOL_TURNS, run_tool_turn, tool_definitions
 from refute.orchestration.calls.redaction import redact, register_secret, scrub
 from refute.orchestration.settings import EngineSettings
 
@@ -182,9 +153,7 @@ def map_openai_error(exc: Exception, *, base_url: str, model: str) -> ProviderEr
             return ProviderError(f"{base_url} rejected structured output ({message}); this server or model does "
                                  f"not support response_format json_schema. {_PLAN_HINT}")
         return ProviderError(f"request rejected ({message})")
-    if isinstance(exc, openai.OpenAIError):
-        return ProviderError(scrub(f"{exc.__class__.__name__}: {exc}"))
-    return ProviderError(scrub(f"unexpected {exc.__class__.__name__}: {exc}"))
+    return other_error(exc, openai.OpenAIError)
 
 
 # --- request shapes ----------------------------------------------------------------------------
@@ -296,15 +265,7 @@ class OpenAICompatProvider:
         if ctx.cancelled.is_set():
             raise Cancelled("cancelled before the call was sent")
         model = self.model_for(request)
-        if request.schema is not None:
-            try:
-                check_schema(request.schema)
-            except SchemaProblem as exc:
-                raise ProviderError(f"{request.label or 'agent call'}: {exc}") from None
-        try:
-            tools = function_tools(request.tools) if request.tools else []
-        except ValueError as exc:
-            raise ProviderError(str(exc)) from None
+        tools = checked_request(request, function_tools)
         client = self.client()
         messages, redactions = first_messages(request)
         if redactions:
@@ -318,11 +279,7 @@ class OpenAICompatProvider:
         out = request.max_tokens
         # The Anthropic provider's rule (reservation.Ceiling): with a scheduler the call
         # reserves its first request and grows the reservation turn by turn.
-        ceiling = Ceiling(self.worst_case(request)[0], self.full_worst_case(request)[0], ctx.extend_reservation,
-                          lambda extra: self._extra_usd(model, extra, out))
-        retry_room = OUTPUT_RETRIES * (out + RETRY_STEP + out) if request.schema is not None else 0
-        if ceiling.grows:
-            retry_room = 0  # corrective retries are reserved when they happen
+        ceiling, retry_room = call_ceiling(self, request, ctx, model, OUTPUT_RETRIES)
         next_input = self._first_input_tokens(request)
 
         while True:

@@ -176,6 +176,18 @@ class Ceiling:
         return True
 
 
+def call_ceiling(provider: Any, request: Any, ctx: Any, model: str, output_retries: int) -> tuple[Ceiling, int]:
+    """The ceiling a tool-running provider's call starts with, and the room it keeps for
+    corrective retries of structured output (none when the ceiling grows: a retry is
+    reserved when it happens). `provider` has worst_case, full_worst_case and
+    _extra_usd(model, tokens, out), as the Messages and OpenAI-compatible providers do."""
+    out = request.max_tokens
+    ceiling = Ceiling(provider.worst_case(request)[0], provider.full_worst_case(request)[0], ctx.extend_reservation,
+                      lambda extra: provider._extra_usd(model, extra, out))
+    fixed_retries = request.schema is not None and not ceiling.grows
+    return ceiling, output_retries * (out + RETRY_STEP + out) if fixed_retries else 0
+
+
 def with_usage(error: ProviderError, usage: Usage, cost: Callable[[], float]) -> ProviderError:
     """Tokens were spent on a failed call: attach them (and their cost) so the budget counts them."""
     error.usage = usage  # type: ignore[attr-defined]

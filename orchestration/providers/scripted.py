@@ -35,18 +35,8 @@ from typing import Any, Callable
 from refute.orchestration.calls import pricing
 from refute.orchestration.calls.prompt_cache import cacheable
 from refute.orchestration.model import CallRequest, CallResult, Usage, stable_hash
-from refute.orchestration.providers.base import (
-    CallContext,
-    CallTimeout,
-    InvalidOutput,
-    NotConfigured,
-    Overloaded,
-    ProviderError,
-    RateLimited,
-    Refused,
-    SpendLimitReached,
-    Truncated,
-)
+from refute.orchestration.providers.base import (CallContext, CallTimeout, InvalidOutput, NotConfigured, Overloaded,
+    ProviderError, RateLimited, Refused, SpendLimitReached, Truncated)
 
 LABEL = "scripted"
 

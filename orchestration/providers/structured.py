@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Callable
 
 import jsonschema
+
+from refute.orchestration.providers.base import ProviderError
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*\n(.*?)\n?```\s*$", re.S)
 
@@ -53,3 +55,18 @@ def validate(data: Any, schema: dict[str, Any]) -> str | None:
 
     problems = validate_all(data, schema)
     return "; ".join(problems[:3]) if problems else None
+
+
+def checked_request(request: Any, to_tools: Callable[[Any], list]) -> list:
+    """Check a call before anything is sent: its schema (SchemaProblem named by the call's
+    label) and its tools, returned as `to_tools` shapes them for this provider. Both
+    become ProviderError (not retryable: the request itself is wrong)."""
+    if request.schema is not None:
+        try:
+            check_schema(request.schema)
+        except SchemaProblem as exc:
+            raise ProviderError(f"{request.label or 'agent call'}: {exc}") from None
+    try:
+        return to_tools(request.tools) if request.tools else []
+    except ValueError as exc:
+        raise ProviderError(str(exc)) from None

@@ -7,7 +7,6 @@ run store and that process acts on it within a fraction of a second.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -25,8 +24,7 @@ def register_control(subparsers, name: str, doc: str, action: Callable[[Engine, 
 
 
 def _handle(args: argparse.Namespace, name: str, action: Callable[[Engine, str], None]) -> int:
-    engine = Engine(Path(args.workspace))
-    try:
+    with Engine(Path(args.workspace)) as engine:
         run_id = engine.store.resolve_id(args.run_id)
         action(engine, run_id)
         deadline = time.monotonic() + args.wait
@@ -34,7 +32,5 @@ def _handle(args: argparse.Namespace, name: str, action: Callable[[Engine, str],
         while info.status.live and time.monotonic() < deadline:
             time.sleep(0.1)
             info = engine.run(run_id)
-    finally:
-        engine.close()
     print(f"run {run_id}: {info.status}")
     return 1 if info.status.live else 0

@@ -53,16 +53,13 @@ def _print_diffs(engine, run_id: str, outcomes) -> int:
 def handle(args: argparse.Namespace) -> int:
     from refute.orchestration.engine import Engine
 
-    engine = Engine(Path(args.workspace))
-    try:
+    with Engine(Path(args.workspace)) as engine:
         paths = [workspace_path(engine.workspace, p) for p in args.paths] or None
         outcomes = engine.apply_edits(args.run_id, paths, write=not (args.dry_run or args.diff),
                                       allow_tool_config=[workspace_path(engine.workspace, p)
                                                          for p in args.allow_tool_config])
         if args.diff:
             return _print_diffs(engine, args.run_id, outcomes)
-    finally:
-        engine.close()
     if not outcomes:
         print(f"run {args.run_id} proposed no edits")
         return 0

@@ -27,11 +27,8 @@ def register(subparsers) -> None:
 def handle(args: argparse.Namespace) -> int:
     from refute.orchestration.engine import Engine
 
-    engine = Engine(Path(args.workspace))
-    try:
+    with Engine(Path(args.workspace)) as engine:
         finding = engine.dismiss(args.fingerprint, args.reason, args.who or _user())
-    finally:
-        engine.close()
     print(f"dismissed {finding.fingerprint}: {finding.path}:{finding.span.start_line + 1} {finding.title}")
     print("recorded in .refute/dismissed.json (commit it to share the triage)", file=sys.stderr)
     return 0

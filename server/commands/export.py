@@ -29,9 +29,6 @@ def register(subparsers) -> None:
 def handle(args: argparse.Namespace) -> int:
     from refute.orchestration.engine import Engine
 
-    engine = Engine(Path(args.workspace))
-    try:
+    with Engine(Path(args.workspace)) as engine:
         text = engine.audit_record(args.run_id, args.fmt)
-    finally:
-        engine.close()
     return deliver(text, args.output, args.fmt, "export")

@@ -25,12 +25,9 @@ def handle(args: argparse.Namespace) -> int:
     from refute.orchestration.engine import Engine
     from refute.orchestration.reporting.report import provider_label
 
-    engine = Engine(Path(args.workspace))
-    try:
+    with Engine(Path(args.workspace)) as engine:
         path = workspace_path(engine.workspace, args.path) if args.path else None
         found = engine.findings(run_id=args.run_id, path=path, include_dismissed=args.all)
-    finally:
-        engine.close()
     if args.json:
         print(json.dumps([f.to_dict() for f in found], indent=2, ensure_ascii=False))
         return 0

@@ -133,11 +133,8 @@ def _workflow_estimate(root: Path, workflow: str, paths: list[str], selection, a
     from refute.orchestration.engine import Engine
     from refute.orchestration.model import Scope
 
-    engine = Engine(root)
-    try:
+    with Engine(root) as engine:
         estimate = engine.plan(workflow, Scope(paths=paths, selection=selection, since=since), args)
-    finally:
-        engine.close()
     return estimate
 
 

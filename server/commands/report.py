@@ -28,9 +28,6 @@ def register(subparsers) -> None:
 def handle(args: argparse.Namespace) -> int:
     from refute.orchestration.engine import Engine
 
-    engine = Engine(Path(args.workspace))
-    try:
+    with Engine(Path(args.workspace)) as engine:
         text = engine.report(None if args.run_id == "all" else args.run_id, args.fmt)
-    finally:
-        engine.close()
     return deliver(text, args.output, args.fmt, "report")

@@ -18,11 +18,8 @@ def register(subparsers) -> None:
 def handle(args: argparse.Namespace) -> int:
     from refute.orchestration.engine import Engine
 
-    engine = Engine(Path(args.workspace))
-    try:
+    with Engine(Path(args.workspace)) as engine:
         finding = engine.restore(args.fingerprint)
-    finally:
-        engine.close()
     print(f"restored {finding.fingerprint}: {finding.path}:{finding.span.start_line + 1} {finding.title} "
           f"({finding.review_state})")
     return 0

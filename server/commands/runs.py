@@ -21,11 +21,8 @@ def register(subparsers) -> None:
 def handle(args: argparse.Namespace) -> int:
     from refute.orchestration.engine import Engine
 
-    engine = Engine(Path(args.workspace))
-    try:
+    with Engine(Path(args.workspace)) as engine:
         runs = engine.runs()  # the statuses the editor shows too ("interrupted": its process died)
-    finally:
-        engine.close()
     if args.json:
         print(json.dumps([r.to_dict() for r in runs], indent=2, default=str))
         return 0

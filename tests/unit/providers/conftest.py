@@ -14,6 +14,7 @@ except ImportError:  # pytest started from another directory: make the repo root
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
     from tests.fakes import fake_messages_api  # noqa: F401
 
+from refute.orchestration.providers.anthropic import AnthropicProvider
 from refute.orchestration.providers.base import CallContext
 from refute.orchestration.settings import EngineSettings
 from tests.fakes.messages_api import TEST_API_KEY
@@ -58,3 +59,10 @@ def ctx(workspace: Path) -> CallContext:
     context.signals = signals  # type: ignore[attr-defined]
     return context
 
+
+@pytest.fixture
+def provider(settings: EngineSettings, workspace: Path):
+    """The Messages API provider against the loopback fake (closed after the test)."""
+    p = AnthropicProvider(settings, workspace)
+    yield p
+    p.close()

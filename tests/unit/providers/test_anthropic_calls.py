@@ -32,13 +32,6 @@ SCHEMA = {
 }
 
 
-@pytest.fixture
-def provider(settings, workspace):
-    p = AnthropicProvider(settings, workspace)
-    yield p
-    p.close()
-
-
 def test_structured_output_is_requested_validated_and_costed(fake_messages_api, provider, ctx):
     answer = {"findings": [{"title": "eval of user input", "line": 2}]}
     fake_messages_api.enqueue(json_reply(answer))

@@ -7,25 +7,10 @@ import pytest
 
 from refute.orchestration.model import CallRequest
 from refute.orchestration.providers.anthropic import AnthropicProvider, ConnectionLost, ServerError
-from refute.orchestration.providers.base import (
-    CallTimeout,
-    NotConfigured,
-    Overloaded,
-    ProviderError,
-    RateLimited,
-    SpendLimitReached,
-)
-from tests.fakes.messages_api import (
-    TEST_API_KEY,
-    connection_reset,
-    error_reply,
-    overloaded,
-    rate_limited,
-    server_error,
-    slow,
-    spend_limit,
-    text_reply,
-)
+from refute.orchestration.providers.base import (CallTimeout, NotConfigured, Overloaded, ProviderError, RateLimited,
+    SpendLimitReached)
+from tests.fakes.messages_api import (TEST_API_KEY, connection_reset, error_reply, overloaded, rate_limited,
+    server_error, slow, spend_limit, text_reply)
 
 
 def _call(fake, settings, workspace, ctx, reply):

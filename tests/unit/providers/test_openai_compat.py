@@ -13,33 +13,15 @@ import pytest
 
 from refute.orchestration.model import CallRequest
 from refute.orchestration.providers import make_provider
-from refute.orchestration.providers.base import (
-    CallContext,
-    CallTimeout,
-    InvalidOutput,
-    NotConfigured,
-    Overloaded,
-    ProviderError,
-    RateLimited,
-    Refused,
-    SpendLimitReached,
-    Truncated,
-)
+from refute.orchestration.providers.base import (CallContext, CallTimeout, InvalidOutput, NotConfigured, Overloaded,
+    ProviderError, RateLimited, Refused, SpendLimitReached, Truncated)
 from refute.orchestration.providers.local import bounded_schema
 from refute.orchestration.providers.openai_compat import OpenAICompatProvider, duration_seconds, rate_limit_state
 from refute.orchestration.providers.structured import validate
 from refute.orchestration.settings import EngineSettings
 from provider_helpers import call_under_budget
-from tests.fakes.chat_completions_api import (
-    TEST_OPENAI_KEY,
-    FakeChatCompletionsAPI,
-    Reply,
-    completion,
-    error,
-    json_answer,
-    rate_limited,
-    tool_call,
-)
+from tests.fakes.chat_completions_api import (TEST_OPENAI_KEY, FakeChatCompletionsAPI, Reply, completion, error,
+    json_answer, rate_limited, tool_call)
 
 SCHEMA = {"type": "object", "properties": {"findings": {"type": "array", "items": {
     "type": "object", "properties": {"title": {"type": "string"}, "quote": {"type": "string"}},

@@ -45,7 +45,7 @@ def test_output_is_debited_by_max_tokens_and_credited_back_by_what_was_not_gener
     debit = pacer.acquire(50, 4096, threading.Event())
     assert debit.output_tokens == 4096 and not debit.probe
     assert level(pacer, "output-tokens") <= start - 4096 + 50  # (plus a few ms of refill)
-    pacer.observe(50, 50, 96, debit)
+    pacer.observe(50, 96, debit)
     pacer.finished(debit)
     assert level(pacer, "output-tokens") >= start - 96 - 1
 
@@ -102,7 +102,7 @@ def test_the_report_of_a_call_counts_the_calls_sent_before_it():
     stop = threading.Event()
     running = [pacer.acquire(10, 10_000, stop) for _ in range(5)]
     pacer.finished(running[0])
-    pacer.observe(10, 10, 10_000, running[0])
+    pacer.observe(10, 10_000, running[0])
     # running[2]'s report: the server had admitted running[0..2] (80,000 left after them);
     # running[3] and [4] were sent after it and still hold 20,000.
     pacer._buckets["output-tokens"].level = 1_000_000  # as if the mirror had drifted high

@@ -17,13 +17,6 @@ from tests.fakes.messages_api import no_usage_reply, text_reply, tool_use_reply
 MODEL = "claude-haiku-4-5"
 
 
-@pytest.fixture
-def provider(settings, workspace):
-    p = AnthropicProvider(settings, workspace)
-    yield p
-    p.close()
-
-
 def test_missing_usage_is_estimated_flagged_and_charged(fake_messages_api, provider, workspace):
     # Before: recorded as 0 tokens, so a 2,248-token budget let 4,497 through.
     fake_messages_api.enqueue(no_usage_reply("a long answer " * 200))
