@@ -59,6 +59,21 @@ def non_negative_float(raw: str) -> float:
     return _number(raw, float, 0.0, None, "a finite number of at least 0")
 
 
+def positive_float(raw: str) -> float:
+    value = _number(raw, float, 0.0, None, "a finite number above 0")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {raw!r}")
+    return value
+
+
+def add_budget_options(parser: argparse.ArgumentParser, whose: str = "the run") -> None:
+    """--budget-tokens and --budget-usd, one rule for run, resume and eval (a budget of 0
+    would allow nothing: refused by name)."""
+    parser.add_argument("--budget-tokens", type=positive_int, help=f"hard token budget for {whose} "
+                                                                   "(worst cases are reserved)")
+    parser.add_argument("--budget-usd", type=positive_float, help=f"hard budget in US dollars for {whose}")
+
+
 def key_value(raw: str) -> tuple[str, Any]:
     """--arg K=V; V is parsed as JSON when it can be (refuters=3 is the number 3)."""
     key, sep, value = raw.partition("=")
@@ -82,5 +97,5 @@ def workspace_path(workspace: Path, raw: str) -> str:
     return "" if rel == "." else rel
 
 
-__all__ = ["UsageError", "concurrency", "existing_folder", "key_value", "non_negative_float", "positive_int",
+__all__ = ["UsageError", "add_budget_options", "concurrency", "existing_folder", "key_value", "non_negative_float", "positive_int",
            "workspace_path"]

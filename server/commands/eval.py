@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from refute.orchestration.model import RunStatus
-from refute.server.commands._options import UsageError, key_value
+from refute.server.commands._options import UsageError, add_budget_options, key_value
 from refute.server.commands.run import EXIT_CODES, Progress, add_common, make_engine
 
 
@@ -56,8 +56,7 @@ def register(subparsers) -> None:
     parser.add_argument("--output", "-o", metavar="FILE", help="also write the JSON result to FILE")
     parser.add_argument("--plan-only", action="store_true", help="print the cost estimate and stop")
     parser.add_argument("--workdir", metavar="DIR", help="the eval workspace (default: .refute/eval/NAME-HASH/)")
-    parser.add_argument("--budget-tokens", type=int, help="hard token budget (worst cases are reserved)")
-    parser.add_argument("--budget-usd", type=float, help="hard budget in US dollars")
+    add_budget_options(parser, "the eval's run")
     add_common(parser)
     parser.set_defaults(func=handle)
 
@@ -89,10 +88,6 @@ def _check(args: argparse.Namespace) -> None:
         for name in files:
             if not Path(name).is_file():
                 raise UsageError(f"{option} {name}: no such file")
-    for option in ("budget_tokens", "budget_usd", "max_concurrency"):
-        value = getattr(args, option, None)
-        if value is not None and value <= 0:
-            raise UsageError(f"--{option.replace('_', '-')} {value}: must be above 0")
     if args.plot and not args.plot.endswith(".svg"):
         raise UsageError(f"--plot {args.plot}: the plot is an SVG file: name it FILE.svg")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 
 def register(subparsers) -> None:
@@ -20,13 +19,9 @@ def register(subparsers) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from refute.orchestration.governance.policy import SCHEMA, PolicyError, load
+    from refute.orchestration.governance.policy import SCHEMA, load
 
-    try:
-        policy = load()
-    except PolicyError as exc:
-        print(f"refute policy: {exc}", file=sys.stderr)
-        return 2
+    policy = load()  # a bad policy is a refusal: exit 2 with its message (server/cli.py)
     data = policy.to_dict()
     if args.json:
         print(json.dumps(data, indent=2))

@@ -9,9 +9,9 @@ still counts): that is how a run that ended "budget_reached" (exit 5) continues.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from refute.orchestration.model import Budget
+from refute.server.commands._options import add_budget_options
 from refute.server.commands.run import add_common, follow, make_engine
 
 
@@ -19,17 +19,12 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("resume", help="resume a run (finished calls are not paid twice)",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_id", metavar="RUN", help="run id (or a unique prefix)")
-    parser.add_argument("--budget-tokens", type=int, help="new hard token budget for the whole run")
-    parser.add_argument("--budget-usd", type=float, help="new hard budget in US dollars for the whole run")
+    add_budget_options(parser, "the whole run (replaces its budget)")
     add_common(parser)
     parser.set_defaults(func=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    for option, value in (("--budget-tokens", args.budget_tokens), ("--budget-usd", args.budget_usd)):
-        if value is not None and not value > 0:
-            print(f"refute resume: {option} must be a positive number (got {value})", file=sys.stderr)
-            return 2
     budget = None
     if args.budget_tokens is not None or args.budget_usd is not None:
         budget = Budget(args.budget_tokens, args.budget_usd)

@@ -26,11 +26,11 @@ from typing import Any
 from refute.orchestration.model import RunEvent, RunStatus
 from refute.server.commands._options import (
     UsageError,
+    add_budget_options,
     concurrency,
     existing_folder,
     key_value,
     non_negative_float,
-    positive_int,
     workspace_path,
 )
 
@@ -47,8 +47,7 @@ def register(subparsers) -> None:
     parser.add_argument("path", nargs="*", help="files or folders to look at (default: the whole workspace)")
     parser.add_argument("--arg", action="append", default=[], metavar="K=V", type=key_value,
                         help="workflow argument (V is parsed as JSON when it can be: --arg refuters=3)")
-    parser.add_argument("--budget-tokens", type=positive_int, help="hard token budget (worst cases are reserved)")
-    parser.add_argument("--budget-usd", type=non_negative_float, help="hard budget in US dollars")
+    add_budget_options(parser)
     parser.add_argument("--continue", dest="continue_run", metavar="RUN",
                         help="cover what RUN left (same workflow, scope and arguments); units already audited at "
                              "the same content are skipped, unverified candidates are verified")

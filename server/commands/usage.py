@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 
@@ -34,13 +33,7 @@ def figures() -> dict[str, Any]:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from refute.orchestration.governance.policy import PolicyError
-
-    try:
-        summary = figures()
-    except PolicyError as exc:
-        print(f"refute usage: {exc}", file=sys.stderr)
-        return 2
+    summary = figures()  # a bad policy is a refusal: exit 2 with its message (server/cli.py)
     cap = summary["daily_cap_usd"]
     if args.json:
         print(json.dumps(summary, indent=2))

@@ -45,7 +45,8 @@ def test_a_nonexistent_workspace_is_an_error_and_creates_nothing(ws, tmp_path):
     (["--max-concurrency", "0"], ["--max-concurrency", "1 to 16"]),
     (["--max-concurrency", "17"], ["--max-concurrency", "1 to 16"]),
     (["--budget-usd", "nan"], ["--budget-usd", "finite"]),
-    (["--budget-usd", "-1"], ["--budget-usd", "at least 0"]),
+    (["--budget-usd", "-1"], ["--budget-usd", "above 0"]),
+    (["--budget-usd", "0"], ["--budget-usd", "above 0"]),  # one budget rule for run, resume and eval
     (["--budget-tokens", "0"], ["--budget-tokens", "at least 1"]),
     (["--arg", "novalue"], ["--arg", "KEY=VALUE"]),
     (["--arg", "instruction=5"], ["instruction", "string"]),
