@@ -326,14 +326,10 @@ class AnthropicProvider:
                 params["output_config"] = {"format": {"type": "json_schema",
                                                       "schema": sendable_schema(request.schema)}}
             spent = total.total_tokens
-            if tools and tool_turns < MAX_TOOL_TURNS:
-                # Room for this turn and a final answer after it, or this turn must answer.
-                ceiling.grow_to(spent + next_input + out + next_input + out + TOOL_STEP + out + retry_room)
-            if not ceiling.grow_to(spent + next_input + out):
-                error_type = InvalidOutput if output_retries else ProviderError
-                raise self._with_usage(error_type(
-                    f"stopped before exceeding the call's reserved worst case ({ceiling.value} tokens; "
-                    f"{spent} spent, next request up to {next_input + out})"), model, total, batch)
+            problem = ceiling.fit_turn(spent, next_input, out, retry_room=retry_room,
+                                       may_use_tools=bool(tools) and tool_turns < MAX_TOOL_TURNS)
+            if problem:
+                raise self._with_usage((InvalidOutput if output_retries else ProviderError)(problem), model, total, batch)
             if tools:
                 params["tools"] = tools
                 # Another tool turn must leave room for a final answer (and its retries).

@@ -163,6 +163,17 @@ class Ceiling:
         self._extend = extend
         self._extra_usd = extra_usd
 
+    def fit_turn(self, spent: int, next_input: int, out: int, *, may_use_tools: bool, retry_room: int) -> str | None:
+        """Grow the ceiling for the next request (with room for a tool turn and a final
+        answer after it when tools may still be used); the reason it cannot, or None."""
+        if may_use_tools:
+            # Room for this turn and a final answer after it, or this turn must answer.
+            self.grow_to(spent + next_input + out + next_input + out + TOOL_STEP + out + retry_room)
+        if self.grow_to(spent + next_input + out):
+            return None
+        return (f"stopped before exceeding the call's reserved worst case ({self.value} tokens; "
+                f"{spent} spent, next request up to {next_input + out})")
+
     def grow_to(self, tokens: int) -> bool:
         """Extend the reservation so `tokens` fit; False when the budget (or the hard cap) cannot."""
         if tokens <= self.value:
