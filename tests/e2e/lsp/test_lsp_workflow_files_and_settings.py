@@ -136,21 +136,19 @@ async def test_new_workflow_is_written_shown_and_not_run(client, workspace):
 async def test_code_lenses_on_bundled_workflows(client, workspace):
     from refute.server.lsp.code_lens import bundled_dir
 
-    bundled = bundled_dir() / "audit.py"
-    doc = h.uri(bundled.parent, bundled.name)
-    client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
-        uri=doc, language_id="python", version=1, text=bundled.read_text())))
-    lenses = await client.text_document_code_lens_async(types.CodeLensParams(
-        text_document=types.TextDocumentIdentifier(uri=doc)))
+    async def lenses_of(path):
+        doc = h.uri(path.parent, path.name)
+        client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
+            uri=doc, language_id="python", version=1, text=path.read_text())))
+        return await client.text_document_code_lens_async(types.CodeLensParams(
+            text_document=types.TextDocumentIdentifier(uri=doc)))
+
+    lenses = await lenses_of(bundled_dir() / "audit.py")
     assert [lens.command.title for lens in lenses] == ["▶ Run audit", "Plan"]
     assert list(lenses[0].command.arguments) == [{"workflow": "audit"}]
     # The workspace's migrate.py overrides the bundled one: its lens runs the bundled file by path.
     bundled_migrate = bundled_dir() / "migrate.py"
-    doc = h.uri(bundled_migrate.parent, bundled_migrate.name)
-    client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
-        uri=doc, language_id="python", version=1, text=bundled_migrate.read_text())))
-    lenses = await client.text_document_code_lens_async(types.CodeLensParams(
-        text_document=types.TextDocumentIdentifier(uri=doc)))
+    lenses = await lenses_of(bundled_migrate)
     assert list(lenses[0].command.arguments) == [{"workflow": str(bundled_migrate)}]
 
 

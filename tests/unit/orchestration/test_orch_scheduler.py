@@ -230,23 +230,23 @@ def test_per_call_timeout(tmp_path):
     assert scheduler.failures[0].label == "slow one"
 
 
-def test_calls_sharing_a_context_wait_for_the_first_to_warm_the_cache(tmp_path):
+def start_times_of_six_calls_sharing(tmp_path, context: str) -> list[float]:
     provider = InstrumentedProvider(latency=0.2)
-    # 'SHARED PREFIX ' x 2000 is above claude-sonnet-5-5's minimum cacheable prefix (1,024 tokens).
-    body = "    return parallel([lambda i=i: agent('q %d' % i, context='SHARED PREFIX ' * 2000) for i in range(6)])"
+    body = f"    return parallel([lambda i=i: agent('q %d' % i, context={context}) for i in range(6)])"
     d = driver(tmp_path, script(body), provider)
     assert d.execute().status == "completed"
-    times = sorted(t for _, t in provider.starts)
+    return sorted(t for _, t in provider.starts)
+
+
+def test_calls_sharing_a_context_wait_for_the_first_to_warm_the_cache(tmp_path):
+    # 'SHARED PREFIX ' x 2000 is above claude-sonnet-5-5's minimum cacheable prefix (1,024 tokens).
+    times = start_times_of_six_calls_sharing(tmp_path, "'SHARED PREFIX ' * 2000")
     assert all(t >= times[0] + 0.19 for t in times[1:])  # one went first, alone
     assert times[-1] - times[1] < 0.1  # then the rest together
 
 
 def test_a_prefix_too_short_to_cache_does_not_hold_the_fan_out_back(tmp_path):
-    provider = InstrumentedProvider(latency=0.2)
-    body = "    return parallel([lambda i=i: agent('q %d' % i, context='SHORT PREFIX') for i in range(6)])"
-    d = driver(tmp_path, script(body), provider)
-    assert d.execute().status == "completed"
-    times = sorted(t for _, t in provider.starts)
+    times = start_times_of_six_calls_sharing(tmp_path, "'SHORT PREFIX'")
     assert times[-1] - times[0] < 0.15  # all together: no warm-up for a prefix that cannot be cached
 
 
