@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator
 from refute.analysis.languages import detect
 from refute.analysis.paths import PathRefused, PathRule, Purpose
 from refute.analysis.symbols import list_symbols
+from refute.analysis.textfile import NotText, read_text
 from refute.orchestration.calls.redaction import redact
 
 MAX_TOOL_TURNS = 8  # model turns that may ask for tools before it must answer
@@ -102,16 +103,11 @@ def _note_read(path: Path, data: bytes) -> None:
 
 
 def _read_text(path: Path, rel: str) -> str:
-    if not path.is_file():
-        raise ToolError(f"{rel}: not a regular file")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise ToolError(f"{rel}: {size} bytes is larger than the {MAX_FILE_BYTES}-byte limit for tools")
-    data = path.read_bytes()
-    _note_read(path, data)
-    if b"\x00" in data[:8192]:
-        raise ToolError(f"{rel}: binary file")
-    return data.decode("utf-8", errors="replace")
+    try:
+        return read_text(path, rel, max_bytes=MAX_FILE_BYTES, purpose="for tools",
+                         on_bytes=lambda data: _note_read(path, data))
+    except NotText as exc:
+        raise ToolError(str(exc)) from None
 
 
 def _bounded(text: str, limit: int = MAX_RESULT_CHARS) -> str:

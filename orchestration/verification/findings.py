@@ -30,6 +30,7 @@ import diskcache
 
 from refute.analysis.paths import PathRefused, PathRule, Purpose
 from refute.orchestration.errors import InvalidInput, NotFound
+from refute.analysis.textfile import NotText, read_text
 from refute.orchestration.model import Finding, ReviewState, Severity, Span, TextEdit, Verdict
 from refute.orchestration.calls.redaction import redact
 
@@ -78,18 +79,10 @@ def resolve_in_workspace(workspace: Path, path: str, *, purpose: Purpose = Purpo
 
 def read_text_file(absolute: Path, rel: str) -> str:
     """The file's text, or WorkspaceFileError saying why it is not a readable text file."""
-    if not absolute.is_file():
-        raise WorkspaceFileError(f"{rel}: no such file")
-    size = absolute.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise WorkspaceFileError(f"{rel}: too large to anchor quotes ({size} bytes)")
-    data = absolute.read_bytes()
-    if b"\x00" in data:
-        raise WorkspaceFileError(f"{rel}: binary file")
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise WorkspaceFileError(f"{rel}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        return read_text(absolute, rel, max_bytes=MAX_FILE_BYTES, purpose="for anchoring quotes")
+    except NotText as exc:
+        raise WorkspaceFileError(str(exc)) from None
 
 
 REDACTED_MARKER = re.compile(r"\[REDACTED:[A-Za-z_]+\]")
