@@ -54,8 +54,8 @@ from refute.orchestration.providers.anthropic_faults import (  # noqa: F401  (re
     retry_after_seconds,
     tell_scheduler,
 )
-from refute.orchestration.providers.reservation import (CORRECTION_CHARS, TOOL_STEP, call_ceiling,
-    calibration_for, first_request_tokens, upper_tokens, whole_call_tokens, with_usage)
+from refute.orchestration.providers.reservation import (TOOL_STEP, call_ceiling, calibration_for,
+    schema_correction, first_request_tokens, upper_tokens, whole_call_tokens, with_usage)
 from refute.orchestration.providers.structured import checked_request, parse_and_validate
 from refute.orchestration.providers.tools import MAX_TOOL_TURNS, recording_reads, run_tool_turn, tool_definitions
 from refute.orchestration.calls.redaction import redact, register_secret, scrub
@@ -387,14 +387,11 @@ class AnthropicProvider:
             if request.schema is not None:
                 data, problem = parse_and_validate(text, request.schema)
                 if problem is not None:
-                    if output_retries >= OUTPUT_RETRIES:
-                        snippet = text[:300] + ("..." if len(text) > 300 else "")
-                        raise self._with_usage(InvalidOutput(
-                            f"structured output invalid after {OUTPUT_RETRIES + 1} attempts: {problem}; "
-                            f"last answer: {snippet!r}"), model, total, batch)
+                    try:
+                        correction = schema_correction(problem, text, output_retries, OUTPUT_RETRIES)
+                    except InvalidOutput as exc:
+                        raise self._with_usage(exc, model, total, batch) from None
                     output_retries += 1
-                    correction = (f"Your answer does not satisfy the required JSON schema: {problem}. "
-                                  "Answer again with only the JSON value, nothing else.")[:CORRECTION_CHARS]
                     appended = [{"role": "assistant", "content": [_text_block(text or "(empty)")]},
                                 {"role": "user", "content": [_text_block(correction)]}]
                     messages = messages + appended

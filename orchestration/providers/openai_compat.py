@@ -45,8 +45,8 @@ from refute.orchestration.providers.anthropic import (OUTPUT_RETRIES, RESERVED_T
 from refute.orchestration.providers.anthropic_faults import other_error
 from refute.orchestration.providers.base import (CallContext, CallTimeout, InvalidOutput, NotConfigured, Overloaded,
     ProviderError, RateLimited, Refused, SpendLimitReached, Truncated)
-from refute.orchestration.providers.reservation import (CORRECTION_CHARS, TOOL_STEP, call_ceiling,
-    calibration_for, first_request_tokens, upper_tokens, whole_call_tokens, with_usage)
+from refute.orchestration.providers.reservation import (TOOL_STEP, call_ceiling, calibration_for,
+    schema_correction, first_request_tokens, upper_tokens, whole_call_tokens, with_usage)
 from refute.orchestration.providers.structured import checked_request, parse_and_validate
 from refute.orchestration.providers.tools import MAX_TOOL_TURNS, run_tool_turn, tool_definitions
 from refute.orchestration.calls.redaction import redact, register_secret, scrub
@@ -354,14 +354,11 @@ class OpenAICompatProvider:
             if request.schema is not None:
                 data, problem = parse_and_validate(text, request.schema)
                 if problem is not None:
-                    if output_retries >= OUTPUT_RETRIES:
-                        snippet = text[:300] + ("..." if len(text) > 300 else "")
-                        raise self._with_usage(InvalidOutput(
-                            f"structured output invalid after {OUTPUT_RETRIES + 1} attempts: {problem}; "
-                            f"last answer: {snippet!r}"), model, total)
+                    try:
+                        correction = schema_correction(problem, text, output_retries, OUTPUT_RETRIES)
+                    except InvalidOutput as exc:
+                        raise self._with_usage(exc, model, total) from None
                     output_retries += 1
-                    correction = (f"Your answer does not satisfy the required JSON schema: {problem}. "
-                                  "Answer again with only the JSON value, nothing else.")[:CORRECTION_CHARS]
                     appended = [{"role": "assistant", "content": text or "(empty)"},
                                 {"role": "user", "content": correction}]
                     messages = messages + appended

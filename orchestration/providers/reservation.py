@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from refute.orchestration.model import CallRequest, Usage
-from refute.orchestration.providers.base import ProviderError
+from refute.orchestration.providers.base import InvalidOutput, ProviderError
 from refute.orchestration.providers.tools import MAX_TOOL_CALLS_PER_TURN, MAX_TURN_RESULT_CHARS
 
 CORRECTION_CHARS = 1_200  # the corrective user message after an invalid answer, at most
@@ -207,3 +207,14 @@ def with_usage(error: ProviderError, usage: Usage, cost: Callable[[], float]) ->
     except Exception:  # an unpriced model must not hide the fault itself
         error.cost_usd = None  # type: ignore[attr-defined]
     return error
+
+
+def schema_correction(problem: str, text: str, retries_done: int, max_retries: int) -> str:
+    """The corrective user message after an answer that does not satisfy the schema (at most
+    CORRECTION_CHARS, as reserved by RETRY_STEP), or InvalidOutput when the retries are spent."""
+    if retries_done >= max_retries:
+        snippet = text[:300] + ("..." if len(text) > 300 else "")
+        raise InvalidOutput(f"structured output invalid after {max_retries + 1} attempts: {problem}; "
+                            f"last answer: {snippet!r}")
+    return (f"Your answer does not satisfy the required JSON schema: {problem}. "
+            "Answer again with only the JSON value, nothing else.")[:CORRECTION_CHARS]
