@@ -139,8 +139,9 @@ async function main() {
   return audit();
 }
 
-/** Waits until the refute commands are in the palette, then runs `label` with no file open. */
-async function paletteCommandWithNoFileOpen(label) {
+/** Waits until the refute commands are in the palette (the extension may still be
+ * activating), leaving the palette open on `label`. */
+async function waitForPaletteCommand(label) {
   await until(budget(60_000), "the refute commands in the palette", async () => {
     await palette(`>${label}`);
     const row = page.locator(".quick-input-list .monaco-list-row", { hasText: label }).first();
@@ -148,6 +149,11 @@ async function paletteCommandWithNoFileOpen(label) {
     if (!visible) await page.keyboard.press("Escape");
     return visible;
   });
+}
+
+/** Waits until the refute commands are in the palette, then runs `label` with no file open. */
+async function paletteCommandWithNoFileOpen(label) {
+  await waitForPaletteCommand(label);
   const openTabs = await page.locator(".tabs-container .tab").count();
   if (openTabs !== 0) throw new Error(`expected no open editor, found ${openTabs} tab(s)`);
   await page.keyboard.press("Enter");
@@ -299,13 +305,7 @@ async function multiroot() {
 async function migrate() {
   const file = path.join(args.workspace, args["migrated-file"]);
   const before = fs.readFileSync(file, "utf8");
-  await until(budget(60_000), "the refute commands in the palette", async () => {
-    await palette(">refute: Migrate");
-    const row = page.locator(".quick-input-list .monaco-list-row", { hasText: "refute: Migrate" }).first();
-    const visible = await row.isVisible().catch(() => false);
-    if (!visible) await page.keyboard.press("Escape");
-    return visible;
-  });
+  await waitForPaletteCommand("refute: Migrate");
   await page.keyboard.press("Enter");
   const input = page.locator(".quick-input-widget input");
   await page.locator(".quick-input-widget", { hasText: "What should change?" }).waitFor({ timeout: budget(15_000) });
@@ -381,16 +381,7 @@ async function missingServer() {
 async function audit() {
   // 4. With no file open, run the audit from the palette (the extension activates and
   //    starts the server on its own).
-  await until(budget(60_000), "the refute commands in the palette", async () => {
-    await palette(">refute: Audit Workspace");
-    const row = page.locator(".quick-input-list .monaco-list-row", { hasText: "refute: Audit Workspace" }).first();
-    const visible = await row.isVisible().catch(() => false);
-    if (!visible) await page.keyboard.press("Escape");
-    return visible;
-  });
-  const openTabs = await page.locator(".tabs-container .tab").count();
-  if (openTabs !== 0) throw new Error(`expected no open editor before the audit, found ${openTabs} tab(s)`);
-  await page.keyboard.press("Enter");
+  await paletteCommandWithNoFileOpen("refute: Audit Workspace");
   step("audit started from the command palette with no file open");
 
   // 5. The Problems panel lists every finding, files never opened included (issue 16:

@@ -458,12 +458,13 @@ async function oneFolderScope(kind: ScopeKind, title: string): Promise<FolderSco
   return folder && { folder, scope: buildScope({ kind, workspaceRoot: folder.fsPath }) };
 }
 
+/** Asks for a command's text; undefined when the user dismissed the box. */
+function inputText(title: string, prompt: string): Thenable<string | undefined> {
+  return vscode.window.showInputBox({ title, prompt, ignoreFocusOut: true });
+}
+
 async function migrate(): Promise<void> {
-  const instruction = await vscode.window.showInputBox({
-    title: "refute: migrate",
-    prompt: "What should change? e.g. \"replace os.path with pathlib\"",
-    ignoreFocusOut: true,
-  });
+  const instruction = await inputText("refute: migrate", "What should change? e.g. \"replace os.path with pathlib\"");
   if (instruction === undefined) return;
   const kind = await pickScopeKind("Migrate");
   if (!kind) return;
@@ -478,7 +479,7 @@ async function migrate(): Promise<void> {
 }
 
 async function ask(): Promise<void> {
-  const question = await vscode.window.showInputBox({ title: "refute: ask", prompt: "Question about this codebase", ignoreFocusOut: true });
+  const question = await inputText("refute: ask", "Question about this codebase");
   if (question === undefined) return;
   const target = await oneFolderScope("workspace", "Ask about");
   if (!target) return;
@@ -487,11 +488,10 @@ async function ask(): Promise<void> {
 }
 
 async function newWorkflow(): Promise<void> {
-  const request = await vscode.window.showInputBox({
-    title: "refute: new workflow",
-    prompt: "Describe the workflow to write, e.g. \"find SQL built by string formatting and verify each\"",
-    ignoreFocusOut: true,
-  });
+  const request = await inputText(
+    "refute: new workflow",
+    "Describe the workflow to write, e.g. \"find SQL built by string formatting and verify each\"",
+  );
   if (request === undefined) return;
   const folder = await pickFolder("New workflow in");
   if (!folder) return;

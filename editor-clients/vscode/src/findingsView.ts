@@ -197,22 +197,26 @@ export class FindingsView implements vscode.TreeDataProvider<Node> {
   }
 
   private async pickGroupBy(): Promise<void> {
-    const picked = await vscode.window.showQuickPick(GROUP_BY.map((g) => ({ label: g, picked: g === this.groupBy })), {
-      title: "refute: group findings by",
-    });
-    if (!picked) return;
-    this.groupBy = picked.label as GroupBy;
-    this.changed.fire(undefined);
-    this.updateDescription();
+    const picked = await pickOption(GROUP_BY, this.groupBy, "refute: group findings by");
+    if (picked) this.showAs(picked, this.filter);
   }
 
   private async pickFilter(): Promise<void> {
-    const picked = await vscode.window.showQuickPick(STATE_FILTERS.map((f) => ({ label: f, picked: f === this.filter })), {
-      title: "refute: show findings that are",
-    });
-    if (!picked) return;
-    this.filter = picked.label as StateFilter;
+    const picked = await pickOption(STATE_FILTERS, this.filter, "refute: show findings that are");
+    if (picked) this.showAs(this.groupBy, picked);
+  }
+
+  /** Redraws the tree grouped by `groupBy`, showing the findings `filter` keeps. */
+  private showAs(groupBy: GroupBy, filter: StateFilter): void {
+    this.groupBy = groupBy;
+    this.filter = filter;
     this.changed.fire(undefined);
     this.updateDescription();
   }
+}
+
+/** One of `options` from a quick pick (the `current` one marked), or undefined when dismissed. */
+async function pickOption<T extends string>(options: readonly T[], current: T, title: string): Promise<T | undefined> {
+  const picked = await vscode.window.showQuickPick(options.map((o) => ({ label: o, picked: o === current })), { title });
+  return picked?.label as T | undefined;
 }

@@ -4,6 +4,7 @@ the test modules; a plain module because tests/ is not a package)."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -34,3 +35,25 @@ def scripted_settings(**extra: object) -> dict[str, object]:
 
 def dump(value: object) -> str:
     return json.dumps(value)
+
+
+def scenario_steps(proc: subprocess.CompletedProcess[str], log: Path, artifact: str, what: str) -> str:
+    """The step log a Lua or Lisp scenario wrote to `log`, kept as test-artifacts/`artifact`;
+    fails with the log and stderr unless `what` exited 0 and its last step is PASS."""
+    steps = log.read_text() if log.exists() else "(no log written)"
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / artifact).write_text(steps)
+    assert proc.returncode == 0, f"{what} failed:\n{steps}\nstderr:\n{proc.stderr[-3000:]}"
+    assert steps.rstrip().endswith("PASS"), steps
+    return steps
+
+
+def assert_steps(steps: str, *expected: str) -> None:
+    """Every `expected` text is in the step log (the log is shown when one is not)."""
+    missing = [text for text in expected if text not in steps]
+    assert not missing, f"steps {missing} are missing from:\n{steps}"
+
+
+def assert_fix_saved(workspace: Path) -> None:
+    """The division fix of the audit scenarios reached app.py on disk."""
+    assert "if values else 0.0" in (workspace / "app.py").read_text()

@@ -97,13 +97,14 @@ local ok, err = xpcall(function()
     local runs = refute.tracker:visible()
     return runs[#runs] and runs[#runs].runId
   end
-  --- The server's run list (`refute.runs`), by run id.
-  local function runs_by_id()
+  --- The server's run list (`refute.runs`), by run id: as sent, or as the plugin parses
+  --- it (`parse`); `what` names the wait.
+  local function fetch_runs_by_id(what, parse)
     local listed
     refute.execute('refute.runs', {}, function(result)
-      listed = result
+      listed = parse and parse(result) or result
     end)
-    wait_for(10000, 'refute.runs', function()
+    wait_for(10000, what, function()
       return listed ~= nil
     end)
     local by_id = {}
@@ -111,6 +112,12 @@ local ok, err = xpcall(function()
       by_id[r.id] = r
     end
     return by_id
+  end
+  local function runs_by_id()
+    return fetch_runs_by_id('refute.runs')
+  end
+  local function parsed_runs_by_id(what)
+    return fetch_runs_by_id(what, refute.parse_runs)
   end
   --- Runs the Ex command `cmd` and waits for the run it starts; returns its id.
   local function start_run(cmd)
@@ -128,6 +135,28 @@ local ok, err = xpcall(function()
       return last_status(run_id) == wanted
     end)
   end
+  --- Waits for a notification containing `text`; returns the newest such.
+  local function wait_notification(ms, what, text)
+    local told
+    wait_for(ms, what, function()
+      for _, n in ipairs(notifications) do
+        if n:find(text, 1, true) then
+          told = n
+        end
+      end
+      return told ~= nil
+    end)
+    return told
+  end
+  --- Waits for a report in a scratch buffer (refute.last_report_buf).
+  local function wait_report(ms, what)
+    wait_for(ms, what, function()
+      return refute.last_report_buf ~= nil and vim.api.nvim_buf_is_valid(refute.last_report_buf)
+    end)
+  end
+  local function report_text()
+    return table.concat(vim.api.nvim_buf_get_lines(refute.last_report_buf, 0, -1, false), '\n')
+  end
 
   -- What statusline plugins and progress UIs see: LspProgress events and vim.lsp.status().
   local progress_kinds, lsp_status_seen = {}, {}
@@ -143,19 +172,12 @@ local ok, err = xpcall(function()
   })
 
   if scenario == 'audit' then
-    vim.cmd('RefuteAudit')
-    local run_id
-    wait_for(10000, 'the run to start', function()
-      run_id = newest_run()
-      return run_id ~= nil
-    end)
+    local run_id = start_run('RefuteAudit')
     step('run started: ' .. run_id)
     wait_for(60000, 'both findings as diagnostics', function()
       return find_diag('Division by zero') ~= nil and find_diag('never closed') ~= nil
     end)
-    wait_for(60000, 'the run to complete', function()
-      return last_status(run_id) == 'completed'
-    end)
+    wait_status(run_id, 'completed')
     step('diagnostics: ' .. #diags() .. '; statusline: ' .. refute.statusline())
     local line = refute.statusline()
     assert(line:find('refute audit completed', 1, true), 'statusline: ' .. line)
@@ -258,11 +280,9 @@ local ok, err = xpcall(function()
 
     -- The run's report opens as markdown in a scratch buffer.
     vim.cmd('RefuteReport ' .. run_id)
-    wait_for(10000, 'the report buffer', function()
-      return refute.last_report_buf ~= nil and vim.api.nvim_buf_is_valid(refute.last_report_buf)
-    end)
+    wait_report(10000, 'the report buffer')
     assert(vim.bo[refute.last_report_buf].filetype == 'markdown', 'report buffer is not markdown')
-    local report = table.concat(vim.api.nvim_buf_get_lines(refute.last_report_buf, 0, -1, false), '\n')
+    local report = report_text()
     assert(report:find('Division by zero', 1, true), 'report lacks the finding: ' .. report:sub(1, 400))
     step('report: ' .. #report .. ' chars')
     -- Shown once, in the scratch buffer, not also as the report file.
@@ -275,9 +295,7 @@ local ok, err = xpcall(function()
     -- of each: the newest run, and "Show report" for a finished one).
     refute.last_report_buf = nil
     vim.cmd('RefuteRuns')
-    wait_for(10000, 'the report from :RefuteRuns', function()
-      return refute.last_report_buf ~= nil and vim.api.nvim_buf_is_valid(refute.last_report_buf)
-    end)
+    wait_report(10000, 'the report from :RefuteRuns')
     step(':RefuteRuns showed a report')
 
     -- A range audits just those lines of the current file; the server gets the scope.
@@ -292,36 +310,15 @@ local ok, err = xpcall(function()
     )
     step('range audit scope: ' .. vim.json.encode(scope_seen))
   elseif scenario == 'cancel' then
-    vim.cmd('RefuteAudit')
-    local run_id
-    wait_for(10000, 'the run to start', function()
-      run_id = newest_run()
-      return run_id ~= nil
-    end)
-    wait_for(20000, 'the run to be running', function()
-      return last_status(run_id) == 'running'
-    end)
+    local run_id = start_run('RefuteAudit')
+    wait_status(run_id, 'running', 20000)
     local started = vim.uv.hrtime()
     vim.cmd('RefuteCancel')
-    wait_for(15000, 'the run to be cancelled', function()
-      return last_status(run_id) == 'cancelled'
-    end)
+    wait_status(run_id, 'cancelled', 15000)
     local elapsed_ms = (vim.uv.hrtime() - started) / 1e6
     step(string.format('cancelled in %.0f ms', elapsed_ms))
     -- The server agrees, and nothing runs afterwards.
-    local listed
-    refute.execute('refute.runs', {}, function(result)
-      listed = refute.parse_runs(result)
-    end)
-    wait_for(10000, 'refute.runs', function()
-      return listed ~= nil
-    end)
-    local found
-    for _, r in ipairs(listed) do
-      if r.id == run_id then
-        found = r
-      end
-    end
+    local found = parsed_runs_by_id('refute.runs')[run_id]
     assert(found and found.status == 'cancelled', 'refute.runs says ' .. vim.inspect(found))
     assert(refute.statusline():find('cancelled', 1, true), 'statusline: ' .. refute.statusline())
     -- Stopped means stopped: longer than one scripted call later, no call has finished.
@@ -329,30 +326,15 @@ local ok, err = xpcall(function()
     vim.wait(3500, function()
       return false
     end, 100)
-    listed = nil
-    refute.execute('refute.runs', {}, function(result)
-      listed = refute.parse_runs(result)
-    end)
-    wait_for(10000, 'refute.runs again', function()
-      return listed ~= nil
-    end)
-    for _, r in ipairs(listed) do
-      if r.id == run_id then
-        assert(r.status == 'cancelled' and r.calls_done == calls_at_cancel,
-          string.format('after cancel: %s, %d calls (was %d)', r.status, r.calls_done, calls_at_cancel))
-      end
+    local r = parsed_runs_by_id('refute.runs again')[run_id]
+    if r then
+      assert(r.status == 'cancelled' and r.calls_done == calls_at_cancel,
+        string.format('after cancel: %s, %d calls (was %d)', r.status, r.calls_done, calls_at_cancel))
     end
     step(string.format('still cancelled 3.5 s later with %d calls done', calls_at_cancel))
   elseif scenario == 'migrate' then
-    vim.cmd('RefuteMigrate add type hints to clamp')
-    local run_id
-    wait_for(10000, 'the migration to start', function()
-      run_id = newest_run()
-      return run_id ~= nil
-    end)
-    wait_for(60000, 'the migration to complete', function()
-      return last_status(run_id) == 'completed'
-    end)
+    local run_id = start_run('RefuteMigrate add type hints to clamp')
+    wait_status(run_id, 'completed')
     local util = root .. '/lib/util.py'
     local before = table.concat(vim.fn.readfile(util), '\n')
     assert(not before:find('-> float', 1, true), 'the migration wrote the file before it was applied')
@@ -364,21 +346,12 @@ local ok, err = xpcall(function()
       return ubuf > 0
         and vim.api.nvim_buf_get_lines(ubuf, 0, 1, false)[1] == 'def clamp(value: float, low: float, high: float) -> float:'
     end)
-    wait_for(5000, 'the apply result', function()
-      for _, n in ipairs(notifications) do
-        if n:find('applied 1 edit', 1, true) then
-          return true
-        end
-      end
-      return false
-    end)
+    wait_notification(5000, 'the apply result', 'applied 1 edit')
     step('applied through workspace/applyEdit: ' .. vim.api.nvim_buf_get_lines(ubuf, 0, 1, false)[1])
   elseif scenario == 'ask' then
     vim.cmd('RefuteAsk what does average do?')
-    wait_for(60000, 'the ask report buffer', function()
-      return refute.last_report_buf ~= nil and vim.api.nvim_buf_is_valid(refute.last_report_buf)
-    end)
-    local report = table.concat(vim.api.nvim_buf_get_lines(refute.last_report_buf, 0, -1, false), '\n')
+    wait_report(60000, 'the ask report buffer')
+    local report = report_text()
     assert(report:find('divides the sum of the values', 1, true), 'ask report lacks the claim: ' .. report:sub(1, 600))
     assert(vim.bo[refute.last_report_buf].filetype == 'markdown', 'ask report is not markdown')
     step('ask report: ' .. #report .. ' chars')
@@ -387,15 +360,7 @@ local ok, err = xpcall(function()
     -- :RefuteResume RUN tokens=N continues it with a larger budget.
     local run_id = start_run('RefuteAsk what does average do?')
     wait_status(run_id, 'budget_reached')
-    local told
-    wait_for(5000, 'the budget notification', function()
-      for _, n in ipairs(notifications) do
-        if n:find(':RefuteResume ' .. run_id .. ' tokens=N usd=X', 1, true) then
-          told = n
-        end
-      end
-      return told ~= nil
-    end)
+    local told = wait_notification(5000, 'the budget notification', ':RefuteResume ' .. run_id .. ' tokens=N usd=X')
     step('budget reached, told: ' .. told)
     assert(refute.statusline():find('budget_reached', 1, true), 'statusline: ' .. refute.statusline())
     vim.cmd('RefuteResume ' .. run_id .. ' tokens=500000')
@@ -425,15 +390,7 @@ local ok, err = xpcall(function()
       if result.complete then
         break
       end
-      local hint = ':RefuteContinue ' .. current .. ' covers the'
-      wait_for(10000, 'the partial-audit notification', function()
-        for _, n in ipairs(notifications) do
-          if n:find(hint, 1, true) then
-            return true
-          end
-        end
-        return false
-      end)
+      wait_notification(10000, 'the partial-audit notification', ':RefuteContinue ' .. current .. ' covers the')
       table.insert(chain, start_run('RefuteContinue ' .. current))
     end
     local last = runs_by_id()[chain[#chain]]
@@ -475,9 +432,7 @@ local ok, err = xpcall(function()
     -- the server that ran it.
     refute.last_report_buf = nil
     vim.cmd('RefuteReport ' .. runs[1])
-    wait_for(10000, 'the first root\'s report from the second root\'s buffer', function()
-      return refute.last_report_buf ~= nil and vim.api.nvim_buf_is_valid(refute.last_report_buf)
-    end)
+    wait_report(10000, 'the first root\'s report from the second root\'s buffer')
     step('report of the first root\'s run from the second root\'s buffer')
     vim.cmd('only')
     wait_for(20000, 'the findings of both roots', function()

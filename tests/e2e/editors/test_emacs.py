@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from editor_env import ARTIFACTS, HERE, REFUTE, REPO, dump, scripted_settings
+from editor_env import HERE, REFUTE, REPO, assert_fix_saved, assert_steps, dump, scenario_steps, scripted_settings
 
 pytestmark = pytest.mark.editor
 
@@ -45,33 +45,28 @@ def run_emacs(scenario: str, workspace: Path, env: dict[str, str], tmp_path: Pat
     (tmp_path / "home").mkdir()
     proc = subprocess.run([EMACS, "--batch", "-l", str(HERE / "emacs_e2e.el")], env=env, cwd=workspace,
                           capture_output=True, text=True, timeout=150, stdin=subprocess.DEVNULL)
-    steps = log.read_text() if log.exists() else "(no log written)"
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / f"emacs-{scenario}.log").write_text(steps)
-    assert proc.returncode == 0, f"emacs failed:\n{steps}\nstderr:\n{proc.stderr[-3000:]}"
-    assert steps.rstrip().endswith("PASS"), steps
-    return steps
+    return scenario_steps(proc, log, f"emacs-{scenario}.log", "emacs")
 
 
 def test_emacs_snippet_audit_diagnostics_and_a_code_action(workspace: Path, isolated_env: dict[str, str],
                                                           tmp_path: Path) -> None:
     steps = run_emacs("audit", workspace, isolated_env, tmp_path, scripted_settings())
-    assert "progress while running: refute audit running" in steps
-    assert "unvisited file: lib/more.py has 1 diagnostic(s)" in steps
-    assert "code action applied: return total / len(values) if values else 0.0" in steps
-    assert "if values else 0.0" in (workspace / "app.py").read_text()
+    assert_steps(steps, "progress while running: refute audit running",
+                 "unvisited file: lib/more.py has 1 diagnostic(s)",
+                 "code action applied: return total / len(values) if values else 0.0")
+    assert_fix_saved(workspace)
 
 
 def test_emacs_resume_with_a_larger_budget(workspace: Path, isolated_env: dict[str, str], tmp_path: Path) -> None:
     """Issue 12: M-x refute-resume-with-budget continues a run the budget stopped."""
     steps = run_emacs("budget", workspace, isolated_env, tmp_path, scripted_settings(budgetTokens=1500))
-    assert "budget reached, told:" in steps and "resumed: completed, budget 500000 tokens" in steps
+    assert_steps(steps, "budget reached, told:", "resumed: completed, budget 500000 tokens")
 
 
 def test_emacs_continue_audit(workspace: Path, isolated_env: dict[str, str], tmp_path: Path) -> None:
     """Issue 13: M-x refute-continue covers what a partial audit left."""
     steps = run_emacs("continue", workspace, isolated_env, tmp_path, scripted_settings(maxCalls=6, maxConcurrency=1))
-    assert "complete=nil" in steps and "complete after" in steps
+    assert_steps(steps, "complete=nil", "complete after")
 
 
 def test_helix_snippet_is_valid_toml_naming_the_server() -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from editor_env import ARTIFACTS, HERE, NEOVIM_PLUGIN, NVIM, REFUTE, SETUP_HINT, dump, scripted_settings
+from editor_env import (HERE, NEOVIM_PLUGIN, NVIM, REFUTE, SETUP_HINT, assert_fix_saved, assert_steps, dump,
+                        scenario_steps, scripted_settings)
 
 pytestmark = pytest.mark.editor
 
@@ -31,24 +32,17 @@ def run_scenario(scenario: str, workspace: Path, env: dict[str, str], tmp_path: 
                REFUTE_E2E_CMD=dump([str(REFUTE), "lsp"]), REFUTE_E2E_SETTINGS=dump(settings),
                REFUTE_E2E_LOG=str(log))
     proc = run_nvim(["-c", f"luafile {HERE / 'nvim_e2e.lua'}"], env, workspace, timeout=150)
-    steps = log.read_text() if log.exists() else "(no log written)"
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / f"nvim-{scenario}.log").write_text(steps)
-    assert proc.returncode == 0, f"scenario {scenario} failed:\n{steps}\nstderr:\n{proc.stderr[-3000:]}"
-    assert steps.rstrip().endswith("PASS"), steps
-    return steps
+    return scenario_steps(proc, log, f"nvim-{scenario}.log", f"scenario {scenario}")
 
 
 def test_audit_fix_dismiss_and_report(workspace: Path, isolated_env: dict[str, str], tmp_path: Path) -> None:
     steps = run_scenario("audit", workspace, isolated_env, tmp_path, scripted_settings())
-    assert "fix applied" in steps and "dismissed" in steps
+    assert_steps(steps, "fix applied", "dismissed")
     # Issue 16: progress through vim.lsp.status(), every finding (the unopened file's
     # too) in the quickfix list, a location list per buffer, evidence under the cursor.
-    assert "vim.lsp.status(): refute: audit" in steps
-    assert "lib/more.py:2 join_words fails on None" in steps
-    assert "location list: refute findings: app.py, 2 items" in steps
-    assert "evidence: " in steps
-    assert "if values else 0.0" in (workspace / "app.py").read_text()
+    assert_steps(steps, "vim.lsp.status(): refute: audit", "lib/more.py:2 join_words fails on None",
+                 "location list: refute findings: app.py, 2 items", "evidence: ")
+    assert_fix_saved(workspace)
 
 
 def test_cancel_stops_a_run(workspace: Path, isolated_env: dict[str, str], tmp_path: Path) -> None:
@@ -61,14 +55,14 @@ def test_budget_reached_then_resume_with_a_larger_budget(workspace: Path, isolat
                                                         tmp_path: Path) -> None:
     """Issue 12: the editor offers what `refute resume RUN --budget-tokens N` does."""
     steps = run_scenario("budget", workspace, isolated_env, tmp_path, scripted_settings(budgetTokens=1500))
-    assert "budget reached, told:" in steps and "resumed with tokens=500000: completed" in steps
+    assert_steps(steps, "budget reached, told:", "resumed with tokens=500000: completed")
 
 
 def test_continue_audit_until_complete(workspace: Path, isolated_env: dict[str, str], tmp_path: Path) -> None:
     """Issue 13: "Continue audit" after a partial audit (the call cap stops its finders)."""
     steps = run_scenario("continue", workspace, isolated_env, tmp_path,
                          scripted_settings(maxCalls=6, maxConcurrency=1))
-    assert "complete=false" in steps and "complete after" in steps and "findings: 3" in steps
+    assert_steps(steps, "complete=false", "complete after", "findings: 3")
 
 
 def test_one_client_per_root(workspace: Path, isolated_env: dict[str, str], tmp_path: Path) -> None:
@@ -77,7 +71,7 @@ def test_one_client_per_root(workspace: Path, isolated_env: dict[str, str], tmp_
     shutil.copytree(workspace, second)
     steps = run_scenario("multiroot", workspace, dict(isolated_env, REFUTE_E2E_ROOT2=str(second)), tmp_path,
                          scripted_settings())
-    assert "two clients:" in steps and "quickfix: 3 findings of the first root, 3 of the second" in steps
+    assert_steps(steps, "two clients:", "quickfix: 3 findings of the first root, 3 of the second")
 
 
 def test_checkhealth_starts_the_server(workspace: Path, isolated_env: dict[str, str], tmp_path: Path) -> None:

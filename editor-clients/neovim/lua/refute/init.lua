@@ -172,6 +172,16 @@ local function client_root(client)
   return vim.fn.getcwd()
 end
 
+--- A path the server returned, absolute: a relative one is under the current client's
+--- workspace root.
+local function workspace_path(path)
+  local client = M.client()
+  if client and not vim.startswith(path, '/') then
+    return vim.fs.joinpath(client_root(client), path)
+  end
+  return path
+end
+
 --- The client of the server that reported `run_id` (roots have a server each), else
 --- the current buffer's.
 function M.run_client(run_id)
@@ -211,6 +221,16 @@ function M.execute(command, argument, on_result, client)
   end, 0)
 end
 
+--- Records a run the server just started: which client's server runs it, and a queued
+--- entry in the statusline unless the server's run updates overtook this answer (they
+--- are never overwritten).
+local function track_started(run_id, client, workflow)
+  run_clients[run_id] = client and client.id or nil
+  if not M.tracker:get(run_id) then
+    M.tracker:update({ runId = run_id, workflow = workflow, status = 'queued' })
+  end
+end
+
 --- Starts a workflow run over a scope.
 ---@param workflow string
 ---@param scope_input { kind: string, line1?: integer, line2?: integer }
@@ -248,11 +268,7 @@ function M.start(workflow, scope_input, args, on_started)
       notify('refute.run returned no run id: ' .. vim.inspect(result), vim.log.levels.ERROR)
       return
     end
-    run_clients[result.runId] = client.id
-    -- The server's run updates can overtake this answer; never overwrite them.
-    if not M.tracker:get(result.runId) then
-      M.tracker:update({ runId = result.runId, workflow = workflow, status = 'queued' })
-    end
+    track_started(result.runId, client, workflow)
     notify(string.format('%s run %s started', workflow, result.runId))
     if on_started then
       on_started(result.runId)
@@ -277,31 +293,27 @@ function M.security(opts)
   M.start('security', scope_from_command(opts or {}))
 end
 
-local function with_text(text, what)
-  text = vim.trim(text or '')
-  if text == '' then
-    notify(what .. ' is empty', vim.log.levels.WARN)
-    return nil
+--- A user command that needs its text (`what`, e.g. "the question"): warns when it is
+--- empty, else calls `fn(text, opts)` with the trimmed text.
+local function with_text(what, fn)
+  return function(opts)
+    local text = vim.trim(opts.args or '')
+    if text == '' then
+      notify(what .. ' is empty', vim.log.levels.WARN)
+      return
+    end
+    fn(text, opts)
   end
-  return text
 end
 
-function M.migrate(opts)
-  local instruction = with_text(opts.args, 'the migration instruction')
-  if not instruction then
-    return
-  end
+M.migrate = with_text('the migration instruction', function(instruction, opts)
   local sc = (opts.range or 0) > 0 and { kind = 'selection', line1 = opts.line1, line2 = opts.line2 } or { kind = 'workspace' }
   M.start('migrate', sc, { instruction = instruction }, function(run_id)
     notify(string.format('migration %s runs in the background; :RefuteApply %s when it is done', run_id, run_id))
   end)
-end
+end)
 
-function M.ask(opts)
-  local question = with_text(opts.args, 'the question')
-  if not question then
-    return
-  end
+M.ask = with_text('the question', function(question)
   M.start('ask', { kind = 'workspace' }, { question = question }, function(run_id)
     report_when_done[run_id] = true
     -- The run may already have finished before its id came back.
@@ -311,24 +323,15 @@ function M.ask(opts)
       M.report(run_id)
     end
   end)
-end
+end)
 
-function M.new_workflow(opts)
-  local request = with_text(opts.args, 'the workflow description')
-  if not request then
-    return
-  end
+M.new_workflow = with_text('the workflow description', function(request)
   M.execute('refute.newWorkflow', { request = request }, function(result)
     if result and result.path then
-      local client = M.client()
-      local path = result.path
-      if client and not vim.startswith(path, '/') then
-        path = vim.fs.joinpath(client_root(client), path)
-      end
-      vim.cmd.edit(vim.fn.fnameescape(path))
+      vim.cmd.edit(vim.fn.fnameescape(workspace_path(result.path)))
     end
   end)
-end
+end)
 
 --- Normalises the server's run list (RunInfo dicts, bare or in {runs = ...}) to the
 --- newest first. `coverage` is the coverage record of an audit ({covered, not_covered,
@@ -428,12 +431,17 @@ local function with_run(run_id, active_only, fn)
   end, client)
 end
 
-function M.cancel(run_id)
+--- Sends `command` ({runId}) for the given or newest active run, then tells `done .. id`.
+local function command_on_active_run(run_id, command, done)
   with_run(run_id, true, function(id, client)
-    M.execute('refute.cancel', { runId = id }, function()
-      notify('cancel sent to run ' .. id)
+    M.execute(command, { runId = id }, function()
+      notify(done .. id)
     end, client)
   end)
+end
+
+function M.cancel(run_id)
+  command_on_active_run(run_id, 'refute.cancel', 'cancel sent to run ')
 end
 
 --- Resumes a run; `budget` ({budgetTokens?, budgetUsd?}) raises the budget of a run the
@@ -477,21 +485,14 @@ function M.continue(run_id)
         notify('the continuation of ' .. id .. ' was not started', vim.log.levels.WARN)
         return
       end
-      run_clients[result.runId] = client and client.id or nil
-      if not M.tracker:get(result.runId) then
-        M.tracker:update({ runId = result.runId, workflow = (M.tracker:get(id) or {}).workflow or 'continued', status = 'queued' })
-      end
+      track_started(result.runId, client, (M.tracker:get(id) or {}).workflow or 'continued')
       notify(string.format('continuing run %s as run %s', id, result.runId))
     end, client)
   end)
 end
 
 function M.pause(run_id)
-  with_run(run_id, true, function(id, client)
-    M.execute('refute.pause', { runId = id }, function()
-      notify('paused run ' .. id)
-    end, client)
-  end)
+  command_on_active_run(run_id, 'refute.pause', 'paused run ')
 end
 
 function M.apply(run_id)
@@ -722,12 +723,7 @@ function M.evidence()
   end
   M.execute('refute.showEvidence', { fingerprint = data.fingerprint }, function(result)
     if result and not result.shown and result.path then
-      local client = M.client()
-      local path = result.path
-      if client and not vim.startswith(path, '/') then
-        path = vim.fs.joinpath(client_root(client), path)
-      end
-      vim.cmd.split(vim.fn.fnameescape(path))
+      vim.cmd.split(vim.fn.fnameescape(workspace_path(result.path)))
     end
     M.last_evidence = data.title or data.fingerprint
   end)
