@@ -55,8 +55,8 @@ from refute.orchestration.providers.anthropic_faults import (  # noqa: F401  (re
     tell_scheduler,
 )
 from refute.orchestration.providers.reservation import (TOOL_STEP, call_ceiling, calibration_for,
-    schema_correction, first_request_tokens, upper_tokens, whole_call_tokens, with_usage)
-from refute.orchestration.providers.structured import checked_request, parse_and_validate
+    answer_or_correction, first_request_tokens, upper_tokens, whole_call_tokens, with_usage)
+from refute.orchestration.providers.structured import checked_request
 from refute.orchestration.providers.tools import MAX_TOOL_TURNS, recording_reads, run_tool_turn, tool_definitions
 from refute.orchestration.calls.redaction import redact, register_secret, scrub
 from refute.orchestration.settings import EngineSettings
@@ -383,20 +383,17 @@ class AnthropicProvider:
             if stop not in ("end_turn", "stop_sequence", None):
                 raise self._with_usage(ProviderError(f"unexpected stop_reason {stop!r}"), model, total, batch)
 
-            data = None
-            if request.schema is not None:
-                data, problem = parse_and_validate(text, request.schema)
-                if problem is not None:
-                    try:
-                        correction = schema_correction(problem, text, output_retries, OUTPUT_RETRIES)
-                    except InvalidOutput as exc:
-                        raise self._with_usage(exc, model, total, batch) from None
-                    output_retries += 1
-                    appended = [{"role": "assistant", "content": [_text_block(text or "(empty)")]},
-                                {"role": "user", "content": [_text_block(correction)]}]
-                    messages = messages + appended
-                    next_input = sent_input + upper_tokens(json.dumps(appended))
-                    continue
+            try:
+                data, correction = answer_or_correction(text, request.schema, output_retries, OUTPUT_RETRIES)
+            except InvalidOutput as exc:
+                raise self._with_usage(exc, model, total, batch) from None
+            if correction is not None:
+                output_retries += 1
+                appended = [{"role": "assistant", "content": [_text_block(text or "(empty)")]},
+                            {"role": "user", "content": [_text_block(correction)]}]
+                messages = messages + appended
+                next_input = sent_input + upper_tokens(json.dumps(appended))
+                continue
             return CallResult(
                 text=text,
                 data=data,

@@ -46,8 +46,8 @@ from refute.orchestration.providers.anthropic_faults import other_error
 from refute.orchestration.providers.base import (CallContext, CallTimeout, InvalidOutput, NotConfigured, Overloaded,
     ProviderError, RateLimited, Refused, SpendLimitReached, Truncated)
 from refute.orchestration.providers.reservation import (TOOL_STEP, call_ceiling, calibration_for,
-    schema_correction, first_request_tokens, upper_tokens, whole_call_tokens, with_usage)
-from refute.orchestration.providers.structured import checked_request, parse_and_validate
+    answer_or_correction, first_request_tokens, upper_tokens, whole_call_tokens, with_usage)
+from refute.orchestration.providers.structured import checked_request
 from refute.orchestration.providers.tools import MAX_TOOL_TURNS, run_tool_turn, tool_definitions
 from refute.orchestration.calls.redaction import redact, register_secret, scrub
 from refute.orchestration.settings import EngineSettings
@@ -350,20 +350,17 @@ class OpenAICompatProvider:
             if finish not in ("stop", "eos", None):
                 raise self._with_usage(ProviderError(f"unexpected finish_reason {finish!r}"), model, total)
 
-            data = None
-            if request.schema is not None:
-                data, problem = parse_and_validate(text, request.schema)
-                if problem is not None:
-                    try:
-                        correction = schema_correction(problem, text, output_retries, OUTPUT_RETRIES)
-                    except InvalidOutput as exc:
-                        raise self._with_usage(exc, model, total) from None
-                    output_retries += 1
-                    appended = [{"role": "assistant", "content": text or "(empty)"},
-                                {"role": "user", "content": correction}]
-                    messages = messages + appended
-                    next_input = sent_input + upper_tokens(json.dumps(appended))
-                    continue
+            try:
+                data, correction = answer_or_correction(text, request.schema, output_retries, OUTPUT_RETRIES)
+            except InvalidOutput as exc:
+                raise self._with_usage(exc, model, total) from None
+            if correction is not None:
+                output_retries += 1
+                appended = [{"role": "assistant", "content": text or "(empty)"},
+                            {"role": "user", "content": correction}]
+                messages = messages + appended
+                next_input = sent_input + upper_tokens(json.dumps(appended))
+                continue
             return CallResult(
                 text=text, data=data, usage=total, cost_usd=self._cost(model, total), model=model,
                 provider=self.name, stop_reason="end_turn", latency_s=time.monotonic() - started,

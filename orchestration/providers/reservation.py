@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 from refute.orchestration.model import CallRequest, Usage
 from refute.orchestration.providers.base import InvalidOutput, ProviderError
+from refute.orchestration.providers.structured import parse_and_validate
 from refute.orchestration.providers.tools import MAX_TOOL_CALLS_PER_TURN, MAX_TURN_RESULT_CHARS
 
 CORRECTION_CHARS = 1_200  # the corrective user message after an invalid answer, at most
@@ -209,12 +210,19 @@ def with_usage(error: ProviderError, usage: Usage, cost: Callable[[], float]) ->
     return error
 
 
-def schema_correction(problem: str, text: str, retries_done: int, max_retries: int) -> str:
-    """The corrective user message after an answer that does not satisfy the schema (at most
-    CORRECTION_CHARS, as reserved by RETRY_STEP), or InvalidOutput when the retries are spent."""
+def answer_or_correction(text: str, schema: dict[str, Any] | None, retries_done: int,
+                         max_retries: int) -> tuple[Any, str | None]:
+    """(data, None) for an answer that satisfies `schema` (None, None without a schema);
+    (None, the corrective user message) for one that does not, at most CORRECTION_CHARS as
+    RETRY_STEP reserves; InvalidOutput once `max_retries` corrections were spent."""
+    if schema is None:
+        return None, None
+    data, problem = parse_and_validate(text, schema)
+    if problem is None:
+        return data, None
     if retries_done >= max_retries:
         snippet = text[:300] + ("..." if len(text) > 300 else "")
         raise InvalidOutput(f"structured output invalid after {max_retries + 1} attempts: {problem}; "
                             f"last answer: {snippet!r}")
-    return (f"Your answer does not satisfy the required JSON schema: {problem}. "
-            "Answer again with only the JSON value, nothing else.")[:CORRECTION_CHARS]
+    return None, (f"Your answer does not satisfy the required JSON schema: {problem}. "
+                  "Answer again with only the JSON value, nothing else.")[:CORRECTION_CHARS]
