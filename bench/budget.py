@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -49,6 +48,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fakes (--provider anthropic)
+
+from bench._report import finish  # noqa: E402
 
 from refute.orchestration.model import Budget, RunInfo, Scope
 from refute.orchestration.providers.reservation import InputCalibration
@@ -306,11 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     if not shares or not all(0 < s < 1 for s in shares):
         parser.error("--shares: each share must be between 0 and 1")
     result = measure(package, shares, opts.provider)
-    if opts.json:
-        print(json.dumps(result))
-    else:
-        print_table(result)
-    return 0 if result["ok"] else 1
+    return finish(result, opts.json, print_table)
 
 
 if __name__ == "__main__":

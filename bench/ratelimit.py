@@ -26,7 +26,6 @@ credits back at the end. Target: with pacing, <= 2% of requests answered 429.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -36,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fakes
+
+from bench._report import finish  # noqa: E402
 
 from refute.orchestration.calls.budget import BudgetLedger  # noqa: E402
 from refute.orchestration.model import CallRequest  # noqa: E402
@@ -146,11 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     result = measure(calls=opts.calls, limit=opts.limit, prompt_chars=opts.prompt_chars, latency=opts.latency,
                      burst_s=opts.burst, concurrency=opts.concurrency, output_limit=opts.output_limit,
                      output_max_tokens=opts.output_max_tokens)
-    if opts.json:
-        print(json.dumps(result))
-    else:
-        print_table(result)
-    return 0 if result["ok"] else 1
+    return finish(result, opts.json, print_table)
 
 
 if __name__ == "__main__":
