@@ -22,12 +22,20 @@ from refute.orchestration.errors import RefusedError
 from refute.server import commands as _commands
 
 
+class _CommandParser(argparse.ArgumentParser):
+    """Every command's --help shows its module docstring as written (paragraphs, lists)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="refute",
         description="Dynamic LLM workflows over a codebase, cross-checked, streamed into the editor.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_CommandParser)
     for info in sorted(pkgutil.iter_modules(_commands.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
             continue

@@ -20,7 +20,7 @@ from refute.server.commands._options import existing_folder, workspace_path
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("apply", help="apply a run's proposed edits (only to unchanged files)",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                   description=__doc__)
     parser.add_argument("run_id", metavar="RUN", help="run id (or a unique prefix)")
     parser.add_argument("paths", nargs="*", metavar="PATH", help="only these files (workspace-relative or paths on disk)")
     parser.add_argument("--dry-run", action="store_true", help="check which edits would apply; write nothing")

@@ -16,7 +16,7 @@ from refute.server.commands._options import existing_folder
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("dismiss", help="dismiss a finding (shared via .refute/dismissed.json)",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                   description=__doc__)
     parser.add_argument("fingerprint", metavar="FINGERPRINT", help="the finding's fingerprint (see `refute findings`)")
     parser.add_argument("--reason", "-r", required=True, help="why (shared with the team)")
     parser.add_argument("--who", help="who dismisses it (default: your user name)")

@@ -18,7 +18,7 @@ def register(subparsers) -> None:
     from refute.server.commands.run import add_common
 
     parser = subparsers.add_parser("doctor", help="check the model provider (reachable, key, model, JSON output)",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                   description=__doc__)
     parser.add_argument("--call", action="store_true",
                         help="also make one call with max_tokens=1 to check structured output (may cost a cent "
                              "fraction on a paid API; starts the model for --provider local)")

@@ -37,7 +37,7 @@ from refute.server.commands.run import EXIT_CODES, Progress, add_common, make_en
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "eval", help="score a workflow (or any tool's SARIF) on a corpus with known truth",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__,
     )
     parser.add_argument("corpus", help="corpus folder: OWASP Benchmark Python, or a folder with truth.csv")
     parser.add_argument("--truth", metavar="FILE", help="truth file in the generic format (default: CORPUS/truth.csv)")

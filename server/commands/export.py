@@ -18,7 +18,7 @@ from refute.server.commands._output import deliver
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("export", help="a run's audit record (json or csv)",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                   description=__doc__)
     parser.add_argument("run_id", metavar="RUN", help="run id (or a unique prefix)")
     parser.add_argument("--format", "-f", dest="fmt", choices=["json", "csv"], default="json")
     parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")

@@ -21,7 +21,7 @@ def register(subparsers) -> None:
     from refute.server.commands.run import add_common
 
     parser = subparsers.add_parser("new", help="have the model write a new workflow script (saved, not run)",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                   description=__doc__)
     parser.add_argument("request", help='what the workflow should do, e.g. "find unchecked return values"')
     add_common(parser)
     parser.set_defaults(func=handle)

@@ -28,7 +28,7 @@ from refute.server.commands._options import (
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("plan", help="show files, work units and token estimates (no model calls)",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                   description=__doc__)
     parser.add_argument("path", nargs="?", metavar="PATH", help="file or folder to plan (default: the workspace)")
     parser.add_argument("--workspace", default=None, type=existing_folder,
                         help="workspace root (default: the enclosing git or .refute folder, else the current folder)")

@@ -13,7 +13,7 @@ import json
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("policy", help="show the admin policy in effect and its source",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                   description=__doc__)
     parser.add_argument("--json", action="store_true", help="print the effective policy as one JSON object")
     parser.set_defaults(func=handle)
 

@@ -17,7 +17,7 @@ from refute.server.commands._output import deliver
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("report", help="show or export a run's report (md, json, sarif)",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                   description=__doc__)
     parser.add_argument("run_id", metavar="RUN", help='run id (or a unique prefix), or "all"')
     parser.add_argument("--format", "-f", dest="fmt", choices=["md", "json", "sarif"], default="md")
     parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")

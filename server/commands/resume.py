@@ -17,7 +17,7 @@ from refute.server.commands.run import add_common, follow, make_engine
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("resume", help="resume a run (finished calls are not paid twice)",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                   description=__doc__)
     parser.add_argument("run_id", metavar="RUN", help="run id (or a unique prefix)")
     add_budget_options(parser, "the whole run (replaces its budget)")
     add_common(parser)

@@ -39,10 +39,7 @@ EXIT_CODES = {RunStatus.COMPLETED: 0, RunStatus.COMPLETED_WITH_FAILURES: 3, RunS
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "run", help="run a workflow (live progress; Ctrl-C pauses)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = subparsers.add_parser("run", help="run a workflow (live progress; Ctrl-C pauses)", description=__doc__)
     parser.add_argument("workflow", help="workflow name (bundled or .refute/workflows/NAME.py) or path to a .py file")
     parser.add_argument("path", nargs="*", help="files or folders to look at (default: the whole workspace)")
     parser.add_argument("--arg", action="append", default=[], metavar="K=V", type=key_value,

@@ -13,7 +13,7 @@ from typing import Any
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("usage", help="your spend per day and month, and the daily cap",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                   description=__doc__)
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.set_defaults(func=handle)
 

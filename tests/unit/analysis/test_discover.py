@@ -35,6 +35,14 @@ def paths(found) -> set[str]:
     return {f.path for f in found.files}
 
 
+def discovered(root: Path, *, use_git: bool, **options) -> tuple[set[str], dict[str, str]]:
+    """(files found, skipped path -> reason), after `git init` when `use_git`."""
+    if use_git:
+        git(root, "init", "-q")
+    found = discover(root, **options)
+    return paths(found), reasons(found)
+
+
 def make_project(root: Path) -> None:
     write(root, "src/app.py", "def main():\n    return 1\n")
     write(root, "src/util.ts", "export const x = 1;\n")
@@ -81,12 +89,10 @@ def test_refuteignore_and_extra_ignores(tmp_path, use_git):
     write(tmp_path, "fixtures/big.py", "x = 1\n")
     write(tmp_path, "docs/guide.md", "# guide\n")
     write(tmp_path, ".refuteignore", "fixtures/\n")
-    if use_git:
-        git(tmp_path, "init", "-q")
-    found = discover(tmp_path, extra_ignores=["*.md"])
-    assert paths(found) == {"keep.py", ".refuteignore"}
-    assert reasons(found)["fixtures/big.py"].startswith("ignored")
-    assert reasons(found)["docs/guide.md"].startswith("ignored")
+    found, got = discovered(tmp_path, use_git=use_git, extra_ignores=["*.md"])
+    assert found == {"keep.py", ".refuteignore"}
+    assert got["fixtures/big.py"].startswith("ignored")
+    assert got["docs/guide.md"].startswith("ignored")
 
 
 @pytest.mark.parametrize("use_git", [True, False], ids=["git", "plain-folder"])
@@ -106,11 +112,8 @@ def test_skip_reasons(tmp_path, use_git):
     write(tmp_path, "poetry.lock", "# lock\n")
     write(tmp_path, ".refute/workflows/mine.py", "meta = {}\n")
     write(tmp_path, ".refute/state/cache/cache.db", b"\x00\x01")
-    if use_git:
-        git(tmp_path, "init", "-q")
-    found = discover(tmp_path)
-    got = reasons(found)
-    assert paths(found) == {"ok.py"}
+    found, got = discovered(tmp_path, use_git=use_git)
+    assert found == {"ok.py"}
     assert got["image.bin"] == "binary"
     assert got["logo.png"] == "binary"
     assert got["latin1.py"].startswith("not UTF-8") and "line 1" in got["latin1.py"]
@@ -157,10 +160,8 @@ def test_symlinks_in_a_git_repo(tmp_path):
     (root / "loop_a").symlink_to(root / "loop_b")
     (root / "loop_b").symlink_to(root / "loop_a")
     (root / "dir_link").symlink_to(root, target_is_directory=True)
-    git(root, "init", "-q")
-    found = discover(root)
-    got = reasons(found)
-    assert paths(found) == {"real.py"}
+    found, got = discovered(root, use_git=True)
+    assert found == {"real.py"}
     assert got["escape.py"] == "symlink outside the workspace"
     assert got["loop_a"] == "symlink loop"
     assert got["dir_link"] == "symlink to a folder"
