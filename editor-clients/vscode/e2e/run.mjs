@@ -199,7 +199,12 @@ async function budgetThenContinue() {
   step(`budget box prefilled: ${await input.inputValue()}`);
   await input.fill(args.budget);
   await page.keyboard.press("Enter");
-  await until(budget(60_000), "the resumed ask to complete", async () => run(askRun.id)?.status === "completed");
+  try {
+    await until(budget(120_000), "the resumed ask to complete", async () => run(askRun.id)?.status === "completed");
+  } catch (error) {
+    const now = run(askRun.id);  // say where it stands: still running, budget_reached again, failed...
+    throw new Error(`${error.message}; the run is ${now?.status}${now?.error ? `: ${now.error}` : ""}`);
+  }
   step(`resumed with ${args.budget}: ${run(askRun.id).status}, budget ${JSON.stringify(run(askRun.id).budget)}`);
 
   // With a large token budget (the call cap stays small), audits stop early and continue.

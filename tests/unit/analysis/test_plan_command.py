@@ -115,6 +115,12 @@ def test_workflow_estimate_goes_through_the_engine(workspace, capsys, monkeypatc
         def close(self):
             calls.append(("close",))
 
+        def __enter__(self):  # like Engine: `with Engine(root) as engine:` closes it
+            return self
+
+        def __exit__(self, *exc):
+            self.close()
+
     import refute.orchestration.engine as engine_module
 
     monkeypatch.setattr(engine_module, "Engine", FakeEngine)

@@ -126,7 +126,7 @@ def test_plan_only_shows_the_estimate_and_runs_nothing(tmp_path, capsys):
     (["--sarif", "missing.sarif"], "--sarif missing.sarif: no such file"),
     (["--plot", "out.png"], "--plot out.png"),
     (["--workflow", "nope"], "--workflow: no workflow named 'nope'"),
-    (["--budget-usd", "-1"], "--budget-usd -1"),
+    (["--budget-usd", "-1"], "argument --budget-usd: expected a finite number above 0"),  # the one budget rule
 ])
 def test_bad_input_exits_2_naming_the_option(tmp_path, capsys, argv, message):
     code = main(["eval", str(owasp_dir()), "--workspace", str(tmp_path), *argv])
