@@ -517,27 +517,27 @@ class Scheduler:
                     started = True
                     self.emit("call_started", key=key, label=label, model=request.model)
                 t0 = time.monotonic()
-                result = self._call_with_timeout(sized, epoch, reservation, paced[1] if paced else None)
+                result = self._call_with_timeout(sized, epoch, reservation, paced)
                 latency = time.monotonic() - t0
                 exc = result if isinstance(result, BaseException) else self._check_output(sized, result)
                 if exc is None:
                     if paced is not None:
                         u = result.usage
                         self.pacer.observe(u.input_tokens + u.cache_write_tokens + u.cache_read_tokens,
-                                           u.output_tokens, paced[1])
+                                           u.output_tokens, paced)
                     return self._finish(key, request, result, reservation, latency, wasted)
                 if not isinstance(result, BaseException):
                     # The answer was paid for even though it is unusable.
                     exc.usage = getattr(result, "usage", None)  # type: ignore[attr-defined]
                     exc.cost_usd = getattr(result, "cost_usd", None) or None  # type: ignore[attr-defined]
                 if paced is not None and isinstance(exc, RateLimited):
-                    self.pacer.refund(paced[1])
+                    self.pacer.refund(paced)
                 self._settle_failed_attempt(sized, exc, reservation, wasted)
             finally:
                 if reservation is not None and not reservation.settled:
                     self.ledger.release(reservation)
                 if paced is not None:
-                    self.pacer.finished(paced[1])
+                    self.pacer.finished(paced)
                 self.limiter.release()
             if isinstance(exc, RunInterrupted):
                 raise exc
@@ -560,18 +560,17 @@ class Scheduler:
         if self.pacer is not None:
             self.pacer.report(headers, since=debit)
 
-    def _pace(self, request: CallRequest) -> tuple[int, Debit] | None:
+    def _pace(self, request: CallRequest) -> Debit | None:
         """Wait until the rate-limit buckets the provider reported have room for this call
-        (before a first report it only counts); returns (estimated input tokens, the
-        debit), or None when there is no pacer or the provider cannot estimate."""
+        (before a first report it only counts); returns what was debited, or None when
+        there is no pacer or the provider cannot estimate its input."""
         estimate = getattr(self.provider, "input_estimate", None)
         if self.pacer is None or not callable(estimate):
             return None
-        tokens = int(estimate(request))
-        debit = self.pacer.acquire(tokens, request.max_tokens, self.stop_event)
+        debit = self.pacer.acquire(int(estimate(request)), request.max_tokens, self.stop_event)
         if debit is None:
             raise RunInterrupted(self.stop_reason)
-        return tokens, debit
+        return debit
 
     def _reserve(self, key: str, request: CallRequest, wasted: "_Spend") -> tuple[Any, CallRequest]:
         """Reserve the call in the budget (budget.BudgetLedger.reserve_sized); returns the

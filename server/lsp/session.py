@@ -187,7 +187,7 @@ class Session:
         try:
             self.client.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=text))
         except Exception:
-            pass
+            pass  # the client is gone: the error is in the log already
 
     # --- initialize, configuration, shutdown -----------------------------------------
 
@@ -251,7 +251,7 @@ class Session:
             try:
                 self._unsubscribe()
             except Exception:
-                pass
+                pass  # shutting down: a subscriber that cannot be removed goes with the engine
         engine, self.engine = self.engine, None
         if engine is not None:
             try:
